@@ -1,0 +1,226 @@
+"""``sserd`` — the command line over the one pipeline.
+
+Examples::
+
+    sserd edit talk.mp4 -o happy.mp4 --emotion happy --intensity 0.8
+    sserd edit talk.mp4 -o like_ref.mp4 --reference someone_smiling.jpg
+    sserd edit talk.mp4 -o arc.mp4 --curve "0:neutral,2:happy@0.9,5:sad@0.6" --side-by-side
+    sserd info talk.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .emotion import EMOTIONS
+from .errors import SSERDError
+
+#: modules that add subcommands through ``register(subparsers)``
+_EXTENSIONS: list[str] = []
+
+_EDIT_EXAMPLES = """\
+examples:
+  sserd edit assets/sample.mp4 -o out/sad.mp4 --emotion sad --intensity 0.8
+      the person looks sad; the mouth still says the same words; audio copied
+  sserd edit talk.mp4 -o out/ref.mp4 --reference face.jpg
+      show the emotion of the face in face.jpg (anyone's face)
+  sserd edit talk.mp4 -o out/arc.mp4 --curve "0:neutral,2:happy@0.9,5:sad@0.6"
+      neutral at 0 s, turning happy by 2 s, then sad by 5 s (linear in between)
+  sserd edit talk.mp4 -o out/cut.mp4 --emotion surprised --start 3 --end 8 --side-by-side --preview 4
+      edit only 3..8 s, also write out/cut_side_by_side.mp4 and 4 PNG frames in out/cut_preview/
+
+emotions: """ + ", ".join(EMOTIONS)
+
+
+def _progress_factory(quiet: bool):
+    """A pipeline progress callback that shows one tqdm bar per stage (frames, fps, ETA)."""
+    from tqdm import tqdm
+
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            for b in bars.values():
+                b.close()
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>14}", unit="frame", dynamic_ncols=True, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close():
+        for b in bars.values():
+            b.close()
+
+    progress.close = close  # type: ignore[attr-defined]
+    return progress
+
+
+def _load_editor(args):
+    if not getattr(args, "model", None) or args.model == "landmark":
+        from .render import LandmarkEditor
+
+        return LandmarkEditor(device=args.device)
+    try:
+        from .neural import load_editor
+    except ImportError as exc:
+        raise SSERDError(f"The neural backend is not available ({exc}). Install with: pip install 'comfyui-sserd[neural]'.") from exc
+    return load_editor(args.model, device=args.device)
+
+
+def cmd_edit(args) -> int:
+    from .pipeline import edit_video, extract_emotion
+
+    chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
+    if not chosen:
+        raise SSERDError("Say what emotion to show: --emotion LABEL [--intensity X], --reference IMAGE, or --curve TEXT.")
+    if len(chosen) > 1:
+        raise SSERDError(f"Give only one of --emotion, --reference, --curve (got {', '.join('--' + c for c in chosen)}).")
+    if args.intensity is not None and not args.emotion:
+        raise SSERDError("--intensity goes with --emotion.")
+    emotion = extract_emotion(label=args.emotion, intensity=1.0 if args.intensity is None else args.intensity,
+                              reference=args.reference, curve=args.curve)
+    out = Path(args.output)
+    cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
+    preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
+    editor = _load_editor(args)
+    progress = _progress_factory(args.quiet)
+    if not args.quiet:
+        print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
+    try:
+        result = edit_video(args.input, out, emotion, face_index=args.face_index, start=args.start, end=args.end,
+                            editor=editor, comparison_path=cmp_path, preview_dir=preview_dir,
+                            preview_n=args.preview or 0, progress=progress)
+    finally:
+        progress.close()
+    r = result.render
+    fps = r.n_frames / max(result.seconds, 1e-6)
+    print(f"wrote {result.output} ({r.n_frames} frames, {'with' if result.has_audio else 'no'} audio) "
+          f"in {result.seconds:.1f} s ({fps:.1f} frames/s overall)")
+    if result.comparison:
+        print(f"wrote {result.comparison} (source | edited)")
+    if r.previews:
+        print(f"wrote {len(r.previews)} preview frames to {preview_dir}")
+    if args.plot:
+        from .plots import plot_emotion_over_time
+
+        plot_emotion_over_time(r, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import numpy as np
+
+    from .emotion import describe
+    from .pipeline import disentangle_content, load_video
+
+    video = load_video(args.input, start=args.start, end=args.end)
+    print(f"{video.path}: {video.width}x{video.height}, {float(video.fps):.3f} fps, {video.n_frames} frames, "
+          f"{video.duration:.2f} s, rotation {video.rotation}°, "
+          + (f"audio {video.audio_codec} {video.audio_sample_rate} Hz" if video.has_audio else "no audio"))
+    progress = _progress_factory(args.quiet)
+    content = disentangle_content(video, face_index=args.face_index, progress=progress)
+    progress.close()
+    found = content.found
+    print(f"face {args.face_index}: visible in {int(found.sum())}/{len(found)} frames")
+    mean = np.nanmean(content.source_emotion[found], 0)
+    print(f"emotion shown (mean): {describe(mean)}")
+    op = content.content[found, 0]
+    print(f"mouth opening (inter-ocular units): mean {op.mean():.3f}, range {op.min():.3f}..{op.max():.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sserd",
+        description="Speech-preserving facial expression editing for talking-face videos (SSERD). "
+                    "Changes the emotion a person shows while the mouth keeps saying the same words, the "
+                    "person stays recognisable and the audio is copied untouched. Runs offline on a CPU.",
+        epilog="Run 'sserd edit --help' for the main command and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"comfyui-sserd {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    e = sub.add_parser("edit", help="edit the emotion of the face in a video",
+                       description="Edit the emotion of the face in a talking-face video, keeping speech and audio.",
+                       epilog=_EDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("input", help="the talking-face video (MP4, MOV, MKV, WebM...); never modified")
+    e.add_argument("-o", "--output", required=True,
+                   help="where to write the edited video (.mp4/.mov/.mkv/.webm); written atomically, must differ from input")
+    g = e.add_argument_group("target emotion (give exactly one)")
+    g.add_argument("--emotion", metavar="LABEL", help=f"an emotion label: {', '.join(EMOTIONS)}")
+    g.add_argument("--intensity", type=float, default=None,
+                   help="how strongly to show --emotion, 0..1 (default 1.0); e.g. --emotion happy --intensity 0.5")
+    g.add_argument("--reference", metavar="IMAGE",
+                   help="an image (or video) of anyone's face: its emotion is measured and shown on the source face")
+    g.add_argument("--curve", metavar="TEXT",
+                   help='emotion keyframes over time, TIME:EMOTION[@INTENSITY],...: e.g. "0:neutral,2:happy@0.9" '
+                        "(seconds from --start; linear in between, held after the last)")
+    o = e.add_argument_group("options")
+    o.add_argument("--face-index", type=int, default=0,
+                   help="which face to edit when there are several: 0 = largest (default), 1 = next largest, ...")
+    o.add_argument("--start", type=float, default=None, help="edit from this time (seconds); default: the beginning")
+    o.add_argument("--end", type=float, default=None, help="edit up to this time (seconds); default: the end")
+    o.add_argument("--side-by-side", action="store_true",
+                   help="also write OUTPUT_side_by_side.mp4: source | edited, with audio, for comparison")
+    o.add_argument("--preview", type=int, metavar="N", default=0,
+                   help="also save N evenly spaced frames as PNG (edited, and source|edited) in OUTPUT_preview/")
+    o.add_argument("--plot", metavar="PNG", default=None,
+                   help="also save a plot of the emotion and mouth opening over time, measured on source and output")
+    o.add_argument("--model", metavar="PATH_OR_REPO_ID", default=None,
+                   help="backend: 'landmark' (default, built in) or a converted neural SSERD checkpoint folder / "
+                        "Hugging Face repo id (see docs/NEURAL.md)")
+    o.add_argument("--device", default=None, help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
+                                                  "for the landmark backend, the best available for neural)")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_edit)
+
+    i = sub.add_parser("info", help="describe a video: size, frames, audio, face found, emotion shown",
+                       description="Probe a video and report what the editor sees in it.")
+    i.add_argument("input")
+    i.add_argument("--face-index", type=int, default=0)
+    i.add_argument("--start", type=float, default=None)
+    i.add_argument("--end", type=float, default=None)
+    i.add_argument("-q", "--quiet", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    for mod in _EXTENSIONS:
+        importlib.import_module(mod).register(sub)
+    return p
+
+
+def main(argv: Optional[list] = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show_warning
+    try:
+        return int(args.func(args) or 0)
+    except SSERDError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

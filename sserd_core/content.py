@@ -1,0 +1,83 @@
+"""The content track: what DisentangleContent produces and RenderFace consumes.
+
+Small (≈ 0.6 kB a frame), so a whole clip's track lives in memory and can be saved to
+an ``.npz`` file next to the video, passed between ComfyUI nodes, or cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Optional
+
+import numpy as np
+
+from .editor import FaceFrame
+from .media import VideoInfo
+
+
+@dataclass
+class ContentTrack:
+    """One tracked face through a clip, split into speech content and emotion.
+
+    - ``video``: the clip (path + selected range) the track belongs to.
+    - ``times``: ``float32 [N]`` frame times in seconds from the range start.
+    - ``landmarks``: ``float32 [N, 68, 2]`` smoothed landmarks, frame pixels; NaN where lost.
+    - ``found``: ``bool [N]`` whether the face was visible.
+    - ``to_canonical``: ``float32 [N, 2, 3]`` frame px → canonical face space (eye centres
+      at (∓0.5, 0); unit = inter-ocular distance).
+    - ``canonical``: ``float32 [N, 68, 2]`` the landmarks in canonical space.
+    - ``neutral``: ``float32 [68, 2]`` the person's neutral face (canonical).
+    - ``content``: ``float32 [N, 2]`` speech content per frame: inner-lip opening and
+      mouth width (canonical units) — the part of the expression that is always kept.
+    - ``source_emotion``: ``float32 [N, 7]`` the emotion the source shows per frame.
+    - ``neutral_features``: ``float32 [9]`` emotion features of the neutral face
+      (:func:`sserd_core.expression.emotion_features`), the zero of emotion measurements.
+    - ``face_index``: which face was followed (0 = largest).
+    """
+
+    video: VideoInfo
+    times: np.ndarray
+    landmarks: np.ndarray
+    found: np.ndarray
+    to_canonical: np.ndarray
+    canonical: np.ndarray
+    neutral: np.ndarray
+    content: np.ndarray
+    source_emotion: np.ndarray
+    neutral_features: np.ndarray
+    face_index: int = 0
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.times))
+
+    def face_frame(self, i: int) -> Optional[FaceFrame]:
+        """The tracked face of frame ``i`` for a backend, or None where the face was lost."""
+        if i >= len(self.found) or not self.found[i]:
+            return None
+        return FaceFrame(self.landmarks[i], self.to_canonical[i], self.neutral, self.source_emotion[i])
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the track to an ``.npz`` file (arrays + the video description as JSON)."""
+        v = asdict(self.video)
+        v["fps"] = [self.video.fps.numerator, self.video.fps.denominator]
+        v["time_base"] = [self.video.time_base.numerator, self.video.time_base.denominator]
+        np.savez_compressed(
+            path, times=self.times, landmarks=self.landmarks, found=self.found, to_canonical=self.to_canonical,
+            canonical=self.canonical, neutral=self.neutral, content=self.content,
+            source_emotion=self.source_emotion, neutral_features=self.neutral_features, face_index=np.int64(self.face_index),
+            video=np.frombuffer(json.dumps(v).encode(), np.uint8),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ContentTrack":
+        with np.load(path) as z:
+            v = json.loads(bytes(z["video"]).decode())
+            v["fps"] = Fraction(*v["fps"])
+            v["time_base"] = Fraction(*v["time_base"])
+            return cls(VideoInfo(**v), z["times"], z["landmarks"], z["found"], z["to_canonical"], z["canonical"],
+                       z["neutral"], z["content"], z["source_emotion"], z["neutral_features"], int(z["face_index"]))

