@@ -1,0 +1,47 @@
+"""Measurement helpers for the tests: an independent detection pass on output videos.
+
+These never use the editor's internal targets: every landmark here comes from running
+the face detector and the 68-point model afresh on the decoded output frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sserd_core import expression as E
+from sserd_core import media
+from sserd_core.face import detect_landmarks
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "assets" / "sample.mp4"            # astronaut (smiling, no glasses)
+SAMPLE_HOPPER = ROOT / "assets" / "sample_hopper.mp4"  # Grace Hopper (neutral, glasses)
+ASTRONAUT_FACE = ROOT / "assets" / "astronaut_face.png"
+
+
+def frames(path, end=None, step=1):
+    info = media.probe_video(path, end=end)
+    return [f.rgb for f in media.iter_frames(info) if f.index % step == 0]
+
+
+def redetect(path, end=None, step=1) -> np.ndarray:
+    """Landmarks ``[N, 68, 2]`` of the largest face, detected independently on each decoded frame."""
+    out = []
+    for rgb in frames(path, end, step):
+        lms = detect_landmarks(rgb)
+        out.append(lms[0] if lms else np.full((68, 2), np.nan, np.float32))
+    return np.stack(out)
+
+
+def features(landmarks: np.ndarray) -> np.ndarray:
+    """Emotion features ``[N, 9]`` (see sserd_core.expression.FEATURES) of landmark sets."""
+    return np.stack([E.emotion_features(E.to_canonical(lm)) for lm in landmarks])
+
+
+def feature(name: str, feats: np.ndarray) -> np.ndarray:
+    return feats[:, E.FEATURES.index(name)]
+
+
+def mouth_openings(landmarks: np.ndarray) -> np.ndarray:
+    return np.array([E.mouth_opening(lm) for lm in landmarks])
