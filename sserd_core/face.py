@@ -168,76 +168,91 @@ class TrackResult:
 
 
 class FaceTracker:
-    """Follow one face through a clip: detect every ``redetect_every`` frames, fit landmarks every frame.
+    """Follow one face through a clip: detection confirms the face every frame, landmarks are fitted every frame.
 
     The face is chosen on the first frame that has faces: ``face_index`` 0 is the
-    largest, 1 the next, ... Between detections the landmark box comes from the previous
-    frame's landmarks; each re-detection confirms the track (or re-acquires the face
-    nearest to where it was). Frames where the face is lost are marked, not guessed.
-    Landmarks are smoothed with a One-Euro filter, in units of the face size.
+    largest, 1 the next, ... On later frames the detector runs only on a small region
+    around the previous landmarks (a few ms); the landmark box comes from the previous
+    frame's landmarks, which keeps the fit stable. If the face is not confirmed there, a
+    full-frame detection re-acquires the face nearest to where it was; if none is found
+    the frame is marked lost (never guessed). Landmarks are smoothed with a One-Euro
+    filter, in units of the face size.
     """
 
-    def __init__(self, fps: float, face_index: int = 0, redetect_every: int = 8, smooth: bool = True):
+    def __init__(self, fps: float, face_index: int = 0, smooth: bool = True):
         self.fps = fps
         self.face_index = int(face_index)
-        self.redetect_every = max(1, int(redetect_every))
         self.smooth = smooth
         self.filter = OneEuroFilter(fps)
         self.prev: Optional[np.ndarray] = None
+        self.last_box = None
         self.calib = np.array([0.0, -0.05, 1.05])
         self.n_faces_first = 0
         self.started = False
-        self.i = 0
-        self.misses = 0
 
-    def _select(self, boxes):
-        if not self.started:
-            if not boxes:
-                return None
-            self.n_faces_first = len(boxes)
-            if self.face_index >= len(boxes):
-                raise NoFaceError(
-                    f"--face-index {self.face_index} asked for, but the first frame with faces has only "
-                    f"{len(boxes)} face(s) (index 0 = largest). Use a smaller index."
-                )
-            self.started = True
-            return boxes[self.face_index]
-        if self.prev is None:
-            # re-acquire: nearest to last known size among boxes
-            return boxes[0] if boxes else None
-        track_box = _box_from_landmarks(self.prev, self.calib)
+    def _first(self, rgb):
+        boxes = detect_faces(rgb)
+        if not boxes:
+            return None
+        self.n_faces_first = len(boxes)
+        if self.face_index >= len(boxes):
+            raise NoFaceError(
+                f"Face index {self.face_index} asked for, but the first frame with faces has only "
+                f"{len(boxes)} face(s) (index 0 = largest). Use a smaller index."
+            )
+        self.started = True
+        return boxes[self.face_index]
+
+    def _confirm(self, rgb, track_box):
+        """A detection overlapping ``track_box``, searched in a region around it; else None."""
+        H, W = rgb.shape[:2]
+        size = track_box[2] - track_box[0]
+        cx, cy = (track_box[0] + track_box[2]) / 2, (track_box[1] + track_box[3]) / 2
+        x0, y0 = int(max(0, cx - size)), int(max(0, cy - size))
+        x1, y1 = int(min(W, cx + size)), int(min(H, cy + size))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        roi = rgb[y0:y1, x0:x1]
+        # scale so the face is ~100 px (the HOG detector's window is 80 px)
+        boxes = detect_faces(roi, max_side=int(200 * max(x1 - x0, y1 - y0) / max(size * 2, 1)) + 1)
+        boxes = [(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in boxes]
         best = max(boxes, key=lambda b: _iou(b, track_box), default=None)
-        if best is not None and _iou(best, track_box) > 0.2:
-            return best
+        return best if best is not None and _iou(best, track_box) > 0.3 else None
+
+    def _lose(self):
+        self.prev = None
+        self.filter.reset()
         return None
 
     def update(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks ``[68, 2]`` for this frame, or None if the face is not visible."""
-        detect_now = (self.prev is None) or (self.i % self.redetect_every == 0)
-        self.i += 1
-        box = None
-        if detect_now:
+        if not self.started:
+            det = self._first(rgb)
+            if det is None:
+                return None
+            box = det
+        elif self.prev is None:  # re-acquire after a loss: the face nearest the last known place
             boxes = detect_faces(rgb)
-            box = self._select(boxes)
-            if box is None and self.prev is not None:
-                self.misses += 1
-                if self.misses >= 2:  # two detection misses in a row: the face is gone
-                    self.prev = None
-                    self.filter.reset()
-                    return None
-                box = _box_from_landmarks(self.prev, self.calib)
-            elif box is not None:
-                self.misses = 0
-        elif self.prev is not None:
-            box = _box_from_landmarks(self.prev, self.calib)
-        if box is None:
-            self.prev = None
-            self.filter.reset()
-            return None
+            if not boxes:
+                return None
+            ref = self.last_box
+            box = max(boxes, key=lambda b: _iou(b, ref)) if ref is not None else boxes[0]
+            if ref is not None and _iou(box, ref) < 0.05 and len(boxes) > 1:
+                return None
+            det = box
+        else:
+            track_box = _box_from_landmarks(self.prev, self.calib)
+            det = self._confirm(rgb, track_box)
+            if det is None:
+                boxes = detect_faces(rgb)
+                det = max(boxes, key=lambda b: _iou(b, track_box), default=None)
+                if det is None or _iou(det, track_box) < 0.2:
+                    return self._lose()
+            box = track_box
         lm = fit_landmarks(rgb, box)
-        if detect_now and self.misses == 0:
-            self.calib = 0.7 * self.calib + 0.3 * _calibrate(box, lm) if self.prev is not None else _calibrate(box, lm)
+        self.calib = _calibrate(det, lm) if self.prev is None else 0.8 * self.calib + 0.2 * _calibrate(det, lm)
         self.prev = lm
+        self.last_box = det
         if not self.smooth:
             return lm
         scale = max(1.0, float(np.linalg.norm(lm.max(0) - lm.min(0))))

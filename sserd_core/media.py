@@ -88,16 +88,21 @@ def _short(exc: BaseException) -> str:
 
 
 def _rotation_of(stream, first_frame=None) -> int:
-    """Clockwise degrees (0/90/180/270) a player rotates this stream's frames by."""
-    angle = None
+    """Clockwise degrees (0/90/180/270) a player rotates this stream's frames by.
+
+    PyAV's ``VideoFrame.rotation`` is the display matrix's counter-clockwise angle (what
+    ffprobe prints as ``rotation``); the legacy ``rotate`` tag is clockwise. The result
+    matches what ffmpeg's own auto-rotation shows (tests/test_media.py compares the two).
+    """
+    ccw = None
     if first_frame is not None:
         with contextlib.suppress(Exception):
-            angle = first_frame.rotation  # counter-clockwise degrees from the display matrix
-    if angle is None:
+            ccw = first_frame.rotation
+    if not ccw:
         with contextlib.suppress(Exception):
-            angle = -int(float(stream.metadata.get("rotate", 0)))
-    angle = int(round((angle or 0) / 90.0)) * 90
-    return (-angle) % 360
+            ccw = -int(float(stream.metadata.get("rotate", 0)))
+    ccw = int(round((ccw or 0) / 90.0)) * 90
+    return (-ccw) % 360
 
 
 def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -392,6 +397,8 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
         with av.open(str(video_path)) as vin, av.open(tmp, mode="w", format=_format_for(ext)) as oc:
             vsrc = vin.streams.video[0]
             vout = oc.add_stream_from_template(vsrc)
+            if vsrc.average_rate:
+                vout.codec_context.framerate = vsrc.average_rate  # lets MKV/WebM store the frame rate
             adata = None
             ain = None
             if isinstance(audio, AudioData):
@@ -418,21 +425,30 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                 aout = _add_audio_encoder(oc, ext, adata)
             # video packets (copied)
             for pkt in vin.demux(vsrc):
-                if pkt.dts is None:
+                if pkt.size == 0 or pkt.pts is None:
                     continue
-                pkt.stream = vout
+                _move_packet(pkt, vout)
                 oc.mux(pkt)
             if ain is not None and copy:
                 asrc = ain.streams.audio[0]
                 for pkt in ain.demux(asrc):
-                    if pkt.dts is None:
+                    if pkt.size == 0 or pkt.pts is None:
                         continue
-                    pkt.stream = aout
+                    _move_packet(pkt, aout)
                     oc.mux(pkt)
                 ain.close()
             elif adata is not None and adata.waveform.shape[1] > 0:
                 _encode_audio(oc, aout, adata)
     return out
+
+
+def _move_packet(pkt, stream) -> None:
+    """Re-home a demuxed packet on an output stream; its timestamps are rescaled when muxed."""
+    if pkt.dts is None:  # Matroska stores presentation times only
+        pkt.dts = pkt.pts
+    tb = pkt.time_base
+    pkt.stream = stream
+    pkt.time_base = tb
 
 
 def _format_for(ext: str) -> Optional[str]:

@@ -83,7 +83,7 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
     face; its emotion is measured from its landmarks (relative to a population neutral
     face) and later retargeted onto the source face's geometry.
     """
-    given = [x is not None and x != "" for x in (label, reference, curve)]
+    given = [x is not None and not (isinstance(x, str) and x == "") for x in (label, reference, curve)]
     if sum(given) > 1:
         raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
     if curve:
@@ -264,8 +264,10 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
     content = disentangle_content(video, face_index=face_index, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = out.parent
-    silent = tmp_dir / f".{out.stem}.video{out.suffix}"
-    silent_cmp = tmp_dir / f".{out.stem}.sbs{out.suffix}" if comparison_path else None
+    # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
+    mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
+    silent = tmp_dir / f".{out.stem}.video{mid}"
+    silent_cmp = tmp_dir / f".{out.stem}.sbs{mid}" if comparison_path else None
     try:
         result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
                              preview_dir=preview_dir, preview_n=preview_n, progress=progress)

@@ -45,3 +45,24 @@ def feature(name: str, feats: np.ndarray) -> np.ndarray:
 
 def mouth_openings(landmarks: np.ndarray) -> np.ndarray:
     return np.array([E.mouth_opening(lm) for lm in landmarks])
+
+
+def write_clip(path, frames_and_times, size, fps=25, audio=None):
+    """Write a test clip: ``frames_and_times`` yields (rgb, seconds); ``audio`` an AudioData or a media path."""
+    from fractions import Fraction
+
+    path = Path(path)
+    silent = path.with_name(path.stem + ".noaudio" + path.suffix)
+    target = silent if audio is not None else path
+    with media.VideoWriter(str(target), size[0], size[1], Fraction(fps)) as w:
+        for rgb, t in frames_and_times:
+            w.write(np.ascontiguousarray(rgb), t)
+    if audio is not None:
+        media.mux_audio(silent, audio, path)
+        silent.unlink()
+    return path
+
+
+def sample_frames(path=None, end=1.0):
+    info = media.probe_video(path or SAMPLE, end=end)
+    return [(f.rgb, f.time) for f in media.iter_frames(info)]
