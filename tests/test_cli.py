@@ -1,0 +1,169 @@
+"""The `sserd` command as a user runs it: help, a real edit, and readable errors on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import SAMPLE, sample_frames, write_clip
+
+from sserd_core import media
+
+
+def sserd(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sserd_core.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_help_explains_every_option_with_examples():
+    top = sserd("--help")
+    assert top.returncode == 0 and "edit" in top.stdout
+    h = sserd("edit", "--help").stdout
+    for opt in ("--emotion", "--intensity", "--reference", "--curve", "--face-index", "--start", "--end",
+                "--side-by-side", "--preview", "--model", "--plot"):
+        assert opt in h, opt
+    assert "examples:" in h and "sserd edit" in h and "happy" in h
+
+
+def test_edit_writes_video_with_audio_side_by_side_and_previews(tmp_path):
+    out = tmp_path / "sad.mp4"
+    r = sserd("edit", SAMPLE, "-o", out, "--emotion", "sad", "--intensity", "0.8", "--end", "1",
+              "--side-by-side", "--preview", "3")
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout
+    assert "rendering" in r.stderr and "frame/s" in r.stderr  # the progress bar with rate
+    info = media.probe_video(out)
+    assert info.n_frames == 25 and info.has_audio
+    sbs = media.probe_video(tmp_path / "sad_side_by_side.mp4")
+    assert (sbs.width, sbs.height) == (2 * info.width, info.height) and sbs.has_audio and sbs.n_frames == 25
+    pngs = sorted((tmp_path / "sad_preview").glob("frame_?????.png"))
+    assert len(pngs) == 3
+    assert media.read_image(pngs[0]).shape == (info.height, info.width, 3)
+
+
+def test_curve_and_reference_options(tmp_path):
+    r = sserd("edit", SAMPLE, "-o", tmp_path / "c.mp4", "--curve", "0:neutral,0.5:surprised@0.7", "--end", "0.6", "-q")
+    assert r.returncode == 0, r.stderr
+    r = sserd("edit", SAMPLE, "-o", tmp_path / "r.mp4", "--reference", SAMPLE, "--end", "0.4", "-q")
+    assert r.returncode == 0, r.stderr
+
+
+def _fails(r, out, words):
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    err = [ln for ln in lines if ln.startswith("error:")]
+    assert len(err) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert any(w.lower() in err[0].lower() for w in words), err[0]
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if "partial" in p.name or p.name.startswith(".")]
+
+
+def test_missing_file(tmp_path):
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", tmp_path / "nope.mp4", "-o", out, "--emotion", "happy"), out, ["not found"])
+
+
+def test_not_a_video(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 50)
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", bad, "-o", out, "--emotion", "happy"), out, ["cannot read", "not", "video"])
+
+
+def test_truncated_video(tmp_path):
+    data = SAMPLE.read_bytes()
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(data[: len(data) // 3])  # the moov atom is at the end: nothing is decodable
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", bad, "-o", out, "--emotion", "happy"), out, ["cannot read", "corrupt", "truncated"])
+
+
+def test_corrupt_video(tmp_path):
+    data = bytearray(SAMPLE.read_bytes())
+    rng = np.random.default_rng(1)
+    data[: 4096] = rng.integers(0, 255, 4096, dtype=np.uint8).tobytes()  # header destroyed
+    bad = tmp_path / "garbled.mp4"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", bad, "-o", out, "--emotion", "happy"), out, ["cannot read", "corrupt", "no video"])
+
+
+def test_no_face_anywhere(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [(np.full((240, 320, 3), (60, 120, 200), np.uint8) + rng.integers(0, 20, (240, 320, 3), dtype=np.uint8), i / 25)
+              for i in range(20)]
+    src = write_clip(tmp_path / "sky.mp4", frames, (320, 240), audio=SAMPLE)
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", src, "-o", out, "--emotion", "happy"), out, ["no face"])
+
+
+def test_zero_frames(tmp_path):
+    import av
+
+    src = tmp_path / "empty.mkv"  # Matroska keeps a video track that has no frames
+    a = media.read_audio(SAMPLE, 0, 1)
+    with av.open(str(src), "w") as c:  # a video stream with no frames in it, plus audio
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        st = c.add_stream("aac", rate=a.sample_rate)
+        st.layout = "mono"
+        media._encode_audio(c, st, a)
+    assert src.exists()
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", src, "-o", out, "--emotion", "happy"), out, ["no video frames", "contains no", "cannot read"])
+
+
+def test_audio_only_file(tmp_path):
+    import av
+
+    src = tmp_path / "voice.m4a"
+
+    a = media.read_audio(SAMPLE)
+    with av.open(str(src), "w", format="mp4") as c:
+        st = c.add_stream("aac", rate=a.sample_rate)
+        st.layout = "mono"
+        media._encode_audio(c, st, a)
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", src, "-o", out, "--emotion", "happy"), out, ["no video stream"])
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+    src = tmp_path / "in.mp4"
+    src.write_bytes(SAMPLE.read_bytes())
+    before = src.read_bytes()
+    r = sserd("edit", src, "-o", src, "--emotion", "happy")
+    assert r.returncode != 0 and "input" in r.stderr and "error:" in r.stderr
+    assert src.read_bytes() == before
+
+
+def test_bad_options_are_explained(tmp_path):
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", SAMPLE, "-o", out, "--emotion", "grumpy"), out, ["unknown emotion"])
+    _fails(sserd("edit", SAMPLE, "-o", out, "--emotion", "happy", "--intensity", "3"), out, ["between 0 and 1"])
+    _fails(sserd("edit", SAMPLE, "-o", out), out, ["--emotion"])
+    _fails(sserd("edit", SAMPLE, "-o", out, "--curve", "0-happy"), out, ["TIME:EMOTION"])
+    _fails(sserd("edit", SAMPLE, "-o", out, "--emotion", "happy", "--start", "3", "--end", "2"), out, ["after"])
+    _fails(sserd("edit", SAMPLE, "-o", out, "--emotion", "happy", "--face-index", "3"), out, ["face"])
+    _fails(sserd("edit", SAMPLE, "-o", tmp_path / "o.avi", "--emotion", "happy"), tmp_path / "o.avi", [".mp4"])
+
+
+def test_no_audio_warns_and_writes_video_only(tmp_path):
+    src = write_clip(tmp_path / "silent.mp4", sample_frames(SAMPLE, end=0.4), (448, 448))
+    out = tmp_path / "o.mp4"
+    r = sserd("edit", src, "-o", out, "--emotion", "happy")
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "no audio" in r.stderr
+    assert out.exists() and not media.probe_video(out).has_audio
+
+
+@pytest.mark.parametrize("text", ["0:neutral,2:happy@0.9", "0:joy, 1.5:sad@0.2 ,3:surprise@1"])
+def test_curve_parsing(text):
+    from sserd_core.emotion import EmotionSpec
+
+    spec = EmotionSpec.from_curve(text)
+    assert len(spec.keyframes) >= 2
+    v = spec.at(1.0)
+    assert abs(v.sum() - 1) < 1e-5 or v[1:].sum() >= 1
