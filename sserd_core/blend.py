@@ -119,10 +119,19 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
                                 borderMode=cv2.BORDER_REPLICATE)
         mask = cv2.warpAffine(crop_mask.astype(np.float32), T, (roi_w, roi_h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # only the mask's bounding box needs blending; the rest of the ROI stays the source's
+    ys, xs = np.nonzero(mask > 0)
+    if len(ys) == 0:
+        return frame.copy()
+    by0, by1, bx0, bx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    mask = mask[by0:by1, bx0:bx1]
+    edited = edited[by0:by1, bx0:bx1]
+    y0, x0 = y0 + by0, x0 + bx0
+    y1, x1 = y0 + (by1 - by0), x0 + (bx1 - bx0)
     src = frame[y0:y1, x0:x1].astype(np.float32)
     if colour_match:
         edited = match_colour(edited, src, mask)
-    blended = laplacian_blend(edited, src, mask, levels=levels)
+    blended = laplacian_blend(edited.astype(np.float32), src, mask, levels=levels)
     out = frame.copy()
     roi = out[y0:y1, x0:x1]
     keep = mask > 0

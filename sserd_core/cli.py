@@ -99,7 +99,7 @@ def cmd_edit(args) -> int:
     try:
         result = edit_video(args.input, out, emotion, face_index=args.face_index, start=args.start, end=args.end,
                             editor=editor, comparison_path=cmp_path, preview_dir=preview_dir,
-                            preview_n=args.preview or 0, progress=progress)
+                            preview_n=args.preview or 0, measure=bool(args.plot), progress=progress)
     finally:
         progress.close()
     r = result.render

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -226,6 +228,47 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[F
             warnings.warn(f"{Path(info.path).name}: decoding stopped after {i} frames ({_short(exc)}); the rest is unreadable.")
 
 
+def prefetch(iterable, depth: int = 4) -> Iterator:
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead (decoding overlaps compute).
+
+    FFmpeg decodes without holding the GIL, so this runs decode in parallel with the
+    caller's work. Exceptions are re-raised in the caller; stopping early (break, an
+    exception, a cancelled job) stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=run, name="sserd-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
 def read_image(path_or_array) -> np.ndarray:
     """Load an image (path or array) as ``uint8`` RGB ``[H, W, 3]``; raises a readable error otherwise."""
     if isinstance(path_or_array, np.ndarray):
@@ -296,7 +339,8 @@ class VideoWriter:
     being cropped or padded.
     """
 
-    def __init__(self, path: str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast"):
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast",
+                 threaded: bool = False):
         ext = Path(path).suffix.lower()
         if ext not in _VIDEO_CODEC and ".partial" in Path(path).name:
             ext = "." + Path(path).name.rsplit(".", 1)[-1]
@@ -318,8 +362,40 @@ class VideoWriter:
             opts["cpu-used"] = "8"
         self.stream.options = opts
         self._last_pts = -1
+        self._queue: Optional[queue.Queue] = None
+        self._error: Optional[BaseException] = None
+        if threaded:  # encode in a background thread (FFmpeg releases the GIL), 8 frames of slack
+            self._queue = queue.Queue(maxsize=8)
+            self._thread = threading.Thread(target=self._run, name="sserd-encode", daemon=True)
+            self._thread.start()
+
+    def _run(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._encode(*item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                    self._error = exc
 
     def write(self, rgb: np.ndarray, time: float) -> None:
+        """Queue/encode one ``uint8 [H, W, 3]`` RGB frame shown at ``time`` seconds."""
+        if self._queue is not None:
+            if self._error is not None:
+                raise self._error
+            self._queue.put((rgb, time))
+        else:
+            self._encode(rgb, time)
+
+    def _stop_thread(self):
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+
+    def _encode(self, rgb: np.ndarray, time: float) -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         pts = int(round(time / self.time_base))
         if pts <= self._last_pts:
@@ -331,6 +407,9 @@ class VideoWriter:
             self.container.mux(packet)
 
     def close(self) -> None:
+        self._stop_thread()
+        if self._error is not None:
+            raise self._error
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
@@ -342,6 +421,8 @@ class VideoWriter:
         if exc_type is None:
             self.close()
         else:
+            with contextlib.suppress(BaseException):
+                self._stop_thread()
             with contextlib.suppress(Exception):
                 self.container.close()
 
