@@ -71,7 +71,7 @@ ACTION_UNITS = {
     "AU5": _au({37: (0, -.045), 38: (0, -.045)}),                                               # upper lid raiser
     "AU6": _au({40: (0, -.03), 41: (0, -.035), 36: (0, -.01)}),                                 # cheek raiser
     "AU7": _au({40: (0, -.022), 41: (0, -.022), 37: (0, .012), 38: (0, .012)}),                 # lid tightener
-    "AU9": _au({31: (0, -.055), 32: (0, -.04), 33: (0, -.03), 30: (0, -.015), 21: (0, .02),
+    "AU9": _au({31: (0, -.055), 32: (0, -.04), 33: (0, -.03), 21: (0, .02),
                 50: (0, -.035), 51: (0, -.03), 49: (0, -.02)}),                                  # nose wrinkler
     "AU12": _au({48: (.07, -.075), 60: (.07, -.075), 49: (.035, -.04), 59: (.035, -.04),
                  61: (.02, -.03), 67: (.02, -.03), 50: (.01, -.015), 58: (.01, -.015)}),         # lip corner puller
@@ -275,7 +275,8 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
     3. the person's neutral = the clip's median face, minus any emotion it shows beyond
        ``neutral_dead_zone`` relative to the population neutral (so a clip that is
        happy throughout is recognised as happy and can be edited to neutral).
-    4. per-frame source emotion relative to that neutral, smoothed over ~0.4 s.
+    4. per-frame source emotion relative to that neutral (intensities under 0.1 are taken
+       as landmark noise), smoothed over ~1 s: emotions change slower than syllables.
     """
     from .content import ContentTrack
 
@@ -310,8 +311,8 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
     src = np.zeros((n, len(EMOTIONS)), np.float32)
     src[:, 0] = 1.0
     for i in idx:
-        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.04)
-    window = max(1, int(round(0.4 * video.fps_float)) | 1)
+        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.1)
+    window = max(1, int(round(1.0 * video.fps_float)) | 1)
     src = _smooth(src, found, window)
     src = np.stack([normalise(v) for v in src])
     return ContentTrack(video, times, landmarks.astype(np.float32), found.astype(bool), T, X, neutral, content,

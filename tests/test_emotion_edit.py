@@ -187,3 +187,23 @@ def test_output_is_stable_over_time(content_tracks, edited):
                         for i in range(len(fr) - 1)])
 
     assert motion(out) < 1.25 * motion(src) + 0.3
+
+
+def test_eyes_stay_sharp(edited):
+    """Surprise moves the lids and brows the most; the eye region keeps its fine detail."""
+    import cv2
+
+    src = frames(SAMPLE, end=2.0, step=10)
+    out = frames(edited("astronaut", "surprised"), step=10)
+    ratios = []
+    for a, b in zip(src, out):
+        lm = detect_landmarks(a)[0]
+        x0, y0 = lm[36:48].min(0).astype(int) - 6
+        x1, y1 = lm[36:48].max(0).astype(int) + 6
+
+        def sharp(img):
+            g = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+            return cv2.Laplacian(g, cv2.CV_64F).var()
+
+        ratios.append(sharp(b) / sharp(a))
+    assert min(ratios) > 0.75, ratios
