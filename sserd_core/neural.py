@@ -1,0 +1,361 @@
+"""The neural SSERD backend: align → encode → emotion edit → decode → un-align → blend.
+
+:func:`load_editor` turns a converted model folder or a Hugging Face repo id into a
+:class:`NeuralEditor`, which implements :class:`sserd_core.editor.FaceEditor` (the same
+interface as the landmark backend), so ``sserd_core.pipeline.render_face`` /
+``edit_video`` stream frames through it batch by batch and keep the source audio.
+
+Per frame (batched): the face is cut out with the alignment the checkpoint was trained
+with (a similarity transform from the 68 tracked landmarks, ``input_size`` px square),
+encoded to W+ codes and StyleGANEX features, edited by the emotion module with the
+reference's codes (a reference image) or a blend of per-emotion prototype codes (a label
+or curve), decoded at ``output_size`` px, and pasted back into the untouched frame with
+:func:`sserd_core.blend.paste_back` through the inverse transform and a feathered face mask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+
+from .blend import feather_mask, paste_back
+from .editor import FaceEditor, FaceFrame
+from .emotion import EMOTIONS, EmotionSpec, canonical_label
+from .errors import NoFaceError, SSERDError
+
+PROTOTYPES_FILE = "emotion_prototypes.safetensors"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+# ---------------------------------------------------------------- alignment
+@lru_cache(maxsize=1)
+def sserd_template() -> np.ndarray:
+    """SSERD's 68-point alignment template ``float64 [68, 2]`` in a 256 px crop."""
+    data = json.loads((Path(__file__).parent / "models" / "sserd_template68.json").read_text())
+    return np.asarray(data["points"], np.float64)
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) ``[2, 3]`` mapping ``src`` → ``dst``.
+
+    ``src``, ``dst``: ``[N, 2]``; Umeyama's closed form (no reflection).
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = float(np.trace(np.diag(sig) @ sign) / max(s.var(0).sum(), 1e-12))
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
+    """The FFHQ crop square ``[4, 2]`` (top-left, bottom-left, bottom-right, top-right) from 68 landmarks.
+
+    Centred a little below the eyes towards the mouth, sized by the larger of twice the
+    eye distance and 1.8× the eye–mouth distance (the FFHQ / pSp / StyleGANEX recipe).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    eye_l, eye_r = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_avg = (eye_l + eye_r) / 2
+    eye_to_eye = eye_r - eye_l
+    mouth_avg = (lm[48] + lm[54]) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.array([-x[1], x[0]])
+    c = eye_avg + eye_to_mouth * 0.1
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int, alignment: str = "sserd-template") -> np.ndarray:
+    """Similarity ``float64 [2, 3]`` frame px → aligned crop px (``size`` × ``size``) from 68 landmarks."""
+    if alignment == "sserd-template":
+        return similarity_fit(landmarks, sserd_template() * (size / 256.0))
+    if alignment == "ffhq":
+        quad = ffhq_quad(landmarks)
+        dst = np.array([[0, 0], [0, size], [size, size], [size, 0]], np.float64)
+        return similarity_fit(quad, dst)
+    raise SSERDError(f"Unknown alignment '{alignment}' (use sserd-template or ffhq).")
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    a = np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(a)[:2]
+
+
+def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int, alignment: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(crop uint8 [size, size, 3], frame→crop [2, 3])`` for one face."""
+    m = alignment_matrix(landmarks, size, alignment)
+    crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.5
+                          else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, m
+
+
+def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
+    """Feathered mask ``float32 [size, size]`` over the face: jaw line plus brows lifted to the forehead."""
+    lm = np.asarray(landmarks_crop, np.float64)
+    jaw, brows = lm[0:17], lm[17:27]
+    eye_y = lm[36:48, 1].mean()
+    nose_len = max(lm[33, 1] - eye_y, 1.0)
+    forehead = brows.copy()
+    forehead[:, 1] -= 0.6 * nose_len
+    return feather_mask(np.concatenate([jaw, forehead]).astype(np.float32), (size, size), grow=0.02, feather=0.1)
+
+
+# ---------------------------------------------------------------- device / dtype
+def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device: torch.device, dtype: Optional[Union[str, torch.dtype]] = None) -> torch.dtype:
+    """``dtype`` if given (``"fp16"``, ``"bf16"``, ``"fp32"`` or a torch dtype); else bf16 (or fp16) on CUDA, fp32 elsewhere."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is not None:
+        names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16, "bf16": torch.bfloat16,
+                 "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
+        if str(dtype).lower() not in names:
+            raise SSERDError(f"Unknown dtype '{dtype}' (use fp32, fp16 or bf16).")
+        return names[str(dtype).lower()]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+# ---------------------------------------------------------------- prototypes
+def load_prototypes(model_dir: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
+    """``{emotion: reference code [n_styles, d]}`` from ``model_dir/emotion_prototypes.safetensors`` ({} if absent)."""
+    path = Path(model_dir) / PROTOTYPES_FILE
+    if not path.is_file():
+        return {}
+    from safetensors.torch import load_file
+
+    return {canonical_label(k): v.float() for k, v in load_file(str(path)).items()}
+
+
+def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
+    from .face import detect_landmarks
+
+    faces = detect_landmarks(rgb)
+    if not faces:
+        return None
+    return max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
+
+
+# ---------------------------------------------------------------- editor
+class NeuralEditor(FaceEditor):
+    """The SSERD network behind :class:`~sserd_core.editor.FaceEditor`.
+
+    - ``net``: an :class:`~sserd_core.models.SSERDNet` (moved to ``device`` / ``dtype``).
+    - ``prototypes``: ``{emotion: [n_styles, d]}`` reference codes for label editing.
+    - ``batch_size``: frames per :meth:`edit` call (the pipeline batches accordingly).
+    - ``noise_mode``: decoder noise, ``"zero"`` (default, no flicker) or ``"random"``.
+    - ``max_face_size``: decode only up to the first level at least this many px wide
+      (e.g. 256 or 512 instead of the official 1024) — much faster on CPU, and enough when
+      the face covers fewer pixels than that in the video. ``None``: full ``output_size``.
+
+    Label / curve targets (emotion vectors ``[7]``) become reference codes
+    ``Σ_k v_k · prototype_k``; a reference image (``EmotionSpec.reference_rgb``) is aligned
+    and encoded once in :meth:`prepare` and drives every frame.
+    """
+
+    name = "neural"
+
+    def __init__(self, net, prototypes: Optional[dict] = None, device=None, dtype=None,
+                 batch_size: Optional[int] = None, noise_mode: str = "zero", max_face_size: Optional[int] = None):
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        # nn.Module.to: diffusers' ModelMixin.to warns about fp32-kept modules this model does not have
+        self.net = torch.nn.Module.to(net, device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+        self.input_size = int(net.config.input_size)
+        self.output_size = int(net.output_size)
+        self.alignment = str(net.config.alignment)
+        shape = (net.n_styles, int(net.config.style_dim))
+        self.prototypes = {}
+        for label, code in (prototypes or {}).items():
+            if tuple(code.shape) != shape:
+                raise SSERDError(f"Emotion prototype '{label}' has shape {list(code.shape)}, the model needs "
+                                 f"{list(shape)}; recompute them with `sserd prototypes`.")
+            self.prototypes[canonical_label(label)] = code.to(self.device, self.dtype)
+        self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 2))
+        self.noise_mode = noise_mode
+        self.max_face_size = max_face_size
+        self._reference_code: Optional[torch.Tensor] = None
+
+    # -- helpers
+    def _to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2)
+        return (x.to(self.dtype) / 127.5 - 1.0).contiguous()
+
+    @torch.inference_mode()
+    def encode_reference(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> torch.Tensor:
+        """Reference code ``[n_styles, d]`` of the (largest) face in ``rgb``; ``landmarks`` ``[68, 2]`` skip detection."""
+        if landmarks is None:
+            landmarks = _largest_face(rgb)
+            if landmarks is None:
+                raise NoFaceError("No face found in the reference image; give one with a clearly visible face.")
+        crop, _ = align_face(np.ascontiguousarray(rgb[..., :3]), landmarks, self.input_size, self.alignment)
+        return self.net.encode_reference(self._to_tensor([crop]))[0]
+
+    def prepare(self, emotion: EmotionSpec) -> None:
+        """Encode the reference face, or check the prototypes the label / curve needs."""
+        self._reference_code = None
+        if emotion.reference_rgb is not None:
+            self._reference_code = self.encode_reference(emotion.reference_rgb)
+            return
+        needed = sorted({EMOTIONS[i] for _, v in emotion.keyframes for i in np.flatnonzero(np.asarray(v) > 1e-3)}
+                        or {"neutral"})
+        missing = [e for e in needed if e not in self.prototypes]
+        if missing:
+            have = ", ".join(sorted(self.prototypes)) or "none"
+            raise SSERDError(f"This neural model has no emotion prototype for {', '.join(missing)} (it has: {have}); "
+                             f"compute them with `sserd prototypes REF_DIR MODEL_DIR` or give a reference image.")
+
+    def _reference_codes(self, targets: Sequence[np.ndarray]) -> torch.Tensor:
+        if self._reference_code is not None:
+            return self._reference_code.unsqueeze(0).expand(len(targets), -1, -1)
+        labels = [e for e in EMOTIONS if e in self.prototypes]
+        protos = torch.stack([self.prototypes[e] for e in labels])  # [K, L, d]
+        w = np.stack([[float(t[EMOTIONS.index(e)]) for e in labels] for t in targets]).astype(np.float32)
+        w /= np.maximum(w.sum(1, keepdims=True), 1e-6)
+        return torch.einsum("bk,kld->bld", torch.from_numpy(w).to(self.device, self.dtype), protos)
+
+    @torch.inference_mode()
+    def edit_crops(self, crops: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> np.ndarray:
+        """Edit aligned crops ``uint8 [input_size, input_size, 3]`` → ``uint8 [B, S, S, 3]``.
+
+        ``S`` is ``output_size``, or less with ``max_face_size``.
+        """
+        x = self._to_tensor(crops)
+        _, codes, first_layer, skips = self.net.encode(x)
+        edit = self.net.emotion(codes, self._reference_codes(targets))
+        img = self.net.decode(codes, first_layer, skips, edit, noise_mode=self.noise_mode, max_side=self.max_face_size)
+        img = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return img.permute(0, 2, 3, 1).cpu().numpy()
+
+    def edit(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[FaceFrame]],
+             targets: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out = [np.asarray(f) for f in frames]
+        todo = [i for i, f in enumerate(faces) if f is not None]
+        for start in range(0, len(todo), self.batch_size):
+            idx = todo[start:start + self.batch_size]
+            crops, mats = [], []
+            for i in idx:
+                crop, m = align_face(out[i], faces[i].landmarks, self.input_size, self.alignment)
+                crops.append(crop)
+                mats.append(m)
+            edited = self.edit_crops(crops, [targets[i] for i in idx])
+            side = edited.shape[1]
+            for i, m, face_img in zip(idx, mats, edited):
+                m_out = m * (side / self.input_size)  # frame → decoded face px
+                lm = np.asarray(faces[i].landmarks, np.float64) @ m_out[:, :2].T + m_out[:, 2]
+                mask = face_mask(lm, side)
+                out[i] = paste_back(out[i], face_img, invert_affine(m_out), mask)
+        return out
+
+
+def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=None, *,
+                batch_size: Optional[int] = None, max_face_size: Optional[int] = None, cache_dir=None,
+                revision: Optional[str] = None) -> NeuralEditor:
+    """Load the neural SSERD backend as a :class:`~sserd_core.editor.FaceEditor`.
+
+    ``path_or_repo_id``: a model folder written by ``sserd convert`` (``config.json`` +
+    ``diffusion_pytorch_model.safetensors``, optionally ``emotion_prototypes.safetensors``)
+    or a Hugging Face repo id ``owner/name`` holding one (downloaded once into the HF cache;
+    with ``HF_HUB_OFFLINE=1`` only the cache is used). ``device``: torch device or name,
+    default CUDA if available else CPU. ``dtype``: ``torch.float16`` / ``"fp16"``,
+    ``"bf16"``, ``"fp32"``; default bf16 (fp16 where bf16 is unsupported) on CUDA, fp32 on CPU.
+    ``batch_size``: frames per network call (default 8 on CUDA, 2 on CPU).
+    ``max_face_size``: decode the face only up to this many px (default: the model's full
+    ``output_size``, 1024 for the official model); 256 is ~10× cheaper on CPU.
+
+    Returns a ready :class:`NeuralEditor` — pass it as ``editor=`` to
+    :func:`sserd_core.pipeline.edit_video` / ``render_face``. Label or curve targets need
+    prototypes in the folder (``sserd prototypes``); a reference image works without.
+
+    Raises :class:`~sserd_core.errors.SSERDError` (one line, actionable) when the path is
+    not a model folder, an official ``.pt`` was given unconverted, the repo id is not
+    cached while offline, or the weights do not fit the config.
+    """
+    from .models.hub import resolve_model_dir
+    from .models.sserd import SSERDNet
+
+    folder = resolve_model_dir(path_or_repo_id, cache_dir=cache_dir, revision=revision)
+    try:
+        net = SSERDNet.from_pretrained(str(folder))
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise SSERDError(f"Cannot load the SSERD model in {folder}: {str(exc).splitlines()[0][:200]}") from None
+    return NeuralEditor(net, load_prototypes(folder), device=device, dtype=dtype, batch_size=batch_size,
+                        max_face_size=max_face_size)
+
+
+def _list_reference_images(ref_dir: Path) -> dict[str, list[Path]]:
+    if not ref_dir.is_dir():
+        raise SSERDError(f"{ref_dir} is not a folder; give a folder with one sub-folder per emotion.")
+    found: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in ref_dir.iterdir() if p.is_dir()):
+        try:
+            label = canonical_label(sub.name)
+        except SSERDError:
+            raise SSERDError(f"Folder '{sub.name}' in {ref_dir} is not an emotion name; use: "
+                             f"{', '.join(EMOTIONS)}.") from None
+        images = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            found.setdefault(label, []).extend(images)
+    if not found:
+        raise SSERDError(f"No images found in emotion sub-folders of {ref_dir} (e.g. {ref_dir}/happy/*.png).")
+    return found
+
+
+def compute_prototypes(ref_dir: Union[str, os.PathLike], model_dir: Union[str, os.PathLike], device=None,
+                       dtype=None) -> dict[str, int]:
+    """Mean reference code per emotion from ``ref_dir/<emotion>/*`` images → ``model_dir/emotion_prototypes.safetensors``.
+
+    Existing prototypes for emotions not in ``ref_dir`` are kept. Returns
+    ``{emotion: number of images with a face used}``. ``model_dir`` must be a local folder.
+    """
+    from safetensors.torch import save_file
+
+    from .media import read_image
+    from .models.hub import is_model_dir
+    from .models.sserd import SSERDNet
+
+    model_dir = Path(model_dir)
+    if not is_model_dir(model_dir):
+        raise SSERDError(f"{model_dir} is not a local SSERD model folder (no config.json).")
+    images = _list_reference_images(Path(ref_dir))
+    net = SSERDNet.from_pretrained(str(model_dir))
+    editor = NeuralEditor(net, device=device, dtype=dtype)
+    protos = {k: v.cpu() for k, v in load_prototypes(model_dir).items()}
+    counts = {}
+    for label, paths in images.items():
+        codes = []
+        for p in paths:
+            rgb = read_image(p)
+            lm = _largest_face(rgb)
+            if lm is not None:
+                codes.append(editor.encode_reference(rgb, lm).float().cpu())
+        if not codes:
+            raise SSERDError(f"No face found in any of the {len(paths)} '{label}' image(s) in {ref_dir}.")
+        protos[label] = torch.stack(codes).mean(0)
+        counts[label] = len(codes)
+    meta = {"counts": json.dumps(counts), "source": str(Path(ref_dir).name)}
+    save_file({k: v.contiguous() for k, v in protos.items()}, str(model_dir / PROTOTYPES_FILE), metadata=meta)
+    return counts
