@@ -1,0 +1,111 @@
+"""Load Model (SSERD): choose the face-editing backend."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+import folder_paths
+import comfy.model_management
+from comfy_api.latest import io
+
+from sserd_core.errors import SSERDError
+
+from ._common import CATEGORY, ModelType
+
+BUILTIN = "landmark (built-in)"
+MODEL_FOLDER = "sserd"
+
+
+def register_model_folder() -> None:
+    """Make ``models/sserd/`` a ComfyUI model folder (extra_model_paths.yaml may add more)."""
+    if MODEL_FOLDER not in folder_paths.folder_names_and_paths:
+        folder_paths.folder_names_and_paths[MODEL_FOLDER] = (
+            [os.path.join(folder_paths.models_dir, MODEL_FOLDER)], set(folder_paths.supported_pt_extensions))
+
+
+def checkpoints() -> list[str]:
+    """Models under ``models/sserd/``: converted model folders (with a ``config.json``) and
+    weight files that are not part of such a folder (an official ``.pt`` gets a message
+    saying how to convert it)."""
+    folders = set()
+    for root in folder_paths.get_folder_paths(MODEL_FOLDER):
+        if os.path.isdir(root):
+            folders |= {name for name in os.listdir(root) if os.path.isfile(os.path.join(root, name, "config.json"))}
+    files = {f for f in folder_paths.get_filename_list(MODEL_FOLDER)
+             if f.replace(os.sep, "/").split("/", 1)[0] not in folders}
+    return sorted(folders | files)
+
+
+def device_for(choice: str) -> str:
+    return "cpu" if choice == "cpu" else str(comfy.model_management.get_torch_device())
+
+
+def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto", grid_step: int = 4,
+                interpolation: str = "bicubic"):
+    """The :class:`~sserd_core.editor.FaceEditor` for the node's settings."""
+    dev = device_for(device)
+    source = repo_id.strip() if repo_id and repo_id.strip() else None
+    if source is None and backend != BUILTIN:
+        source = folder_paths.get_full_path(MODEL_FOLDER, backend)
+        if source is None:
+            for root in folder_paths.get_folder_paths(MODEL_FOLDER):
+                if os.path.isdir(os.path.join(root, backend)):
+                    source = os.path.join(root, backend)
+                    break
+        if source is None:
+            raise SSERDError(f"SSERD checkpoint '{backend}' not found in models/{MODEL_FOLDER}/.")
+    if source is None:
+        from sserd_core.render import LandmarkEditor
+
+        return LandmarkEditor(device=dev, grid_step=grid_step, interpolation=interpolation)
+    try:
+        from sserd_core.neural import load_editor
+    except ImportError as exc:
+        raise SSERDError(f"Cannot load SSERD model '{source}': neural checkpoints need the 'neural' extra "
+                         f"({exc.name} is missing): pip install diffusers huggingface_hub safetensors") from None
+    if dev != "cpu" and os.path.isdir(source):
+        # make room on the GPU the way ComfyUI's own loaders do: unload other models
+        # until the checkpoint (plus the same again for activations) fits
+        weights = sum(os.path.getsize(os.path.join(source, f)) for f in os.listdir(source)
+                      if f.endswith(".safetensors"))
+        comfy.model_management.free_memory(2 * weights, torch.device(dev))
+    return load_editor(source, device=dev)
+
+
+class LoadModel(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        register_model_folder()
+        return io.Schema(
+            node_id="SSERD_LoadModel",
+            display_name="Load Model (SSERD)",
+            category=CATEGORY,
+            description="The face-editing backend for Render Face: the built-in landmark editor (runs anywhere, "
+                        "no downloads), or a neural SSERD checkpoint from models/sserd/ or a Hugging Face repo id.",
+            inputs=[
+                io.Combo.Input("backend", options=[BUILTIN] + checkpoints(), default=BUILTIN,
+                               tooltip="The built-in landmark editor, or a neural SSERD checkpoint (file or "
+                                       "diffusers-style folder) found in ComfyUI/models/sserd/."),
+                io.String.Input("repo_id", default="",
+                                tooltip="Optional Hugging Face repo id (or local folder) of a neural SSERD "
+                                        "checkpoint; overrides 'backend' when set. Must already be in the local "
+                                        "Hugging Face cache when offline."),
+                io.Combo.Input("device", options=["auto", "cpu"], default="auto",
+                               tooltip="'auto' = ComfyUI's compute device (the GPU if ComfyUI uses one); "
+                                       "'cpu' forces the CPU."),
+                io.Int.Input("grid_step", default=4, min=1, max=16,
+                             tooltip="Landmark editor: the warp is computed every N pixels and interpolated. "
+                                     "Smaller = slower, marginally finer."),
+                io.Combo.Input("interpolation", options=["bicubic", "bilinear"], default="bicubic",
+                               tooltip="Landmark editor: pixel interpolation of the warp."),
+            ],
+            outputs=[
+                ModelType.Output("model", display_name="model", tooltip="The backend, for Render Face's model input."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=4, interpolation="bicubic") -> io.NodeOutput:
+        return io.NodeOutput(make_editor(backend, repo_id, device, grid_step, interpolation))

@@ -1,0 +1,170 @@
+"""Write the pack's example workflows (UI format) to workflows/.
+
+ComfyUI lists every ``workflows/*.json`` of a custom node pack as that pack's templates.
+The graphs are described here once, compactly, and written in the UI format the
+frontend saves (nodes with sockets, widget values, links, a note node each).
+tests/test_comfyui_browser.py loads each file in a real ComfyUI page and checks that
+the page knows every node and serialises the same prompt as tests/comfyui_helpers.ui_to_api.
+
+    python scripts/build_workflows.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "workflows"
+
+# socket outputs of each node type used here (name, type), in order
+OUTPUTS = {
+    "SSERD_LoadVideo": [("video", "VIDEO"), ("audio", "AUDIO"), ("fps", "FLOAT"), ("frame_count", "INT"),
+                        ("images", "IMAGE")],
+    "SSERD_DisentangleContent": [("content", "SSERD_CONTENT")],
+    "SSERD_ExtractEmotion": [("emotion", "SSERD_EMOTION")],
+    "SSERD_RenderFace": [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")],
+    "SSERD_MuxAudio": [("video", "VIDEO")],
+    "SSERD_LoadModel": [("model", "SSERD_MODEL")],
+    "LoadImage": [("IMAGE", "IMAGE"), ("MASK", "MASK")],
+    "SaveVideo": [],
+    "Note": [],
+}
+# link inputs (name, type) in order
+INPUTS = {
+    "SSERD_DisentangleContent": [("video", "VIDEO")],
+    "SSERD_ExtractEmotion": [("reference_image", "IMAGE"), ("reference_video", "VIDEO")],
+    "SSERD_RenderFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("model", "SSERD_MODEL")],
+    "SSERD_MuxAudio": [("video", "VIDEO"), ("audio", "AUDIO")],
+    "SaveVideo": [("video", "VIDEO")],
+}
+OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion", "reference_video"),
+            ("SSERD_RenderFace", "model"), ("SSERD_MuxAudio", "audio")}
+TITLES = {"Note": "About this workflow"}
+SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
+         "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 200],
+         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [420, 260]}
+
+
+class Graph:
+    def __init__(self):
+        self.nodes, self.links = [], []
+
+    def node(self, kind: str, pos, widgets=None, title=None) -> dict:
+        n = {"id": len(self.nodes) + 1, "type": kind, "pos": list(pos), "size": SIZES.get(kind, [300, 200]),
+             "flags": {}, "order": len(self.nodes), "mode": 0,
+             "inputs": [{"name": name, "type": t, "link": None, **({"shape": 7} if (kind, name) in OPTIONAL else {})}
+                        for name, t in INPUTS.get(kind, [])],
+             "outputs": [{"name": name, "type": t, "links": []} for name, t in OUTPUTS[kind]],
+             "properties": {} if kind == "Note" else {"Node name for S&R": kind},
+             "widgets_values": list(widgets or [])}
+        if title or kind in TITLES:
+            n["title"] = title or TITLES[kind]
+        if kind == "Note":
+            n["color"], n["bgcolor"] = "#432", "#653"
+        self.nodes.append(n)
+        return n
+
+    def link(self, src: dict, out_name: str, dst: dict, in_name: str) -> None:
+        slot = [o["name"] for o in src["outputs"]].index(out_name)
+        dslot = [i["name"] for i in dst["inputs"]].index(in_name)
+        lid = len(self.links) + 1
+        t = src["outputs"][slot]["type"]
+        self.links.append([lid, src["id"], slot, dst["id"], dslot, t])
+        src["outputs"][slot]["links"].append(lid)
+        dst["inputs"][dslot]["link"] = lid
+
+    def to_json(self) -> dict:
+        return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.8, "offset": [40, 40]}}, "version": 0.4}
+
+
+def save_video(g: Graph, pos, prefix: str) -> dict:
+    return g.node("SaveVideo", pos, [prefix, "auto", "auto"])
+
+
+def edit_chain(g: Graph, load: dict, emotion: dict, y: float = 0, model: dict | None = None, prefix="sserd/edit",
+               side_by_side_prefix: str | None = None) -> None:
+    content = g.node("SSERD_DisentangleContent", (380, y), [0])
+    render = g.node("SSERD_RenderFace", (1040, y), [8])
+    mux = g.node("SSERD_MuxAudio", (1400, y))
+    save = save_video(g, (1680, y), prefix)
+    g.link(load, "video", content, "video")
+    g.link(content, "content", render, "content")
+    g.link(emotion, "emotion", render, "emotion")
+    if model is not None:
+        g.link(model, "model", render, "model")
+    g.link(render, "video", mux, "video")
+    g.link(load, "audio", mux, "audio")
+    g.link(mux, "video", save, "video")
+    if side_by_side_prefix:
+        mux2 = g.node("SSERD_MuxAudio", (1400, y + 430))
+        save2 = save_video(g, (1680, y + 430), side_by_side_prefix)
+        g.link(render, "side_by_side", mux2, "video")
+        g.link(load, "audio", mux2, "audio")
+        g.link(mux2, "video", save2, "video")
+
+
+def label_edit() -> dict:
+    g = Graph()
+    g.node("Note", (20, 560), ["Label edit with intensity.\n\n"
+           "1. Put a talking-face video in ComfyUI/input (the pack ships assets/sample.mp4) and pick it in "
+           "Load Video (SSERD); start/end/frame cap trim it.\n"
+           "2. Extract Emotion: click an emotion and drag the intensity (0 = neutral, 1 = full).\n"
+           "3. Queue. Disentangle Content tracks the face and keeps the speech (jaw and lip opening); Render "
+           "Face changes brows, lids, cheeks and lip corners; Mux Audio puts the original sound back; Save "
+           "Video writes output/sserd/label_edit_*.mp4.\n\n"
+           "Render Face shows source | edited frames and the emotion measured on the result."])
+    load = g.node("SSERD_LoadVideo", (20, 0), ["sample.mp4", 0.0, 0.0, 0, 0.0, "image"])
+    emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["sad", 0.8, ""])
+    edit_chain(g, load, emotion, prefix="sserd/label_edit")
+    return g.to_json()
+
+
+def cross_identity() -> dict:
+    g = Graph()
+    g.node("Note", (20, 560), ["Cross-identity transfer from a reference image.\n\n"
+           "The emotion shown by ANY person's face in the reference image (core Load Image; the pack ships "
+           "assets/astronaut_face.png, a smiling astronaut) is measured and retargeted onto the speaker's own face "
+           "geometry (here Grace Hopper, assets/sample_hopper.mp4): the speaker keeps their identity and their "
+           "lip movements.\n\n"
+           "Extract Emotion shows the measured emotion as bars. Load Model (SSERD) picks the backend (the "
+           "built-in landmark editor here; neural SSERD checkpoints go in models/sserd/).\n"
+           "Two files are saved: the edit, and source | edited side by side, both with the original audio."])
+    load = g.node("SSERD_LoadVideo", (20, 0), ["sample_hopper.mp4", 0.0, 0.0, 0, 0.0, "image"])
+    ref = g.node("LoadImage", (380, 430), ["astronaut_face.png", "image"])
+    emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["neutral", 1.0, ""])
+    model = g.node("SSERD_LoadModel", (700, 380), ["landmark (built-in)", "", "auto", 4, "bicubic"])
+    g.link(ref, "IMAGE", emotion, "reference_image")
+    edit_chain(g, load, emotion, model=model, prefix="sserd/cross_identity",
+               side_by_side_prefix="sserd/cross_identity_side_by_side")
+    return g.to_json()
+
+
+def emotion_curve() -> dict:
+    g = Graph()
+    g.node("Note", (20, 560), ["An emotion curve over time.\n\n"
+           "Extract Emotion's curve field takes keyframes TIME:EMOTION[@INTENSITY], TIME in seconds from the "
+           "start of the clip; the emotion moves linearly between keyframes and holds after the last one. "
+           "This one goes neutral → happy → surprised → sad while the person keeps talking.\n\n"
+           "Clear the curve to go back to the label and intensity."])
+    load = g.node("SSERD_LoadVideo", (20, 0), ["sample.mp4", 0.0, 0.0, 0, 0.0, "image"])
+    emotion = g.node("SSERD_ExtractEmotion", (700, 0),
+                     ["happy", 1.0, "0:neutral, 2:happy@0.9, 4.5:surprised@0.8, 7:sad@0.7"])
+    edit_chain(g, load, emotion, prefix="sserd/emotion_curve")
+    return g.to_json()
+
+
+WORKFLOWS = {"sserd_label_edit": label_edit, "sserd_cross_identity": cross_identity,
+             "sserd_emotion_curve": emotion_curve}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for name, build in WORKFLOWS.items():
+        (OUT / f"{name}.json").write_text(json.dumps(build(), indent=1) + "\n")
+        print("wrote", OUT / f"{name}.json")
+
+
+if __name__ == "__main__":
+    main()

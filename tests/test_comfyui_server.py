@@ -1,0 +1,604 @@
+"""The node pack inside a real ComfyUI server (started by this module), and in a real browser.
+
+Needs the ComfyUI source tree (``$COMFYUI_DIR``, default ``../shared/comfyui``); the
+server's venv is created on first use by ``scripts/setup_comfyui_venv.sh`` (~4 min once,
+seconds after). The input folder gets a 2 s cut of ``assets/sample.mp4`` *named*
+``sample.mp4`` and a reference face named ``reference_happy.png``, so the shipped
+workflows run exactly as a user would run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import comfyui_helpers as H
+
+PACK_MODULE = f"custom_nodes.{H.PACK_NAME}"
+CLIP_SECONDS = 2.0
+SAMPLE = H.REPO / "assets" / "sample.mp4"
+
+# node id -> (display name, required inputs, optional inputs, outputs); types as /object_info reports them
+EXPECTED = {
+    "SSERD_LoadVideo": ("Load Video (SSERD)",
+                        {"file": "COMBO", "start_time": "FLOAT", "end_time": "FLOAT", "frame_cap": "INT",
+                         "force_fps": "FLOAT"}, {},
+                        [("video", "VIDEO"), ("audio", "AUDIO"), ("fps", "FLOAT"), ("frame_count", "INT"),
+                         ("images", "IMAGE")]),
+    "SSERD_DisentangleContent": ("Disentangle Content", {"video": "VIDEO", "face_index": "INT"}, {},
+                                 [("content", "SSERD_CONTENT")]),
+    "SSERD_ExtractEmotion": ("Extract Emotion", {"emotion": "COMBO", "intensity": "FLOAT", "curve": "STRING"},
+                             {"reference_image": "IMAGE", "reference_video": "VIDEO"}, [("emotion", "SSERD_EMOTION")]),
+    "SSERD_RenderFace": ("Render Face", {"content": "SSERD_CONTENT", "emotion": "SSERD_EMOTION", "preview_frames": "INT"},
+                         {"model": "SSERD_MODEL"},
+                         [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")]),
+    "SSERD_MuxAudio": ("Mux Audio", {"video": "VIDEO"}, {"audio": "AUDIO"}, [("video", "VIDEO")]),
+    "SSERD_LoadModel": ("Load Model (SSERD)", {"backend": "COMBO", "repo_id": "STRING", "device": "COMBO",
+                                               "grid_step": "INT", "interpolation": "COMBO"}, {},
+                        [("model", "SSERD_MODEL")]),
+}
+WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve"]
+
+
+# ---------------------------------------------------------------------- media the tests make
+
+def write_clip(src: Path, dst: Path, seconds: float) -> Path:
+    """The first ``seconds`` of ``src`` (re-encoded video, its audio cut to match)."""
+    from sserd_core import media, pipeline
+
+    info = pipeline.load_video(src, end=seconds)
+    silent = dst.with_name(".silent_" + dst.name)
+    with media.VideoWriter(str(silent), info.width, info.height, info.fps) as w:
+        for fr in media.iter_frames(info):
+            w.write(fr.rgb, fr.time)
+    pipeline.mux_audio(silent, src, dst, audio_start=0.0, audio_end=seconds)
+    silent.unlink()
+    return dst
+
+
+def write_no_face_clip(dst: Path, n: int = 20, size: int = 160) -> Path:
+    """A moving colour gradient with a tone: a valid video with audio but no face."""
+    from fractions import Fraction
+
+    from sserd_core import media
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    silent = dst.with_name(".silent_" + dst.name)
+    with media.VideoWriter(str(silent), size, size, Fraction(25)) as w:
+        for i in range(n):
+            rgb = np.stack([(xx + 4 * i) % 256, (yy * 1.5) % 256, np.full_like(xx, 96)], -1).astype(np.uint8)
+            w.write(rgb, i / 25)
+    sr = 22050
+    t = np.arange(int(sr * n / 25)) / sr
+    media.mux_audio(silent, media.AudioData((0.2 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32), sr), dst)
+    silent.unlink()
+    return dst
+
+
+def write_corrupt_clip(src: Path, dst: Path) -> Path:
+    """The first 4 kB of a real MP4 followed by garbage: a truncated, undecodable file."""
+    head = src.read_bytes()[:4096]
+    dst.write_bytes(head + np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    return dst
+
+
+def reference_face() -> Path:
+    """A smiling face of another identity (the project's asset; matplotlib's sample portrait as a stand-in)."""
+    for name in ("reference_happy.png", "astronaut_face.png"):
+        asset = H.REPO / "assets" / name
+        if asset.exists():
+            return asset
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+# ---------------------------------------------------------------------- the server
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (H.comfyui_dir() / "main.py").exists():
+        if "COMFYUI_DIR" in os.environ:
+            pytest.fail(f"COMFYUI_DIR={os.environ['COMFYUI_DIR']} has no main.py")
+        pytest.skip(f"no ComfyUI source tree at {H.comfyui_dir()} (set COMFYUI_DIR to run the ComfyUI tests)")
+    assert SAMPLE.exists(), "assets/sample.mp4 is missing"
+    python = H.ensure_venv()
+    base = tmp_path_factory.mktemp("comfyui")
+    srv = H.ComfyServer(python, base)
+    write_clip(SAMPLE, srv.input_dir / "sample.mp4", CLIP_SECONDS)
+    # the cross-identity workflow: Grace Hopper's clip + the astronaut's smiling portrait
+    write_clip(H.REPO / "assets" / "sample_hopper.mp4", srv.input_dir / "sample_hopper.mp4", CLIP_SECONDS)
+    from PIL import Image
+
+    Image.open(reference_face()).convert("RGB").save(srv.input_dir / "reference_happy.png")
+    Image.open(H.REPO / "assets" / "astronaut_face.png").convert("RGB").save(srv.input_dir / "astronaut_face.png")
+    write_no_face_clip(srv.input_dir / "no_face.mp4")
+    write_corrupt_clip(SAMPLE, srv.input_dir / "corrupt.mp4")
+    # a checkpoint folder in models/sserd/ (its contents are never loaded by these tests)
+    ckpt = base / "models" / "sserd" / "tiny_sserd"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps({"_class_name": "SSERDNet"}))
+    # and a real (tiny, randomly initialised) neural SSERD model, saved as `sserd convert` saves one
+    from models_helpers import tiny_net
+
+    tiny_net(seed=3).save_pretrained(str(base / "models" / "sserd" / "tiny_neural"))
+    # first-run dialogs of the frontend off, for the browser test
+    settings = base / "user" / "default"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "comfy.settings.json").write_text(json.dumps(
+        {"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False}))
+    srv.start()
+    yield srv
+    srv.stop()
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(srv.log_path, H.ARTIFACTS / "comfyui_server.log")
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return server.object_info()
+
+
+@pytest.fixture(scope="module")
+def clip_frames(server):
+    return H.probe(server.input_dir / "sample.mp4")["frames"]
+
+
+def api_of(name: str, object_info: dict) -> dict:
+    return H.ui_to_api(H.load_workflow(name), object_info)
+
+
+def check_video(path: Path, frames: int, seconds: float) -> dict:
+    assert path.exists() and path.suffix == ".mp4", path
+    info = H.probe(path)
+    assert info["frames"] == frames, info
+    assert info["video_codec"] == "h264", info
+    assert info["audio_codec"] == "aac", f"{path.name} has no audio: {info}"
+    assert abs(info["audio_seconds"] - seconds) < 0.15, info
+    return info
+
+
+def saved(server, entry: dict) -> list[Path]:
+    files = [f for f in server.output_files(entry) if f.suffix == ".mp4"]
+    assert files, f"no video saved: {json.dumps(entry.get('outputs'))[:1000]}"
+    return files
+
+
+# ---------------------------------------------------------------------- /object_info
+
+def test_pack_loads_without_import_errors(server):
+    log = server.log()
+    pack_lines = [line for line in log.splitlines() if H.PACK_NAME in line]
+    assert any(line.strip().endswith(f"custom_nodes/{H.PACK_NAME}") for line in pack_lines), log[-3000:]
+    assert not [line for line in pack_lines if "IMPORT FAILED" in line or "Cannot import" in line
+                or "Error while calling comfy_entrypoint" in line], "\n".join(pack_lines)
+    assert f"{H.PACK_NAME}/nodes" not in log and f"{H.PACK_NAME}/sserd_core" not in log, \
+        "a traceback through the pack in the server log"
+
+
+def test_object_info_lists_every_node_with_its_sockets(object_info):
+    ours = sorted(k for k, v in object_info.items() if v["python_module"] == PACK_MODULE)
+    assert ours == sorted(EXPECTED)
+    for node_id, (display, required, optional, outputs) in EXPECTED.items():
+        info = object_info[node_id]
+        assert info["display_name"] == display
+        assert info["category"] == "SSERD"
+        assert info["description"]
+        got_req = {k: v[0] for k, v in info["input"]["required"].items()}
+        got_opt = {k: v[0] for k, v in info["input"].get("optional", {}).items()}
+        assert got_req == required, node_id
+        assert got_opt == optional, node_id
+        assert list(zip(info["output_name"], info["output"])) == outputs, node_id
+        for name, spec in {**info["input"]["required"], **info["input"].get("optional", {})}.items():
+            assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+        assert all(info["output_tooltips"]), f"{node_id} has an output without tooltip"
+    assert object_info["SSERD_ExtractEmotion"]["input"]["required"]["emotion"][1]["options"] == [
+        "neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"]
+    assert "sample.mp4" in object_info["SSERD_LoadVideo"]["input"]["required"]["file"][1]["options"]
+    assert object_info["SSERD_LoadVideo"]["input"]["required"]["file"][1].get("video_upload") is True
+
+
+def test_no_node_id_collides_with_core(object_info):
+    # ComfyUI silently drops a pack's node whose id a core node already has; every id is
+    # prefixed, and each of ours is served from the pack, not from core.
+    for node_id in EXPECTED:
+        assert node_id.startswith("SSERD_")
+        assert object_info[node_id]["python_module"] == PACK_MODULE
+    core = {k for k, v in object_info.items() if not v["python_module"].startswith("custom_nodes.")}
+    assert {"LoadVideo", "SaveVideo", "CreateVideo", "GetVideoComponents", "LoadImage"} <= core
+    assert not core & set(EXPECTED)
+
+
+def test_workflows_are_the_packs_templates(server):
+    templates = server.get("/workflow_templates")
+    assert sorted(templates.get(H.PACK_NAME, [])) == sorted(WORKFLOW_NAMES)
+    for name in WORKFLOW_NAMES:
+        served = server.get(f"/api/workflow_templates/{H.PACK_NAME}/{name}.json")
+        assert served == H.load_workflow(name)
+
+
+def test_models_folder_is_registered(server):
+    assert "sserd" in server.get("/models")
+
+
+# ---------------------------------------------------------------------- prompts
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_frames, name):
+    entry = server.run(api_of(name, object_info))
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    files = saved(server, entry)
+    assert len(files) == (2 if name == "sserd_cross_identity" else 1)
+    for f in files:
+        check_video(f, clip_frames, CLIP_SECONDS)
+    outputs = entry["outputs"]
+    render = next(v for v in outputs.values() if "sserd_render" in v)
+    summary = render["sserd_render"][0]
+    assert summary["frames"] == clip_frames
+    assert len(render["sserd_previews"]) == 8
+    for p in render["sserd_previews"]:
+        assert (server.temp_dir / p["subfolder"] / p["filename"]).exists()
+    emotion = next(v for v in outputs.values() if "sserd_emotion" in v)["sserd_emotion"][0]
+    expected_source = {"sserd_label_edit": "label", "sserd_cross_identity": "reference",
+                       "sserd_emotion_curve": "curve"}[name]
+    assert emotion["source"] == expected_source
+    if name == "sserd_emotion_curve":
+        assert [k[0] for k in emotion["keyframes"]] == [0.0, 2.0, 4.5, 7.0]
+
+
+def test_side_by_side_is_twice_as_wide(server):
+    files = sorted((server.output_dir / "sserd").glob("cross_identity_*.mp4"))
+    sbs = [f for f in files if "side_by_side" in f.name]
+    edit = [f for f in files if "side_by_side" not in f.name]
+    assert sbs and edit
+    assert H.probe(sbs[-1])["width"] == 2 * H.probe(edit[-1])["width"]
+
+
+def test_core_load_video_to_sserd_to_core_save_video(server, clip_frames):
+    """Core LoadVideo → SSERD nodes → core SaveVideo; core AUDIO (GetVideoComponents) into Mux
+    Audio; Render Face's IMAGE output into core CreateVideo."""
+    prompt = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "sample.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": "SSERD_DisentangleContent", "inputs": {"video": ["1", 0], "face_index": 0}},
+        "4": {"class_type": "SSERD_ExtractEmotion", "inputs": {"emotion": "sad", "intensity": 0.7, "curve": ""}},
+        "5": {"class_type": "SSERD_RenderFace", "inputs": {"content": ["3", 0], "emotion": ["4", 0], "preview_frames": 0}},
+        "6": {"class_type": "SSERD_MuxAudio", "inputs": {"video": ["5", 0], "audio": ["2", 1]}},
+        "7": {"class_type": "SaveVideo", "inputs": {"video": ["6", 0], "filename_prefix": "interop/core_save",
+                                                   "format": "auto", "codec": "auto"}},
+        "8": {"class_type": "CreateVideo", "inputs": {"images": ["5", 2], "fps": 25.0, "audio": ["2", 1]}},
+        "9": {"class_type": "SaveVideo", "inputs": {"video": ["8", 0], "filename_prefix": "interop/from_images",
+                                                   "format": "mp4", "codec": "h264"}},
+        # an in-memory core VIDEO (Create Video) into an SSERD node
+        "10": {"class_type": "SSERD_MuxAudio", "inputs": {"video": ["8", 0], "audio": ["2", 1]}},
+        "11": {"class_type": "SaveVideo", "inputs": {"video": ["10", 0], "filename_prefix": "interop/in_memory",
+                                                    "format": "auto", "codec": "auto"}},
+    }
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    files = {f.name.split("_0")[0]: f for f in saved(server, entry)}
+    assert set(files) == {"core_save", "from_images", "in_memory"}
+    check_video(files["core_save"], clip_frames, CLIP_SECONDS)
+    check_video(files["in_memory"], clip_frames, CLIP_SECONDS)
+    from_images = H.probe(files["from_images"])
+    assert from_images["frames"] == clip_frames and from_images["audio_codec"] is not None
+    # the IMAGE batch holds the edited frames: the re-encoded copy matches the SSERD file
+    a, b = first_frame(files["core_save"]), first_frame(files["from_images"])
+    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).mean() < 4.0
+    src = first_frame(server.input_dir / "sample.mp4")
+    assert np.abs(a.astype(int) - src.astype(int)).mean() > 0.2, "the edit changed nothing"
+
+
+def first_frame(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def test_load_video_range_cap_and_frame_rate(server):
+    prompt = {
+        "1": {"class_type": "SSERD_LoadVideo", "inputs": {"file": "sample.mp4", "start_time": 0.4, "end_time": 0.0,
+                                                          "frame_cap": 20, "force_fps": 12.5}},
+        "2": {"class_type": "SaveVideo", "inputs": {"video": ["1", 0], "filename_prefix": "trim/clip",
+                                                   "format": "auto", "codec": "auto"}},
+        # its IMAGE and AUDIO outputs, through core Create Video
+        "3": {"class_type": "CreateVideo", "inputs": {"images": ["1", 4], "fps": ["1", 2], "audio": ["1", 1]}},
+        "4": {"class_type": "SaveVideo", "inputs": {"video": ["3", 0], "filename_prefix": "trim/images",
+                                                   "format": "mp4", "codec": "h264"}},
+    }
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    files = {f.name.split("_0")[0]: f for f in saved(server, entry)}
+    info = H.probe(files["clip"])
+    # 20 frames at 25 fps from 0.4 s = 0.8 s; at 12.5 fps that is 10 frames
+    assert info["frames"] == 10 and abs(info["fps"] - 12.5) < 1e-6, info
+    assert abs(info["audio_seconds"] - 0.8) < 0.1, info
+    images = H.probe(files["images"])
+    assert images["frames"] == 10 and abs(images["fps"] - 12.5) < 1e-6 and images["audio_codec"], images
+
+
+def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefix: str = "sserd/edit") -> dict:
+    return {
+        "1": {"class_type": "SSERD_LoadVideo", "inputs": {"file": file, "start_time": 0.0, "end_time": 0.0,
+                                                          "frame_cap": 0, "force_fps": 0.0}},
+        "2": {"class_type": "SSERD_DisentangleContent", "inputs": {"video": ["1", 0], "face_index": 0}},
+        "3": {"class_type": "SSERD_ExtractEmotion", "inputs": {"emotion": emotion, "intensity": intensity, "curve": ""}},
+        "4": {"class_type": "SSERD_RenderFace", "inputs": {"content": ["2", 0], "emotion": ["3", 0], "preview_frames": 2}},
+        "5": {"class_type": "SSERD_MuxAudio", "inputs": {"video": ["4", 0], "audio": ["1", 1]}},
+        "6": {"class_type": "SaveVideo", "inputs": {"video": ["5", 0], "filename_prefix": prefix,
+                                                   "format": "auto", "codec": "auto"}},
+    }
+
+
+@pytest.mark.parametrize("file,node_type,words", [
+    ("no_face.mp4", "SSERD_DisentangleContent", "No face found in no_face.mp4"),
+    ("corrupt.mp4", "SSERD_LoadVideo", "corrupt.mp4"),
+])
+def test_bad_input_gives_a_readable_node_error(server, file, node_type, words):
+    entry = server.run(edit_prompt(file, prefix="bad/out"))
+    assert entry["status"]["status_str"] == "error"
+    err = H.execution_error(entry)
+    assert err is not None, H.status_messages(entry)
+    assert err["node_type"] == node_type
+    assert words in err["exception_message"]
+    assert "\n" not in err["exception_message"].strip(), "the message should be one readable line"
+    assert server.alive()
+    assert not (server.output_dir / "bad").exists()
+
+
+def test_reference_video_without_a_face_is_a_readable_error(server):
+    prompt = edit_prompt("sample.mp4", prefix="bad/reference")
+    prompt["8"] = {"class_type": "LoadVideo", "inputs": {"file": "no_face.mp4"}}
+    prompt["3"]["inputs"]["reference_video"] = ["8", 0]
+    entry = server.run(prompt)
+    err = H.execution_error(entry)
+    assert err is not None and err["node_type"] == "SSERD_ExtractEmotion", H.status_messages(entry)
+    assert "No face found" in err["exception_message"]
+
+
+def test_load_model_lists_models_folder_and_reports_what_it_cannot_load(server, object_info):
+    backends = object_info["SSERD_LoadModel"]["input"]["required"]["backend"][1]["options"]
+    assert backends == ["landmark (built-in)", "tiny_neural", "tiny_sserd"]
+    prompt = edit_prompt("sample.mp4", prefix="bad/model")
+    prompt["7"] = {"class_type": "SSERD_LoadModel", "inputs": {"backend": "tiny_sserd", "repo_id": "", "device": "auto",
+                                                             "grid_step": 4, "interpolation": "bicubic"}}
+    prompt["4"]["inputs"]["model"] = ["7", 0]
+    entry = server.run(prompt)
+    err = H.execution_error(entry)
+    assert err is not None and err["node_type"] == "SSERD_LoadModel", H.status_messages(entry)
+    assert "tiny_sserd" in err["exception_message"] and "\n" not in err["exception_message"].strip()
+    assert server.alive()
+
+
+def test_neural_checkpoint_from_models_folder_renders(server):
+    """Load Model (SSERD) → a neural SSERD model folder in models/sserd/ drives Render Face
+    (reference-image target: no emotion prototypes needed)."""
+    prompt = edit_prompt("sample.mp4", prefix="neural/edit")
+    prompt["1"]["inputs"]["frame_cap"] = 6  # the network runs ~1 s a frame on a CI CPU
+    prompt["7"] = {"class_type": "SSERD_LoadModel", "inputs": {"backend": "tiny_neural", "repo_id": "", "device": "cpu",
+                                                             "grid_step": 4, "interpolation": "bicubic"}}
+    prompt["8"] = {"class_type": "LoadImage", "inputs": {"image": "reference_happy.png"}}
+    prompt["3"]["inputs"]["reference_image"] = ["8", 0]
+    prompt["4"]["inputs"]["model"] = ["7", 0]
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    out = saved(server, entry)[0]
+    check_video(out, 6, 6 / 25)
+    render = next(v for v in entry["outputs"].values() if "sserd_render" in v)["sserd_render"][0]
+    assert render["backend"] == "neural"
+    # the (untrained) network repainted the face: the frame differs from the source there
+    assert np.abs(first_frame(out).astype(int) - first_frame(server.input_dir / "sample.mp4").astype(int)).mean() > 1.0
+
+
+def test_server_keeps_working_after_errors(server, clip_frames):
+    entry = server.run(edit_prompt("sample.mp4", "surprised", 0.6, prefix="after_errors/edit"))
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    check_video(saved(server, entry)[0], clip_frames, CLIP_SECONDS)
+
+
+def test_interrupt_stops_render_face_and_leaves_no_partial_file(server):
+    import websocket
+
+    client = uuid.uuid4().hex
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId={client}", timeout=60)
+    try:
+        before = set(server.output_dir.rglob("*"))
+        prompt = edit_prompt("sample.mp4", "angry", 0.9, prefix="interrupted/edit")
+        prompt_id = server.queue(prompt, client_id=client)
+        t_interrupt = None
+        rendered = 0
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            msg = ws.recv()
+            if not isinstance(msg, str):
+                continue  # binary preview frames
+            m = json.loads(msg)
+            data = m.get("data", {})
+            if data.get("prompt_id") not in (None, prompt_id):
+                continue
+            if m["type"] == "progress" and data.get("node") == "4" and t_interrupt is None and data["value"] >= 3:
+                rendered = data["value"]
+                server.interrupt()
+                t_interrupt = time.monotonic()
+            if m["type"] in ("execution_interrupted", "execution_error", "execution_success"):
+                break
+        stopped = time.monotonic()
+    finally:
+        ws.close()
+    assert t_interrupt is not None, "Render Face never reported progress"
+    assert m["type"] == "execution_interrupted", m
+    assert m["data"]["node_id"] == "4"
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    (H.ARTIFACTS / "comfyui_interrupt.json").write_text(json.dumps(
+        {"frames_rendered_before_interrupt": rendered, "seconds_to_stop": round(stopped - t_interrupt, 3)}))
+    assert stopped - t_interrupt < 2.0, f"took {stopped - t_interrupt:.2f} s to stop"
+    assert rendered < H.probe(server.input_dir / "sample.mp4")["frames"]
+    assert H.partial_files(server.temp_dir, server.output_dir) == []
+    assert set(server.output_dir.rglob("*")) == before, "an interrupted prompt saved something"
+    entry = server.wait(prompt_id)
+    assert any(kind == "execution_interrupted" for kind, _ in H.status_messages(entry))
+    # and the next prompt runs
+    ok = server.run(edit_prompt("sample.mp4", "angry", 0.9, prefix="after_interrupt/edit"))
+    assert ok["status"]["status_str"] == "success", H.status_messages(ok)
+
+
+# ---------------------------------------------------------------------- the page, in Chromium
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+EXTENSION_URL = f"/extensions/{H.PACK_NAME}/"
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium or not CHROMEDRIVER.exists():
+        pytest.skip("Debian's chromium and chromium-driver are not installed: apt-get install -y chromium chromium-driver")
+    os.environ["SE_AVOID_STATS"] = "true"  # selenium must not phone home or fetch a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1920,1080", "--no-first-run", "--disable-sync", "--disable-default-apps",
+                "--disable-background-networking", "--disable-component-update",
+                # the page may only talk to the test server: every other host name is unresolvable
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    drv.set_script_timeout(120)
+    try:
+        drv.get(server.url)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if drv.execute_script("return !!(window.app && window.app.graph && window.app.extensions"
+                                  " && window.app.extensions.some(e => e.name === 'sserd.emotion'))"):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the ComfyUI page did not load the pack's extension")
+        drv.sserd_logs = []
+        yield drv
+    finally:
+        drv.quit()
+
+
+def page_logs(drv) -> list:
+    drv.sserd_logs.extend(drv.get_log("browser"))
+    return drv.sserd_logs
+
+
+def load_in_page(drv, workflow: dict) -> dict:
+    """Load a UI-format workflow like a user dropping the file; what the page then knows."""
+    return drv.execute_async_script("""
+        const [wf, done] = arguments;
+        (async () => {
+          await window.app.loadGraphData(wf);
+          await new Promise(r => setTimeout(r, 300));
+          const nodes = window.app.graph._nodes;
+          const known = t => !!LiteGraph.registered_node_types[t];
+          const prompt = await window.app.graphToPrompt();
+          done({
+            types: nodes.map(n => n.type),
+            unknown: nodes.filter(n => !known(n.type)).map(n => n.type),
+            has_errors: nodes.filter(n => n.has_errors).map(n => n.type),
+            missing_dialog: document.body.innerText.includes('Missing'),
+            prompt: prompt.output,
+          });
+        })().catch(e => done({error: String(e && e.stack || e)}));
+    """, workflow)
+
+
+def normalise_page_prompt(prompt: dict, object_info: dict) -> dict:
+    """The page's prompt without what the server ignores (titles, frontend-only preview widgets)."""
+    out = {}
+    for node_id, node in prompt.items():
+        info = object_info[node["class_type"]]["input"]
+        known = {**info.get("required", {}), **info.get("optional", {})}
+        out[node_id] = {"class_type": node["class_type"],
+                        "inputs": {k: v for k, v in node["inputs"].items() if k in known}}
+    return out
+
+
+def test_page_loads_every_workflow_with_known_nodes_and_the_same_prompt(browser, object_info):
+    for name in WORKFLOW_NAMES:
+        wf = H.load_workflow(name)
+        got = load_in_page(browser, wf)
+        assert "error" not in got, got.get("error")
+        assert got["unknown"] == [] and got["has_errors"] == [], (name, got)
+        assert not got["missing_dialog"], f"{name}: the page shows a missing-nodes dialog"
+        assert sorted(got["types"]) == sorted(n["type"] for n in wf["nodes"])
+        # the API prompt the tests send is the one the page sends for the same workflow
+        assert normalise_page_prompt(got["prompt"], object_info) == H.ui_to_api(wf, object_info), name
+    errors = [e for e in page_logs(browser) if EXTENSION_URL in e["message"] and e["level"] in ("SEVERE", "WARNING")]
+    assert errors == []
+
+
+def test_page_runs_a_workflow_and_shows_the_edit_in_the_nodes(browser, server):
+    """Queue from the page; the Render Face node shows source | edited frames, Extract Emotion
+    and Render Face show emotion bars; the emotion picker sets emotion + intensity."""
+    load_in_page(browser, H.load_workflow("sserd_label_edit"))
+    state = browser.execute_async_script("""
+        const done = arguments[0];
+        (async () => {
+          const app = window.app;
+          app.canvas.ds.scale = 0.78; app.canvas.ds.offset = [30, 40];
+          await app.queuePrompt(0, 1);
+          const byType = t => app.graph._nodes.find(n => n.type === t);
+          const render = byType('SSERD_RenderFace'), emo = byType('SSERD_ExtractEmotion');
+          const t0 = Date.now();
+          while (Date.now() - t0 < 100000) {
+            const imgs = render.sserdPreview?.images || [];
+            const q = await (await fetch('/queue')).json();
+            if (imgs.length && imgs.every(i => i.complete && i.naturalWidth > 0) && emo.sserdPicker?.measured
+                && render.sserdSummary?.data && !q.queue_running.length && !q.queue_pending.length) break;
+            await new Promise(r => setTimeout(r, 250));
+          }
+          // scrub to the 4th preview frame, as a pointer moving over the preview would
+          const p = render.sserdPreview;
+          if (p.box) p.mouse({type: 'pointermove'}, [p.box.x + p.box.w * 3.5 / p.images.length, p.box.y + 5], render);
+          app.canvas.setDirty(true, true);
+          // let the video players of Load Video / Save Video show their first frame
+          const t1 = Date.now();
+          while (Date.now() - t1 < 10000 && [...document.querySelectorAll('video')].some(v => v.readyState < 2))
+            await new Promise(r => setTimeout(r, 250));
+          await new Promise(r => setTimeout(r, 500));
+          done({
+            previews: p.images.length, loaded: p.images.filter(i => i.naturalWidth > 0).length,
+            preview_size: p.images.length ? [p.images[0].naturalWidth, p.images[0].naturalHeight] : null,
+            index: p.index, measured: emo.sserdPicker.measured, render: render.sserdSummary.data?.title,
+          });
+        })().catch(e => done({error: String(e && e.stack || e)}));
+    """)
+    assert "error" not in state, state.get("error")
+    assert state["previews"] == 8 and state["loaded"] == 8, state
+    w, h = state["preview_size"]
+    assert w == 2 * h, "preview frames are source | edited side by side"
+    assert state["index"] == 3
+    assert state["measured"]["text"] == "sad 0.80"
+    assert "frames" in state["render"]
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    shot = H.ARTIFACTS / "comfyui_graph.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 50_000
+    # the picker: a click on the 'sad' bar at 60 % of its length picks sad @ 0.6
+    picked = browser.execute_script("""
+        const emo = window.app.graph._nodes.find(n => n.type === 'SSERD_ExtractEmotion');
+        const w = emo.sserdPicker, L = w.layout;
+        const row = 5;  // sad
+        w.mouse({type: 'pointerdown'}, [L.barX + 0.6 * L.barW, L.top + (row + 0.5) * 17], emo);
+        const get = n => emo.widgets.find(x => x.name === n).value;
+        return [get('emotion'), get('intensity')];
+    """)
+    assert picked == ["sad", 0.6]
+    errors = [e for e in page_logs(browser) if EXTENSION_URL in e["message"] or "sserd" in e["message"].lower()]
+    assert [e for e in errors if e["level"] in ("SEVERE", "WARNING")] == [], errors
