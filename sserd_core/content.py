@@ -36,6 +36,8 @@ class ContentTrack:
     - ``neutral_features``: ``float32 [9]`` emotion features of the neutral face
       (:func:`sserd_core.expression.emotion_features`), the zero of emotion measurements.
     - ``face_index``: which face was followed (0 = largest).
+    - ``feature_coupling`` ``[2, 9]`` / ``content_median`` ``[2]``: how this person's emotion
+      features move with speech (least squares over the clip), removed before measuring.
     """
 
     video: VideoInfo
@@ -49,6 +51,8 @@ class ContentTrack:
     source_emotion: np.ndarray
     neutral_features: np.ndarray
     face_index: int = 0
+    feature_coupling: Optional[np.ndarray] = None
+    content_median: Optional[np.ndarray] = None
 
     @property
     def n_frames(self) -> int:
@@ -59,6 +63,12 @@ class ContentTrack:
         if i >= len(self.found) or not self.found[i]:
             return None
         return FaceFrame(self.landmarks[i], self.to_canonical[i], self.neutral, self.source_emotion[i])
+
+    def coupling(self) -> np.ndarray:
+        return np.zeros((2, 9), np.float32) if self.feature_coupling is None else self.feature_coupling
+
+    def median_content(self) -> np.ndarray:
+        return np.zeros(2, np.float32) if self.content_median is None else self.content_median
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -80,4 +90,6 @@ class ContentTrack:
             v["fps"] = Fraction(*v["fps"])
             v["time_base"] = Fraction(*v["time_base"])
             return cls(VideoInfo(**v), z["times"], z["landmarks"], z["found"], z["to_canonical"], z["canonical"],
-                       z["neutral"], z["content"], z["source_emotion"], z["neutral_features"], int(z["face_index"]))
+                       z["neutral"], z["content"], z["source_emotion"], z["neutral_features"], int(z["face_index"]),
+                       z["feature_coupling"] if "feature_coupling" in z else None,
+                       z["content_median"] if "content_median" in z else None)

@@ -245,7 +245,11 @@ def measure_frame(rgb: np.ndarray, hint_landmarks: np.ndarray, content) -> tuple
     x1, y1 = hint_landmarks.max(0)
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2 - 0.05 * (y1 - y0), 0.525 * max(x1 - x0, y1 - y0)
     lm = fit_landmarks(rgb, (cx - half, cy - half, cx + half, cy + half))
-    return measure_landmarks(lm, content.neutral_features, dead_zone=0.0), mouth_opening(lm)
+    X = to_canonical(lm)
+    c = content_features(X)
+    # the same speech-coupling correction the source estimate had, so speech does not read as emotion
+    f = emotion_features(X) - (c - content.median_content()) @ content.coupling()
+    return fit_emotion(f - content.neutral_features, dead_zone=0.0), float(c[0])
 
 
 # ----------------------------------------------------------------------------- the content track
@@ -293,12 +297,15 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
         feats[i] = emotion_features(X[i])
     idx = np.where(found)[0]
     # 2. remove speech-driven variation from the features
-    C = content[idx] - np.median(content[idx], 0)
+    c_med = np.median(content[idx], 0).astype(np.float32)
+    C = content[idx] - c_med
     F = feats[idx]
+    coupling = np.zeros((2, len(FEATURES)), np.float32)
     if len(idx) >= 12 and np.all(C.std(0) > 1e-3):
         A = np.hstack([C, np.ones((len(idx), 1), np.float32)])
         coef, *_ = np.linalg.lstsq(A.T @ A + 1e-3 * np.eye(3), A.T @ F, rcond=None)
-        F = F - C @ coef[:2]
+        coupling = coef[:2].astype(np.float32)
+        F = F - C @ coupling
         feats[idx] = F
     # 3. the person's neutral
     median_face = np.median(X[idx], 0)
@@ -316,4 +323,4 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
     src = _smooth(src, found, window)
     src = np.stack([normalise(v) for v in src])
     return ContentTrack(video, times, landmarks.astype(np.float32), found.astype(bool), T, X, neutral, content,
-                        src, neutral_f.astype(np.float32), face_index)
+                        src, neutral_f.astype(np.float32), face_index, coupling, c_med)

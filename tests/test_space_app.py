@@ -1,0 +1,283 @@
+"""The Gradio Space (app.py), tested as users meet it: the real app started on 127.0.0.1,
+driven through gradio_client and a headless Chromium.
+
+Clips are kept short (0.2–0.4 s of the sample) so the file runs in a few minutes on a
+shared 2-core machine. The app runs with SSERD_MAX_SECONDS=2 so "too long" is cheap to hit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from space_helpers import (ARTIFACTS, REFERENCE, SAMPLE, SAMPLE_NEUTRAL, RunningSpace, cut_clip, frames_in_range,
+                           noise_clip, start_space, stop_space, video_facts)
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+pytestmark = pytest.mark.timeout(900)
+
+CLIP_END = 0.4  # seconds of the sample each edit uses
+MAX_SECONDS = 2
+LABEL = "sad"  # the sample speaker smiles; a sad target is a change the measurement must see
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    if not SAMPLE.exists():
+        pytest.fail(f"{SAMPLE} is missing; the Space tests edit the project's sample clip.")
+    tmp = tmp_path_factory.mktemp("space")
+    running = start_space(tmp, SSERD_MAX_SECONDS=MAX_SECONDS, SSERD_CONCURRENCY=2)
+    yield running
+    rc = stop_space(running)
+    # a clean stop removes the app's working root (atexit), leaving no temporary files
+    leftovers = list(running.work_dir.glob("sserd-space-*"))
+    assert not leftovers, f"working folders left after exit (rc={rc}): {leftovers}\n{running.log()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def client(space):
+    return Client(space.url, verbose=False)
+
+
+def edit(client, video, mode="label", label="happy", intensity=0.8, reference=None, curve="", face_index=0,
+         start=0, end=CLIP_END, backend="landmark", model=""):
+    return client.submit(handle_file(str(video)), mode, label, intensity,
+                         handle_file(str(reference)) if reference else None, curve, face_index, start, end,
+                         backend, model, api_name="/edit")
+
+
+def _video_path(value) -> Path:
+    return Path(value["video"] if isinstance(value, dict) else value)
+
+
+def _check_result(result, space: RunningSpace, n_expected: int, source: Path = SAMPLE):
+    edited, comparison, plot, summary = result
+    src = video_facts(source)
+    out = video_facts(_video_path(edited))
+    assert out.n_frames == n_expected
+    assert (out.width, out.height) == (src.width, src.height)
+    assert out.has_audio, "the edited video lost the source audio"
+    assert abs(out.audio_seconds - n_expected / 25) < 0.1, out.audio_seconds  # audio trimmed to the range
+    cmp = video_facts(_video_path(comparison))
+    assert cmp.n_frames == n_expected and cmp.has_audio
+    assert (cmp.width, cmp.height) == (2 * src.width, src.height)
+    # left half of the side-by-side is the source, right half the edit
+    left, right = cmp.first_rgb[:, : src.width].astype(float), cmp.first_rgb[:, src.width:].astype(float)
+    assert np.abs(left - src.first_rgb).mean() < 6
+    assert np.abs(right - out.first_rgb).mean() < 6
+    assert plot and plot.get("type") == "matplotlib" and len(plot.get("plot", "")) > 10_000
+    assert f"Edited** {n_expected} frames" in summary and "audio carried over" in summary
+    return out, summary
+
+
+def _wait_no_job_dirs(space: RunningSpace, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while space.job_dirs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return space.job_dirs()
+
+
+def _measured(summary: str, emotion: str):
+    m = re.search(rf"\*\*{emotion}\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    assert m, summary
+    return tuple(float(x) for x in m.groups())
+
+
+def test_label_mode_end_to_end_with_progress(space, client):
+    n = frames_in_range(SAMPLE, 0, CLIP_END)
+    job = edit(client, SAMPLE, label=LABEL, intensity=0.9)
+    progress = []
+    while not job.done():
+        st = job.status()
+        if st.progress_data:
+            progress += [(p.desc, p.index, p.length, p.unit) for p in st.progress_data]
+        time.sleep(0.02)
+    out, summary = _check_result(job.result(timeout=300), space, n)
+    # per-frame progress from the pipeline reached the client
+    assert any(u == "frames" and length == n for _, _, length, u in progress), progress[:5]
+    assert {d for d, *_ in progress} & {"tracking face", "rendering"}, progress[:5]
+    target, source, edited = _measured(summary, LABEL)
+    assert target == pytest.approx(0.9) and edited > source + 0.1, summary
+    assert _wait_no_job_dirs(space) == [], "the request's working folder was not cleaned up"
+
+
+def test_reference_mode_end_to_end(space, client):
+    """Cross-identity: the astronaut's smile (a photo) onto Grace Hopper's neutral talking face."""
+    for p in (SAMPLE_NEUTRAL, REFERENCE):
+        if not p.exists():
+            pytest.fail(f"{p} is missing; reference mode is tested with the project's sample assets.")
+    n = frames_in_range(SAMPLE_NEUTRAL, 0, CLIP_END)
+    result = edit(client, SAMPLE_NEUTRAL, mode="reference", reference=REFERENCE).result(timeout=300)
+    out, summary = _check_result(result, space, n, source=SAMPLE_NEUTRAL)
+    assert "measured on the reference face" in summary
+    # the edit moves the face toward the reference's measured emotion: the emotion where source and
+    # target differ most gets clearly closer to the target (quality beyond that is the pipeline's tests')
+    rows = re.findall(r"\*\*(\w+)\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    assert rows, summary
+    _, t, s_, e = max(rows, key=lambda r: abs(float(r[2]) - float(r[1])))
+    assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
+
+
+def test_bad_inputs_return_the_error_and_the_app_keeps_serving(space, client, tmp_path):
+    noise = noise_clip(tmp_path / "no_face.mp4")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    cases = [
+        (dict(video=noise), r"No face found"),
+        (dict(video=text), r"Cannot read notes\.mp4 as a video|not a video|no video"),
+        (dict(video=SAMPLE, end=None), rf"edits at most {MAX_SECONDS} s per request.*Start/End"),
+        (dict(video=SAMPLE, mode="reference"), r"Upload a reference face"),
+        (dict(video=SAMPLE, mode="curve", curve="banana"), r"TIME:EMOTION"),
+        (dict(video=SAMPLE, start=1.0, end=0.5), r"End \(0\.5 s\) must be after Start \(1 s\)"),
+        (dict(video=SAMPLE, face_index=3, end=0.2), r"smaller index"),
+    ]
+    for kwargs, pattern in cases:
+        with pytest.raises(AppError, match=pattern):
+            edit(client, **kwargs).result(timeout=120)
+        assert space.alive()
+    # still serving real work afterwards (curve mode, 0.2 s)
+    n = frames_in_range(SAMPLE, 0, 0.2)
+    result = edit(client, SAMPLE, mode="curve", curve="0:neutral, 0.1:surprised@0.9", end=0.2).result(timeout=300)
+    _check_result(result, space, n)
+    assert _wait_no_job_dirs(space) == []
+    log = space.log()  # user errors are one-line messages, not app bugs or tracebacks
+    assert "edit failed" not in log and "Traceback" not in log, log[-3000:]
+    assert "request refused: No face found" in log
+
+
+def test_three_concurrent_requests_all_finish(space, tmp_path):
+    n = frames_in_range(SAMPLE, 0, CLIP_END)
+    requests_ = [dict(label="happy"), dict(label="sad", intensity=1.0), dict(mode="curve", curve="0:angry@0.8")]
+    results, errors = [None] * 3, []
+
+    def one(i, kwargs):
+        try:  # one client per user, as three browser tabs would be
+            results[i] = edit(Client(space.url, verbose=False), SAMPLE, **kwargs).result(timeout=600)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i, kw)) for i, kw in enumerate(requests_)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(700)
+    assert not errors, errors
+    for r in results:
+        _check_result(r, space, n)
+    assert "**Target:** sad 1.00" in results[1][3] and "angry 0.80" in results[2][3]
+    print(f"3 concurrent edits of {n} frames: {time.monotonic() - t0:.1f} s")
+    assert _wait_no_job_dirs(space) == []
+
+
+def _chromium():
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not (Path(binary).exists() and Path(driver_path).exists()):
+        pytest.fail("Headless browser test needs Debian's chromium + chromium-driver "
+                    "(apt-get install -y chromium chromium-driver).")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = binary
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
+              "--hide-scrollbars"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service(driver_path), options=opts)
+
+
+def _full_page_screenshot(driver, path: Path):
+    h = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, int(h) + 40)
+    time.sleep(0.5)
+    driver.save_screenshot(str(path))
+
+
+def _summary_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, "#sserd-summary").text
+
+
+def test_browser_renders_the_graph_and_runs_edits(space, tmp_path):
+    """A user's session in headless Chromium: the page renders the graph; a label edit and a
+    reference edit (switching the tab must switch the mode) return a video, a plot and numbers."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    clip = cut_clip(SAMPLE_NEUTRAL, tmp_path / "hopper_0.4s.mp4", 0.4)
+    driver = _chromium()
+    try:
+        driver.get(space.url)
+        wait = WebDriverWait(driver, 60)
+        button = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#sserd-run")))
+        assert button.text.strip() == "Edit emotion"
+        body = driver.find_element(By.TAG_NAME, "body").text
+        for text in ("① Load video", "② Target emotion", "③ Edit", "Label", "Reference face", "Curve over time",
+                     "Advanced options", "Intensity", "Result", "Side by side: source | edited",
+                     "Measured on every frame:", f"Clips up to {MAX_SECONDS} s"):
+            assert text in body, f"'{text}' not on the page"
+        assert driver.find_elements(By.CSS_SELECTOR, "#sserd-video input[type=file]"), "no video upload input"
+        _full_page_screenshot(driver, ARTIFACTS / "space_loaded.png")
+
+        # label edit: upload a clip, pick 'surprised' in the dropdown, press the button
+        driver.find_element(By.CSS_SELECTOR, "#sserd-video input[type=file]").send_keys(str(clip))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-video video"))
+        driver.find_element(By.CSS_SELECTOR, "#sserd-label input").click()
+        wait.until(lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]")
+                              if o.text.strip() == "surprised"])
+        [o for o in driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == "surprised"][0].click()
+        button.click()
+        WebDriverWait(driver, 300).until(lambda d: "Target: surprised 0.80" in _summary_text(d))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-edited video")
+                   and d.find_elements(By.CSS_SELECTOR, "#sserd-comparison video")
+                   and d.find_elements(By.CSS_SELECTOR, "#sserd-plot img"))
+        assert "carried over from the source" in _summary_text(driver)
+        _full_page_screenshot(driver, ARTIFACTS / "space_result.png")
+
+        # reference edit: switch tab, upload anyone's face, press the button again
+        [t for t in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == "Reference face"][0].click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-reference input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "#sserd-reference input[type=file]").send_keys(str(REFERENCE))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-reference img"))
+        driver.find_element(By.CSS_SELECTOR, "#sserd-run").click()
+        WebDriverWait(driver, 300).until(lambda d: "measured on the reference face" in _summary_text(d))
+        _full_page_screenshot(driver, ARTIFACTS / "space_reference.png")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+        assert not errors, errors
+    finally:
+        driver.quit()
+
+
+def test_neural_backend_is_selectable(space, client, tmp_path):
+    """The backend dropdown's neural choice runs sserd_core.neural through the same pipeline
+    (a tiny randomly initialised SSERD net: this checks the wiring, not the picture)."""
+    models_helpers = pytest.importorskip("models_helpers")
+    from sserd_core import neural  # noqa: F401 - the Space offers the backend only when this imports
+
+    model_dir = tmp_path / "tiny_sserd"
+    models_helpers.tiny_net(seed=1).save_pretrained(model_dir)
+    with pytest.raises(AppError, match="needs weights"):
+        edit(client, SAMPLE, backend="neural", model="", end=0.2).result(timeout=120)
+    with pytest.raises(AppError, match=r"not .*model folder|Cannot load|config\.json|not a"):
+        edit(client, SAMPLE, backend="neural", model=str(tmp_path), end=0.2).result(timeout=120)
+    n = frames_in_range(SAMPLE, 0, 0.2)
+    result = edit(client, SAMPLE, mode="reference", reference=REFERENCE, backend="neural", model=str(model_dir),
+                  end=0.2).result(timeout=300)
+    _check_result(result, space, n)
+    assert "neural backend" in result[3]
+    assert space.alive()
