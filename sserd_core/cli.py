@@ -23,7 +23,7 @@ from .emotion import EMOTIONS
 from .errors import SSERDError
 
 #: modules that add subcommands through ``register(subparsers)``
-_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.eval.cli"]
+_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.eval.cli", "sserd_core.train.cli"]
 
 _EDIT_EXAMPLES = """\
 examples:

@@ -1,0 +1,240 @@
+"""SSERD's training losses.
+
+- :class:`LatentPool` + :func:`info_nce` — the self-supervised emotion loss: for a code ``z``
+  of actor *a* showing emotion *e*, one positive drawn from the pool of (*a*, *e*) and one
+  negative from the pool of (*a*, *e'*) for every other emotion *e'* of that actor;
+  similarity = cosine per style layer averaged over layers; cross-entropy of
+  ``sim / τ`` (τ = 0.1) with the positive as the target. The pool keeps the last ``size``
+  (8) codes per actor and emotion, FIFO, detached, as in the official implementation.
+- :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings, 0.2),
+  L2 (1.0), perceptual (0.8), adversarial (non-saturating, 0.1) against :class:`Discriminator`.
+
+Loss networks with pretrained weights are **never downloaded silently**: give a local file or a
+Hugging Face repo id (already in the cache, or downloadable when the Hub is reachable) of a
+TorchScript module:
+
+- identity network: ``images [B,3,H,W] in −1…1 → embeddings [B,D]`` (e.g. ArcFace IR-SE-50 traced);
+- perceptual network: ``(x, y) → distances [B]`` (e.g. LPIPS-VGG traced).
+
+See docs/TRAINING.md for how to export them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import SSERDError
+
+TEMPERATURE = 0.1
+POOL_SIZE = 8
+WEIGHTS = {"id": 0.2, "l2": 1.0, "perceptual": 0.8, "adv": 0.1, "nce": 0.1}
+
+
+# ---------------------------------------------------------------- InfoNCE + memory pool
+class LatentPool:
+    """Per-actor, per-emotion FIFO of detached codes (``size`` each), kept on the CPU.
+
+    ``state_dict()`` / ``load_state_dict()`` make it part of a training checkpoint
+    (``accelerator.register_for_checkpointing``).
+    """
+
+    def __init__(self, size: int = POOL_SIZE):
+        self.size = int(size)
+        self.pool: dict[str, dict[int, list[torch.Tensor]]] = {}
+
+    def add(self, codes: torch.Tensor, actors: Sequence[str], emotions: Sequence[int]) -> None:
+        codes = codes.detach().float().cpu()
+        for z, a, e in zip(codes, actors, emotions):
+            slot = self.pool.setdefault(str(a), {}).setdefault(int(e), [])
+            slot.append(z.clone())
+            if len(slot) > self.size:
+                slot.pop(0)
+
+    def count(self, actor: str, emotion: int) -> int:
+        return len(self.pool.get(str(actor), {}).get(int(emotion), []))
+
+    def query(self, actor: str, emotion: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+        """``[1 + n_neg, ...]``: a random positive of (actor, emotion), then one random code of each other
+        emotion of that actor; ``None`` if the positive slot or every negative slot is empty."""
+        slots = self.pool.get(str(actor), {})
+        if not slots.get(int(emotion)):
+            return None
+        negatives = [e for e in sorted(slots) if e != int(emotion) and slots[e]]
+        if not negatives:
+            return None
+
+        def pick(e):
+            items = slots[e]
+            return items[int(torch.randint(len(items), (1,), generator=generator))]
+
+        return torch.stack([pick(int(emotion))] + [pick(e) for e in negatives])
+
+    def state_dict(self) -> dict:
+        return {"size": self.size,
+                "pool": {a: {int(e): torch.stack(v) for e, v in d.items() if v} for a, d in self.pool.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.size = int(state["size"])
+        self.pool = {a: {int(e): list(v.unbind(0)) for e, v in d.items()} for a, d in state["pool"].items()}
+
+
+def code_similarity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of ``query`` ``[L, d]`` (or ``[d]``) to each of ``keys`` ``[K, L, d]``, averaged over ``L`` → ``[K]``."""
+    if query.ndim == 1:
+        query, keys = query[None], keys[:, None]
+    return F.cosine_similarity(query[None].expand_as(keys), keys, dim=-1, eps=1e-6).mean(-1)
+
+
+def info_nce(codes: torch.Tensor, actors: Sequence[str], emotions: Sequence[int], pool: LatentPool,
+             temperature: float = TEMPERATURE, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+    """Mean InfoNCE of ``codes`` ``[B, L, d]`` against ``pool`` (see the module doc); ``None`` when no code
+    has both a positive and a negative in the pool yet."""
+    terms = []
+    for z, a, e in zip(codes, actors, emotions):
+        keys = pool.query(a, int(e), generator)
+        if keys is None:
+            continue
+        sim = code_similarity(z, keys.to(z.device, z.dtype)) / temperature
+        terms.append(F.cross_entropy(sim[None].float(), torch.zeros(1, dtype=torch.long, device=z.device)))
+    return torch.stack(terms).mean() if terms else None
+
+
+# ---------------------------------------------------------------- loss networks
+def load_loss_network(spec: Union[str, os.PathLike, nn.Module, None], what: str, *, cache_dir=None,
+                      filename: str = "model.pt") -> Optional[nn.Module]:
+    """A frozen TorchScript loss network from a file, a folder holding ``filename``, or a Hub repo id.
+
+    ``what`` names the network in errors (e.g. ``"identity network (training.identity_net)"``).
+    ``None`` → ``None``. An ``nn.Module`` is used as given (tests pass tiny random stand-ins this way).
+    """
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, nn.Module):
+        net = spec
+    else:
+        path = Path(os.path.expanduser(str(spec)))
+        if path.is_dir():
+            path = path / filename
+        if not path.is_file():
+            if Path(str(spec)).suffix or str(spec).startswith((".", "/", "~")) or str(spec).count("/") != 1:
+                raise SSERDError(f"The {what} file {path} does not exist; give a TorchScript file, a folder with "
+                                 f"{filename}, or a Hugging Face repo id.")
+            path = _hub_file(str(spec), filename, what, cache_dir)
+        try:
+            net = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - any load failure is a user-file problem
+            raise SSERDError(f"Could not load the {what} from {path} as TorchScript ({exc.__class__.__name__}); "
+                             "export it with torch.jit.trace / torch.jit.script (docs/TRAINING.md).") from exc
+        net = _Unoptimized(net)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class _Unoptimized(nn.Module):
+    """Runs a TorchScript module without the JIT's profile-guided re-optimisation, which swaps in a fused graph
+    after a few calls and so changes the last bits of the result depending on how many calls a process has
+    made — a resumed run would then not reproduce the uninterrupted one."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *args):
+        with torch.jit.optimized_execution(False):
+            return self.net(*args)
+
+
+def _hub_file(repo_id: str, filename: str, what: str, cache_dir) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir))
+    except Exception as exc:  # noqa: BLE001
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        why = "it is not in the Hugging Face cache and HF_HUB_OFFLINE is set" if offline else exc.__class__.__name__
+        raise SSERDError(f"The {what} '{repo_id}/{filename}' is missing: {why}. Give a local TorchScript file "
+                         "or a reachable Hub repo id.") from exc
+
+
+class Discriminator(nn.Module):
+    """Residual conv discriminator (StyleGAN2-like layout, trained from scratch): ``[B,3,S,S]`` → logits ``[B]``."""
+
+    def __init__(self, size: int = 256, channels: int = 64, max_channels: int = 512):
+        super().__init__()
+        layers = [nn.Conv2d(3, channels, 1), nn.LeakyReLU(0.2)]
+        c, s = channels, size
+        while s > 4:
+            c2 = min(c * 2, max_channels)
+            layers.append(_DBlock(c, c2))
+            c, s = c2, s // 2
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * 16, c), nn.LeakyReLU(0.2), nn.Linear(c, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).squeeze(1)
+
+
+class _DBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(cin, cout, 3, padding=1, stride=2), nn.LeakyReLU(0.2))
+        self.skip = nn.Conv2d(cin, cout, 1, stride=2, bias=False)
+
+    def forward(self, x):
+        return (self.conv(x) + self.skip(x)) / 2 ** 0.5
+
+
+def generator_adv_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake_logits).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+class ReconstructionLoss(nn.Module):
+    """Weighted identity / L2 / perceptual / adversarial terms between generated and target faces.
+
+    ``forward(generated, target, source=None, weight=None, discriminator=None)`` returns
+    ``(total, parts)``; ``parts`` = {name: weighted term} (a term is absent when its network is not
+    given or its weight is 0). ``weight`` ``[B]`` weights the L2 / perceptual / identity terms per sample
+    (0 = no pixel target, e.g. the unpaired half of stage 2). Images are ``[B,3,S,S]`` in −1…1.
+    """
+
+    def __init__(self, identity_net: Optional[nn.Module] = None, perceptual_net: Optional[nn.Module] = None,
+                 weights: Optional[dict] = None):
+        super().__init__()
+        self.weights = dict(WEIGHTS, **(weights or {}))
+        self.identity_net = identity_net
+        self.perceptual_net = perceptual_net
+
+    def forward(self, generated, target, weight=None, discriminator=None):
+        w = self.weights
+        generated, target = generated.float(), target.float()  # loss networks are fp32 (mixed-precision outputs)
+        b = generated.shape[0]
+        sw = torch.ones(b, device=generated.device) if weight is None else weight.to(generated.device).float()
+        norm = sw.sum().clamp_min(1e-6)
+        parts = {}
+        if w["l2"] > 0 and sw.sum() > 0:
+            per = (generated.float() - target.float()).pow(2).flatten(1).mean(1)
+            parts["l2"] = w["l2"] * (per * sw).sum() / norm
+        if w["perceptual"] > 0 and self.perceptual_net is not None and sw.sum() > 0:
+            per = self.perceptual_net(generated, target).reshape(b).float()
+            parts["perceptual"] = w["perceptual"] * (per * sw).sum() / norm
+        if w["id"] > 0 and self.identity_net is not None:  # identity must hold for every sample
+            e_g = F.normalize(self.identity_net(generated).float(), dim=-1)
+            e_t = F.normalize(self.identity_net(target).float(), dim=-1)
+            parts["id"] = w["id"] * (1 - (e_g * e_t).sum(-1)).mean()
+        if w["adv"] > 0 and discriminator is not None:
+            parts["adv"] = w["adv"] * generator_adv_loss(discriminator(generated))
+        total = sum(parts.values()) if parts else generated.sum() * 0
+        return total, parts

@@ -1,0 +1,153 @@
+"""``sserd preprocess``: clips → aligned face crops, masks and landmarks in a resumable cache.
+
+Per clip (one worker process per clip, ``workers`` at a time): decode frames (every
+``stride``-th, at most ``max_frames``), find the face with :class:`sserd_core.face.FaceTracker`
+(dlib detection + 68-point landmarks, tracked), cut the aligned crop exactly as inference does
+(:func:`sserd_core.neural.align_face`, SSERD's template or FFHQ, ``size`` px), the feathered face
+mask (:func:`sserd_core.neural.face_mask`) and the landmarks in crop pixels. Frames without a
+face are dropped and counted.
+
+Cache layout::
+
+    CACHE/index.json            settings + one record per clip (actor, emotion, frames, status)
+    CACHE/clips/<key>.npz       images uint8 [N,S,S,3], masks uint8 [N,S,S], landmarks float32 [N,68,2],
+                                frame_index int32 [N]
+
+Each clip file is written atomically (temporary name, then rename), so an interrupted run
+leaves only complete files; rerunning skips them (``--overwrite`` redoes everything). A cache
+built with other settings (size, alignment, stride, max_frames) is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import SSERDError
+from .data import Clip, clip_file, clip_record, discover_clips, write_index
+
+SETTINGS = ("size", "alignment", "stride", "max_frames")
+
+
+def preprocess_clip(clip: Clip, cache_dir, size: int = 256, alignment: str = "sserd-template", stride: int = 1,
+                    max_frames: Optional[int] = None) -> dict:
+    """Process one clip into ``cache_dir/clips/<key>.npz``; returns its index record."""
+    from ..face import FaceTracker
+    from ..media import iter_frames, probe_video
+    from ..neural import align_face, face_mask
+
+    out = clip_file(cache_dir, clip.key)
+    try:
+        info = probe_video(clip.path)
+    except SSERDError as exc:
+        return clip_record(clip, 0, f"unreadable: {exc}")
+    tracker = FaceTracker(info.fps_float, smooth=False)
+    images, masks, lms, idx = [], [], [], []
+    for frame in iter_frames(info):
+        lm = tracker.update(frame.rgb)  # fed every frame so tracking stays valid between kept frames
+        if frame.index % stride:
+            continue
+        if lm is not None:
+            crop, m = align_face(frame.rgb, lm, size, alignment)
+            lm_crop = lm @ m[:, :2].T + m[:, 2]
+            images.append(crop)
+            masks.append((face_mask(lm_crop, size) * 255).round().astype(np.uint8))
+            lms.append(lm_crop.astype(np.float32))
+            idx.append(frame.index)
+        if max_frames and len(idx) >= max_frames:
+            break
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + f".partial{os.getpid()}.npz")
+    n = len(idx)
+    empty = np.zeros((0, size, size, 3), np.uint8)
+    np.savez(tmp, images=np.stack(images) if n else empty, masks=np.stack(masks) if n else empty[..., 0],
+             landmarks=np.stack(lms) if n else np.zeros((0, 68, 2), np.float32),
+             frame_index=np.asarray(idx, np.int32))
+    os.replace(tmp, out)
+    return clip_record(clip, n, "ok" if n else "no face")
+
+
+def _bar(total: int):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="clip", desc="preprocess", file=sys.stderr, dynamic_ncols=True)
+    except ImportError:  # pragma: no cover - tqdm comes with huggingface_hub
+        return None
+
+
+def preprocess(root, cache_dir, layout: str, size: int = 256, alignment: str = "sserd-template", stride: int = 1,
+               max_frames: Optional[int] = None, workers: int = 1, overwrite: bool = False,
+               views: Sequence[str] = ("front",), progress: Optional[Callable[[str, int, int], None]] = None,
+               show_bar: bool = True) -> dict:
+    """Preprocess every clip of ``root`` (in ``layout``) into ``cache_dir``; returns the index dict.
+
+    ``progress(stage, done, total)`` is called after each clip; with ``show_bar`` a tqdm bar is shown.
+    """
+    if size % 32:
+        raise SSERDError(f"--size must be a multiple of 32, got {size}.")
+    if stride < 1:
+        raise SSERDError(f"--stride must be >= 1, got {stride}.")
+    clips, skipped = discover_clips(root, layout, views)
+    cache_dir = Path(cache_dir)
+    meta = dict(root=str(Path(root).resolve()), layout=layout, size=size, alignment=alignment, stride=stride,
+                max_frames=max_frames, skipped=skipped)
+    index_path = cache_dir / "index.json"
+    previous = {}
+    if index_path.is_file() and not overwrite:
+        import json
+
+        old = json.loads(index_path.read_text())
+        differ = [k for k in SETTINGS if old.get(k) != meta[k]]
+        if differ:
+            raise SSERDError(f"{cache_dir} was built with other settings ({', '.join(differ)}); "
+                             "use another cache folder or --overwrite.")
+        previous = {c["key"]: c for c in old.get("clips", [])}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    records, todo = {}, []
+    for clip in clips:
+        rec = previous.get(clip.key)
+        if rec is not None and clip_file(cache_dir, clip.key).is_file() and not overwrite:
+            records[clip.key] = rec
+        else:
+            todo.append(clip)
+    total, done = len(clips), len(records)
+    bar = _bar(total) if show_bar else None
+    if bar is not None:
+        bar.update(done)
+
+    def finish(rec):
+        nonlocal done
+        records[rec["key"]] = rec
+        done += 1
+        if bar is not None:
+            bar.update(1)
+        if progress is not None:
+            progress("preprocess", done, total)
+        # the index is rewritten after every clip, so an interrupted run resumes where it stopped
+        write_index(cache_dir, meta, [records[c.key] for c in clips if c.key in records])
+
+    args = dict(cache_dir=str(cache_dir), size=size, alignment=alignment, stride=stride, max_frames=max_frames)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for clip in todo:
+                finish(preprocess_clip(clip, **args))
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(preprocess_clip, clip, **args) for clip in todo]
+                for fut in as_completed(futures):
+                    finish(fut.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    write_index(cache_dir, meta, [records[c.key] for c in clips])
+    from .data import read_index
+
+    return read_index(cache_dir)

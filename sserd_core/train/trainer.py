@@ -1,0 +1,590 @@
+"""The SSERD training loop (stage 1 and stage 2), on ``accelerate``.
+
+One command for one CPU, one GPU, several GPUs or several nodes::
+
+    sserd train --config configs/mead_stage1.toml                      # one device
+    accelerate launch --num_processes 8 -m sserd_core.train.cli train --config configs/mead_stage1.toml
+
+**Stage 1** (fine-tune encoder + emotion module; decoder frozen unless ``train.train_decoder``):
+a source frame ``x`` (actor *a*, emotion *e*) and a driving frame ``y`` of the same actor with another
+emotion. ``recon = G(w_x, f_x)``, ``edit = G(w_x + E(w_x, r_y), f_x)`` (``E`` = emotion module,
+``r_y`` = the reference codes of ``y``, ``f_x`` = ``x``'s encoder features); reconstruction losses
+``(recon, x)`` + ``(edit, y)``; InfoNCE on the W+ codes ``w_x`` over the latent pool (as the official
+stage 1), so the latent space separates emotions within an actor — which the paired-data SVMs rely on.
+
+**Pseudo-pairs** (start of stage 2, :mod:`.paired`): per-actor SVM directions, neutral codes edited
+by ``α·direction`` → the same frame (same mouth) under every emotion.
+
+**Stage 2** (hybrid): each sample is pseudo-paired with probability ``pairs.paired_share`` (0.5),
+else unpaired. Source ``x`` (a pseudo-pair image of emotion *s*, or a real frame), target emotion *t*,
+``D1`` = a real frame of the same actor with emotion *t*, ``D2`` = one of another actor with *t*
+(cross-identity). ``SS = G(w + E(w, r_x))`` → ``x``; ``SD1``, ``SD2`` → the pseudo-pair image of
+emotion *t* (paired samples only: L2 + perceptual); identity and adversarial terms on every sample;
+InfoNCE on the emotion codes ``E(w, r_D1)``, ``E(w, r_D2)`` (actor *a*, emotion *t*).
+
+Checkpoints (``accelerator.save_state``: models, optimizers, schedulers, the latent pool, the step
+counter and every process's RNG states) go to ``OUTPUT/checkpoints/step_NNNNNNN``; a run restarted
+with the same config resumes from the newest complete one. Batches are drawn from a generator seeded
+by (seed, step, process), so a resumed run sees exactly the batches the uninterrupted run would have.
+Logs: ``OUTPUT/train_log.csv`` (every loss term), ``OUTPUT/val_log.csv``, ``OUTPUT/samples/step_N.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import SSERDError
+from . import losses as L
+from .data import FrameCache, read_index, split_actors
+
+CHECKPOINT_DONE = "COMPLETE"
+LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc")
+
+
+# ---------------------------------------------------------------- config
+def _section(cfg: dict, name: str) -> dict:
+    return dict(cfg.get(name) or {})
+
+
+@dataclass
+class TrainConfig:
+    """Parsed training config (TOML; see configs/*.toml and docs/TRAINING.md for every key)."""
+
+    data: dict
+    model: dict
+    train: dict
+    loss: dict
+    pairs: dict
+    path: Optional[Path] = None
+    raw: dict = field(default_factory=dict)
+
+    TRAIN_DEFAULTS = dict(stage=1, output_dir="runs/sserd", max_steps=1000, batch_size=8, grad_accum=1,
+                          lr=1e-4, lr_d=1e-4, betas=(0.9, 0.999), weight_decay=0.0, scheduler="constant",
+                          warmup_steps=0, mixed_precision="bf16", seed=0, checkpoint_every=1000,
+                          keep_checkpoints=3, log_every=10, sample_every=500, val_every=1000, val_batches=4,
+                          contrastive_start=0, train_decoder=False, num_threads=0, max_grad_norm=0.0)
+    LOSS_DEFAULTS = dict(id=L.WEIGHTS["id"], l2=L.WEIGHTS["l2"], perceptual=L.WEIGHTS["perceptual"],
+                         adv=L.WEIGHTS["adv"], nce=L.WEIGHTS["nce"], temperature=L.TEMPERATURE,
+                         pool_size=L.POOL_SIZE, identity_net=None, perceptual_net=None, disc_channels=64,
+                         hub_cache_dir=None)
+    PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=64)
+    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0)
+
+    @classmethod
+    def from_dict(cls, cfg: dict, path: Optional[Path] = None) -> "TrainConfig":
+        unknown = set(cfg) - {"data", "model", "train", "loss", "pairs"}
+        if unknown:
+            raise SSERDError(f"Unknown config section(s) {sorted(unknown)}; use data, model, train, loss, pairs.")
+        out = cls(data=dict(cls.DATA_DEFAULTS, **_section(cfg, "data")), model=_section(cfg, "model"),
+                  train=dict(cls.TRAIN_DEFAULTS, **_section(cfg, "train")),
+                  loss=dict(cls.LOSS_DEFAULTS, **_section(cfg, "loss")),
+                  pairs=dict(cls.PAIRS_DEFAULTS, **_section(cfg, "pairs")), path=path, raw=cfg)
+        for sec, defaults in (("train", cls.TRAIN_DEFAULTS), ("loss", cls.LOSS_DEFAULTS),
+                              ("pairs", cls.PAIRS_DEFAULTS), ("data", cls.DATA_DEFAULTS)):
+            bad = set(getattr(out, sec)) - set(defaults)
+            if bad:
+                raise SSERDError(f"Unknown key(s) in [{sec}]: {', '.join(sorted(bad))}.")
+        if out.train["stage"] not in (1, 2):
+            raise SSERDError(f"train.stage must be 1 or 2, got {out.train['stage']}.")
+        if not out.data["cache"]:
+            raise SSERDError("data.cache is not set: point it at a folder made by `sserd preprocess`.")
+        # paths in a config file are relative to the working directory, like the CLI's
+        out.data["cache"] = os.path.expanduser(str(out.data["cache"]))
+        out.train["output_dir"] = os.path.expanduser(str(out.train["output_dir"]))
+        return out
+
+    @classmethod
+    def load(cls, path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise SSERDError(f"Config file {path} does not exist.")
+        text = path.read_text()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:
+                raise SSERDError("YAML configs need PyYAML (pip install pyyaml); or use a .toml config.") from exc
+            cfg = yaml.safe_load(text) or {}
+        else:
+            import tomllib
+
+            try:
+                cfg = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise SSERDError(f"{path} is not valid TOML: {exc}") from exc
+        return cls.from_dict(cfg, path)
+
+
+# ---------------------------------------------------------------- model wrapper (one forward = one DDP pass)
+class GeneratorStep(nn.Module):
+    """Wraps :class:`SSERDNet` so a whole generator pass is one ``forward`` (needed for DDP gradient sync)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, stage: int, x: torch.Tensor, d1: torch.Tensor, d2: Optional[torch.Tensor] = None) -> dict:
+        net = self.net
+        size = x.shape[-1]
+        raw, w, first, skips = net.encode(x)
+        out = {"codes": w}
+
+        def dec(edit):
+            img = net.decode(w, first, skips, editing_w=edit)
+            if img.shape[-1] != size:
+                img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            return img
+
+        if stage == 1:
+            r1 = net.encode_reference(d1)
+            out["recon"] = dec(None)
+            out["emo1"] = net.emotion(w, r1)
+            out["edit1"] = dec(out["emo1"])
+        else:
+            refs = net.encode_reference(torch.cat([x, d1, d2]))
+            r_s, r1, r2 = refs.chunk(3)
+            emo = net.emotion(w.repeat(3, 1, 1), refs)
+            out["emo_s"], out["emo1"], out["emo2"] = emo.chunk(3)
+            out["recon"] = dec(out["emo_s"])
+            out["edit1"] = dec(out["emo1"])
+            out["edit2"] = dec(out["emo2"])
+        return out
+
+
+# ---------------------------------------------------------------- checkpointable state
+class TrainState:
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self):
+        return {"step": self.step}
+
+    def load_state_dict(self, s):
+        self.step = int(s["step"])
+
+
+def _lr_lambda(kind: str, warmup: int, total: int):
+    def f(step):
+        warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        if kind == "cosine":
+            return warm * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+        if kind != "constant":
+            raise SSERDError(f"train.scheduler must be constant or cosine, got {kind}.")
+        return warm
+
+    return f
+
+
+def latest_checkpoint(output_dir) -> Optional[Path]:
+    ckpts = sorted((Path(output_dir) / "checkpoints").glob("step_*"))
+    ckpts = [c for c in ckpts if (c / CHECKPOINT_DONE).is_file()]
+    return ckpts[-1] if ckpts else None
+
+
+def build_model(cfg: TrainConfig):
+    from ..models import SSERDNet
+
+    m = cfg.model
+    if m.get("pretrained"):
+        try:
+            return SSERDNet.from_pretrained(str(m["pretrained"]))
+        except (OSError, EnvironmentError) as exc:
+            raise SSERDError(f"Could not load model.pretrained '{m['pretrained']}': {exc}".splitlines()[0]) from exc
+    conf = dict(m.get("config") or {})
+    if "encoder_widths" in conf:
+        conf["encoder_widths"] = tuple(conf["encoder_widths"])
+    torch.manual_seed(int(m.get("init_seed", 0)))
+    net = SSERDNet(**conf)
+    if m.get("latent_avg_std"):
+        with torch.no_grad():
+            net.latent_avg.normal_(0, float(m["latent_avg_std"]))
+    return net
+
+
+# ---------------------------------------------------------------- the trainer
+class Trainer:
+    """Builds everything from a :class:`TrainConfig` and runs :meth:`train`.
+
+    ``identity_net`` / ``perceptual_net`` override the config's loss networks with modules
+    (tests pass tiny random stand-ins this way).
+    """
+
+    def __init__(self, cfg: TrainConfig, identity_net: Optional[nn.Module] = None,
+                 perceptual_net: Optional[nn.Module] = None, log=print):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.cfg, self.log = cfg, log
+        t = cfg.train
+        if t["num_threads"]:
+            torch.set_num_threads(int(t["num_threads"]))
+        mp = t["mixed_precision"] if torch.cuda.is_available() else "no"
+        # cpu=True on a machine without CUDA makes a torchrun-style launch use gloo (MULTI_CPU)
+        self.acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp,
+                               gradient_accumulation_steps=int(t["grad_accum"]),
+                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.out = Path(t["output_dir"])
+        self.stage = int(t["stage"])
+
+        # data, split by actor
+        index = read_index(cfg.data["cache"])
+        actors = sorted({c["actor"] for c in index["clips"] if c.get("frames", 0) > 0})
+        if cfg.data["actors"]:  # restrict to the listed actors (e.g. the paper's six MEAD actors)
+            missing = sorted(set(cfg.data["actors"]) - set(actors))
+            if missing:
+                raise SSERDError(f"data.actors lists actor(s) not in the cache: {', '.join(missing)}.")
+            actors = sorted(set(cfg.data["actors"]))
+        train_actors, val_actors = split_actors(actors, cfg.data["val_actors"], cfg.data["val_fraction"], t["seed"])
+        mf = int(cfg.data["max_frames_per_clip"]) or None
+        self.data = FrameCache(cfg.data["cache"], train_actors, mf)
+        self.val = FrameCache(cfg.data["cache"], val_actors, mf) if val_actors else None
+        self.train_actors = [a for a in self.data.actors if len(self.data.by[a]) >= 2]
+        if not self.train_actors:
+            raise SSERDError("No training actor has frames of at least two emotions; SSERD needs emotion pairs.")
+        self.actor_id = {a: i for i, a in enumerate(self.data.actors)}
+
+        # model and loss networks
+        net = build_model(cfg)
+        if net.config.input_size != self.data.size:
+            raise SSERDError(f"The model takes {net.config.input_size} px crops but the cache holds {self.data.size} px "
+                             "ones; preprocess with --size matching model input_size.")
+        net.decoder.requires_grad_(bool(t["train_decoder"]))
+        net.latent_avg.requires_grad_(False)
+        lw = cfg.loss
+        hub = lw["hub_cache_dir"]
+        idn = identity_net if identity_net is not None else self._loss_net(lw["identity_net"], "id", "identity network",
+                                                                             "loss.identity_net", hub)
+        pn = perceptual_net if perceptual_net is not None else self._loss_net(lw["perceptual_net"], "perceptual",
+                                                                              "perceptual network", "loss.perceptual_net",
+                                                                              hub)
+        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual", "adv")})
+        self.crit.to(self.acc.device)
+        self.pool = L.LatentPool(int(lw["pool_size"]))
+        self.state = TrainState()
+
+        gen = GeneratorStep(net)
+        params = [p for p in gen.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=float(t["lr"]), betas=tuple(t["betas"]), weight_decay=float(t["weight_decay"]))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t["scheduler"], int(t["warmup_steps"]),
+                                                                  int(t["max_steps"])))
+        self.use_adv = float(lw["adv"]) > 0
+        if self.use_adv:
+            disc = L.Discriminator(self.data.size, int(lw["disc_channels"]))
+            opt_d = torch.optim.Adam(disc.parameters(), lr=float(t["lr_d"]), betas=(0.0, 0.99))
+            self.gen, self.disc, self.opt, self.opt_d = self.acc.prepare(gen, disc, opt, opt_d)
+        else:
+            self.gen, self.opt = self.acc.prepare(gen, opt)
+            self.disc = self.opt_d = None
+        self.sched = sched  # stepped once per optimizer step (not through accelerate, which steps it per process)
+        for obj in (self.sched, self.pool, self.state):
+            self.acc.register_for_checkpointing(obj)
+
+        # stage 2: pseudo-pairs
+        self.pairs = None
+        if self.stage == 2:
+            self.pairs = self._pairs()
+        if self.acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(cfg.raw, indent=1, default=str))
+
+    # ---------------------------------------------------------------- setup helpers
+    def _loss_net(self, spec, weight_key, what, key, hub):
+        if float(self.cfg.loss[weight_key]) <= 0:
+            return None
+        if not spec:
+            raise SSERDError(f"loss.{weight_key} is {self.cfg.loss[weight_key]} but no {what} is given: set {key} to a "
+                             f"TorchScript file or Hugging Face repo id (docs/TRAINING.md), or set loss.{weight_key} = 0.")
+        return L.load_loss_network(spec, f"{what} ({key})", cache_dir=hub)
+
+    def _pairs(self):
+        from .paired import PAIRS_FILE, PairSet, build_pairs
+
+        pdir = Path(self.cfg.pairs["dir"] or (self.out / "pairs"))
+        if self.acc.is_main_process and not (pdir / PAIRS_FILE).is_file():
+            self.log(f"building pseudo-pairs in {pdir} (alpha {self.cfg.pairs['alpha']})")
+            net = self.acc.unwrap_model(self.gen).net
+            build_pairs(net, self.data, pdir, alpha=float(self.cfg.pairs["alpha"]),
+                        max_neutral_per_actor=int(self.cfg.pairs["max_neutral_per_actor"]), device=self.acc.device,
+                        seed=int(self.cfg.train["seed"]), log=self.log)
+            net.train()
+        self.acc.wait_for_everyone()
+        pairs = PairSet(pdir)
+        missing = sorted(set(pairs.by_actor) - set(self.data.actors))
+        if missing:
+            raise SSERDError(f"The pseudo-pairs in {pdir} are of actors not in the training split: {missing}.")
+        return pairs
+
+    # ---------------------------------------------------------------- batches
+    def _rng(self, step: int, micro: int) -> np.random.Generator:
+        return np.random.default_rng([int(self.cfg.train["seed"]), step, micro, self.acc.process_index])
+
+    def _other_emotion_frame(self, rng, data, actor, e):
+        choices = [x for x in data.emotions_of(actor) if x != e] or data.emotions_of(actor)
+        e2 = int(rng.choice(choices))
+        return int(rng.choice(data.by[actor][e2])), e2
+
+    def batch_stage1(self, rng, data, n):
+        src, drv, actors, emos, emos_d = [], [], [], [], []
+        for _ in range(n):
+            a = str(rng.choice([x for x in data.actors if len(data.by[x]) >= 2] or data.actors))
+            e = int(rng.choice(data.emotions_of(a)))
+            i = int(rng.choice(data.by[a][e]))
+            j, e2 = self._other_emotion_frame(rng, data, a, e)
+            src.append(i), drv.append(j), actors.append(a), emos.append(e), emos_d.append(e2)
+        return dict(x=data.tensor(src), d1=data.tensor(drv), actors=actors, emotions=emos, emotions_d=emos_d)
+
+    def batch_stage2(self, rng, n):
+        data, pairs = self.data, self.pairs
+        share = float(self.cfg.pairs["paired_share"])
+        xs, d1, d2, ts, paired, actors, emo_d = [], [], [], [], [], [], []
+        pair_actors = sorted(pairs.by_actor)
+        for _ in range(n):
+            is_pair = rng.random() < share
+            if is_pair:
+                a = str(rng.choice(pair_actors))
+                p = int(rng.choice(pairs.by_actor[a]))
+                ems = pairs.emotions(p)
+                s, t = int(rng.choice(ems)), int(rng.choice(ems))
+                x, tgt = pairs.tensor([p], [s])[0], pairs.tensor([p], [t])[0]
+            else:
+                a = str(rng.choice(self.train_actors))
+                s = int(rng.choice(data.emotions_of(a)))
+                t = int(rng.choice(data.emotions_of(a)))
+                x = data.tensor([int(rng.choice(data.by[a][s]))])[0]
+                tgt = x
+            d1.append(int(rng.choice(data.by[a][t])))
+            others = [b for b in data.actors if b != a and t in data.by[b]] or [a]
+            b = str(rng.choice(others))
+            d2.append(int(rng.choice(data.by[b][t])))
+            xs.append(x), ts.append(tgt), paired.append(float(is_pair)), actors.append(a), emo_d.append(t)
+        return dict(x=torch.stack(xs), d1=data.tensor(d1), d2=data.tensor(d2), target=torch.stack(ts),
+                    paired=torch.tensor(paired), actors=actors, emotions=emo_d)
+
+    # ---------------------------------------------------------------- one micro-step
+    def _pool_add(self, codes, actors, emotions):
+        """Add codes to the pool on every process (gathered, so all processes keep the same pool)."""
+        ids = torch.tensor([self.actor_id[a] for a in actors], device=codes.device)
+        em = torch.tensor(list(emotions), device=codes.device)
+        codes, ids, em = self.acc.gather((codes.detach().float().contiguous(), ids, em))
+        names = self.data.actors
+        self.pool.add(codes.cpu(), [names[int(i)] for i in ids.cpu()], em.cpu().tolist())
+
+    def _losses(self, batch, step, gen_seed):
+        cfg = self.cfg
+        dev = self.acc.device
+        x, d1 = batch["x"].to(dev), batch["d1"].to(dev)
+        disc = self.acc.unwrap_model(self.disc) if self.use_adv else None
+        if disc is not None:
+            disc.requires_grad_(False)
+        if self.stage == 1:
+            out = self.gen(1, x, d1)
+            l_rec, p_rec = self.crit(out["recon"], x, discriminator=disc)
+            l_edit, p_edit = self.crit(out["edit1"], d1, discriminator=disc)
+            total = l_rec + l_edit
+            parts = {k: p_rec.get(k, 0) + p_edit.get(k, 0) for k in set(p_rec) | set(p_edit)}
+            nce_codes, nce_actors, nce_emos = out["codes"], batch["actors"], batch["emotions"]
+            fakes, reals = torch.cat([out["recon"], out["edit1"]]), torch.cat([x, d1])
+        else:
+            d2, tgt, paired = batch["d2"].to(dev), batch["target"].to(dev), batch["paired"].to(dev)
+            out = self.gen(2, x, d1, d2)
+            l_ss, p_ss = self.crit(out["recon"], x, discriminator=disc)
+            l_1, p_1 = self.crit(out["edit1"], tgt, weight=paired, discriminator=disc)
+            l_2, p_2 = self.crit(out["edit2"], tgt, weight=paired, discriminator=disc)
+            total = 0.5 * l_ss + l_1 + l_2
+            parts = {}
+            for scale, p in ((0.5, p_ss), (1.0, p_1), (1.0, p_2)):
+                for k, v in p.items():
+                    parts[k] = parts.get(k, 0) + scale * v
+            nce_codes = torch.cat([out["emo1"], out["emo2"]])
+            nce_actors, nce_emos = batch["actors"] * 2, batch["emotions"] * 2
+            fakes, reals = torch.cat([out["recon"], out["edit1"], out["edit2"]]), torch.cat([x, d1, batch["d2"].to(dev)])
+        if step >= int(cfg.train["contrastive_start"]) and float(cfg.loss["nce"]) > 0:
+            nce = L.info_nce(nce_codes, nce_actors, nce_emos, self.pool, float(cfg.loss["temperature"]),
+                             generator=torch.Generator().manual_seed(gen_seed))
+            if nce is not None:
+                parts["nce"] = float(cfg.loss["nce"]) * nce
+                total = total + parts["nce"]
+        if disc is not None:
+            disc.requires_grad_(True)
+        return total, parts, out, (fakes.detach(), reals), (nce_codes, nce_actors, nce_emos)
+
+    # ---------------------------------------------------------------- loop
+    def resume(self) -> Optional[Path]:
+        ckpt = latest_checkpoint(self.out)
+        if ckpt is not None:
+            self.acc.load_state(str(ckpt))
+            self.log(f"resumed from {ckpt} (step {self.state.step})")
+        return ckpt
+
+    def save_checkpoint(self):
+        ckpt = self.out / "checkpoints" / f"step_{self.state.step:07d}"
+        self.acc.save_state(str(ckpt))
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            (ckpt / CHECKPOINT_DONE).write_text(str(self.state.step))
+            keep = int(self.cfg.train["keep_checkpoints"])
+            done = [c for c in sorted((self.out / "checkpoints").glob("step_*")) if (c / CHECKPOINT_DONE).is_file()]
+            for old in done[:-keep] if keep > 0 else []:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+
+    def save_model(self, folder=None) -> Path:
+        folder = Path(folder or self.out / "model")
+        if self.acc.is_main_process:
+            self.acc.unwrap_model(self.gen).net.save_pretrained(str(folder))
+        self.acc.wait_for_everyone()
+        return folder
+
+    def train(self, max_steps: Optional[int] = None) -> Path:
+        t = self.cfg.train
+        max_steps = int(max_steps or t["max_steps"])
+        self.resume()
+        per = int(t["batch_size"])
+        accum = int(t["grad_accum"])
+        log_path = self.out / "train_log.csv"
+        self.gen.train()
+        t_last = time.perf_counter()
+        while self.state.step < max_steps:
+            step = self.state.step
+            sums: dict[str, float] = {}
+            for micro in range(accum):
+                rng = self._rng(step, micro)
+                torch.manual_seed(int(rng.integers(2 ** 31)))
+                batch = self.batch_stage1(rng, self.data, per) if self.stage == 1 else self.batch_stage2(rng, per)
+                with self.acc.accumulate(self.gen):
+                    total, parts, out, (fakes, reals), nce_in = self._losses(batch, step, int(rng.integers(2 ** 31)))
+                    self.acc.backward(total)
+                    if self.acc.sync_gradients and float(t["max_grad_norm"]) > 0:
+                        self.acc.clip_grad_norm_(self.gen.parameters(), float(t["max_grad_norm"]))
+                    self.opt.step()
+                    self.opt.zero_grad()
+                if self.use_adv:
+                    with self.acc.accumulate(self.disc):
+                        ld = L.discriminator_loss(self.disc(reals), self.disc(fakes))
+                        self.acc.backward(ld)
+                        self.opt_d.step()
+                        self.opt_d.zero_grad()
+                    parts["disc"] = ld
+                self._pool_add(*nce_in)
+                # every process reduces the same fixed vector (a term may be absent on one process, e.g. nce
+                # before its pool slots fill): sum of values and count of processes that have it
+                vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                        for k, v in {"loss": total, **parts}.items()}
+                vec = torch.tensor([[vals.get(k, 0.0), float(k in vals)] for k in LOG_TERMS],
+                                   device=self.acc.device, dtype=torch.float64)
+                vec = self.acc.reduce(vec, "sum").cpu()
+                for k, (v, n) in zip(LOG_TERMS, vec.tolist()):
+                    if n > 0:
+                        sums[k] = sums.get(k, 0.0) + v / n / accum
+            self.sched.step()
+            self.state.step += 1
+            now = time.perf_counter()
+            sums["sec_per_step"] = now - t_last
+            t_last = now
+            sums["lr"] = self.sched.get_last_lr()[0]
+            if self.acc.is_main_process and (self.state.step % int(t["log_every"]) == 0 or self.state.step == 1):
+                self._csv(log_path, self.state.step, sums)
+            if int(t["sample_every"]) and self.state.step % int(t["sample_every"]) == 0 and self.acc.is_main_process:
+                self._grid(batch, out)
+            if self.val is not None and int(t["val_every"]) and self.state.step % int(t["val_every"]) == 0:
+                self.validate()
+            if int(t["checkpoint_every"]) and self.state.step % int(t["checkpoint_every"]) == 0:
+                self.save_checkpoint()
+        self.check_replicas()
+        return self.save_model()
+
+    def check_replicas(self) -> list:
+        """Fingerprint of the generator weights on every process (gathered); written to
+        ``OUTPUT/replicas.json``. Data-parallel replicas must agree; a mismatch is an error."""
+        net = self.acc.unwrap_model(self.gen)
+        vec = torch.cat([p.detach().double().flatten() for p in net.parameters()])
+        pos = torch.arange(vec.numel(), dtype=torch.float64, device=vec.device) % 9973 + 1
+        fp = torch.stack([vec.sum(), (vec * pos).sum(), vec.pow(2).sum()]).to(self.acc.device)
+        prints = self.acc.gather(fp[None]).cpu().tolist()
+        if self.acc.is_main_process:
+            (self.out / "replicas.json").write_text(json.dumps({"step": self.state.step, "fingerprints": prints}))
+        if any(p != prints[0] for p in prints):
+            raise RuntimeError(f"data-parallel replicas diverged: weight fingerprints {prints}")
+        return prints
+
+    # ---------------------------------------------------------------- logs
+    def _csv(self, path: Path, step: int, vals: dict):
+        names = list(LOG_TERMS) + ["lr", "sec_per_step"]
+        names += sorted(set(vals) - set(names))
+        new = not path.is_file()
+        with path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["step"] + names)
+            w.writerow([step] + [repr(float(vals[k])) if k in vals else "" for k in names])
+
+    def _grid(self, batch, out):
+        rows = [batch["x"], batch["d1"], out["recon"].detach().float().cpu(), out["edit1"].detach().float().cpu()]
+        if "target" in batch:
+            rows.append(batch["target"])
+        n = min(4, rows[0].shape[0])
+        grid = torch.cat([torch.cat(list(r[:n].clamp(-1, 1)), dim=2) for r in rows], dim=1)
+        img = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        from PIL import Image
+
+        (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(self.out / "samples" / f"step_{self.state.step:07d}.png")
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Validation on the held-out actors: reconstruction / same-actor edit L2, InfoNCE-free; plus the
+        evaluation package's identity proxy (``ID-dist (dlib)``) when :mod:`sserd_core.metrics` exists."""
+        self.gen.eval()
+        net = self.acc.unwrap_model(self.gen)
+        res = {"val_recon_l2": [], "val_edit_l2": []}
+        gens, srcs = [], []
+        for k in range(int(self.cfg.train["val_batches"])):
+            rng = np.random.default_rng([int(self.cfg.train["seed"]), 10 ** 9 + k])
+            b = self.batch_stage1(rng, self.val, int(self.cfg.train["batch_size"]))
+            x, d1 = b["x"].to(self.acc.device), b["d1"].to(self.acc.device)
+            with self.acc.autocast():
+                out = net(1, x, d1)
+            res["val_recon_l2"].append(float((out["recon"].float() - x).pow(2).mean()))
+            res["val_edit_l2"].append(float((out["edit1"].float() - d1).pow(2).mean()))
+            gens.append(out["edit1"].float().cpu())
+            srcs.append(b["x"])
+        vals = {k: float(np.mean(v)) for k, v in res.items()}
+        try:
+            from ..metrics import identity as id_metrics  # the evaluation package (optional)
+        except ImportError:
+            id_metrics = None
+        if id_metrics is not None:
+            vals[getattr(id_metrics, "ID_DIST", "ID-dist (dlib)")] = _id_distance_proxy(id_metrics, gens, srcs)
+        self.gen.train()
+        if self.acc.is_main_process:
+            self._csv(self.out / "val_log.csv", self.state.step, vals)
+        return vals
+
+
+def _id_distance_proxy(id_metrics, gens, srcs) -> float:
+    """dlib identity distance of edited vs source crops (landmarks re-detected on each crop; NaN where none)."""
+    from ..face import detect_landmarks, face_embedding
+
+    def emb(t):
+        rgb = ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        big = np.ascontiguousarray(np.repeat(np.repeat(rgb, max(1, 256 // rgb.shape[0]), 0),
+                                             max(1, 256 // rgb.shape[1]), 1))
+        faces = detect_landmarks(big)
+        return face_embedding(big, faces[0]) if faces else np.full(128, np.nan, np.float32)
+
+    g = np.stack([emb(t) for b in gens for t in b])
+    s = np.stack([emb(t) for b in srcs for t in b])
+    return id_metrics.id_distance(g, s)
