@@ -33,7 +33,7 @@ def _einops_standin():
         if pattern == "b h n d -> b n (h d)":
             b, hh, n, d = t.shape
             return t.transpose(1, 2).reshape(b, n, hh * d)
-        raise NotImplementedError(pattern)
+        raise ValueError(f"einops stand-in: unsupported pattern {pattern!r}")
 
     mod = types.ModuleType("einops")
     mod.rearrange = rearrange
