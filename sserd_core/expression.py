@@ -81,11 +81,6 @@ ACTION_UNITS = {
     "AU23": _au({48: (-.035, 0), 60: (-.035, 0), 49: (-.015, .01), 59: (-.015, -.01), 50: (0, .01),
                  51: (0, .01), 58: (0, -.01), 57: (0, -.01)}),                                   # lip tightener
 }
-# Centre points listed with a mirror partner get mirrored; fix the true centre ones (51, 57, 33, 30):
-for _name, _d in ACTION_UNITS.items():
-    for _c in (51, 57, 33, 30):
-        _d[_c, 0] = 0.0
-
 #: The paper's emotions as AU combinations (after Ekman & Friesen's EMFACS). AU26 (jaw drop,
 #: part of surprise) is left out on purpose: the jaw is speech content and is never edited.
 EMOTION_AUS = {

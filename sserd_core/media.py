@@ -341,9 +341,7 @@ class VideoWriter:
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast",
                  threaded: bool = False):
-        ext = Path(path).suffix.lower()
-        if ext not in _VIDEO_CODEC and ".partial" in Path(path).name:
-            ext = "." + Path(path).name.rsplit(".", 1)[-1]
+        ext = Path(path).suffix.lower()  # atomic_output's temporary names keep the real suffix
         self.path = path
         self.container = av.open(path, mode="w")
         self.stream = self.container.add_stream(_VIDEO_CODEC.get(ext, "libx264"), rate=Fraction(fps).limit_denominator(100000))

@@ -17,6 +17,7 @@ raise (e.g. ComfyUI's interrupt) to stop a job — no partial output file is lef
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -205,20 +206,12 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                         previews, time.perf_counter() - t_start)
 
 
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
-
-
 def _maybe_atomic(path, inputs):
-    return media.atomic_output(path, inputs) if path else _Null()
+    return media.atomic_output(path, inputs) if path else contextlib.nullcontext()
 
 
 def _maybe_writer(tmp, w, h, fps):
-    return media.VideoWriter(tmp, w, h, fps, threaded=True) if tmp else _Null()
+    return media.VideoWriter(tmp, w, h, fps, threaded=True) if tmp else contextlib.nullcontext()
 
 
 def mux_audio(video_path: Union[str, os.PathLike], audio, output_path: Union[str, os.PathLike], *,
