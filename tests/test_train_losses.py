@@ -139,3 +139,39 @@ def test_discriminator_shapes_and_losses():
     real, fake = torch.full((4,), 5.0), torch.full((4,), -5.0)
     assert float(L.discriminator_loss(real, fake)) < 0.02 < float(L.discriminator_loss(fake, real))
     assert float(L.generator_adv_loss(real)) < float(L.generator_adv_loss(fake))
+
+
+def test_discriminator_skip_equals_a_strided_1x1_convolution():
+    """The skip path is computed as stride-1 on the subsampled input: same output as the original
+    1x1 stride-2 convolution with the same weights (forward only: that direction is safe everywhere)."""
+    torch.manual_seed(0)
+    block = L._DBlock(8, 16)
+    for size in (16, 15):
+        x = torch.randn(2, 8, size, size)
+        ref = F.conv2d(x, block.skip.weight, stride=2)
+        got = block.skip(x[:, :, ::2, ::2].contiguous())
+        assert got.shape == ref.shape
+        assert torch.allclose(got, ref, atol=1e-6)
+
+
+def test_discriminator_backward_on_channels_last_few_channels_does_not_crash(tmp_path):
+    """Regression: torch's oneDNN corrupted the heap (SIGABRT / segfault on AVX-512 CPUs) in the weight
+    gradient of a 1x1 stride-2 conv on channels-last inputs with < 16 channels — the shape of the tiny
+    config's discriminator fed from NHWC numpy batches. Run in a child process so a crash is a failure,
+    not the end of the test session."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, torch\n"
+        "from sserd_core.train.losses import Discriminator, discriminator_loss\n"
+        "torch.set_num_threads(1)\n"
+        "d = Discriminator(size=64, channels=8)\n"
+        "for _ in range(20):\n"
+        "    nhwc = np.random.rand(4, 64, 64, 3).astype(np.float32)\n"
+        "    x = torch.from_numpy(nhwc).permute(0, 3, 1, 2)\n"                      # channels-last strides
+        "    y = torch.randn(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)\n"
+        "    loss = discriminator_loss(d(x), d(y))\n"
+        "    d.zero_grad(); loss.backward()\n"
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])

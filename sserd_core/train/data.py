@@ -214,7 +214,7 @@ class FrameCache:
         """Crops ``idx`` as a float tensor ``[B, 3, S, S]`` in −1…1."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(self.images[np.asarray(idx)])).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(self.images[np.asarray(idx)])).permute(0, 3, 1, 2).float().contiguous()
         return x / 127.5 - 1.0
 
 

@@ -179,7 +179,7 @@ class Discriminator(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * 16, c), nn.LeakyReLU(0.2), nn.Linear(c, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).squeeze(1)
+        return self.head(self.body(x.contiguous())).squeeze(1)
 
 
 class _DBlock(nn.Module):
@@ -187,10 +187,17 @@ class _DBlock(nn.Module):
         super().__init__()
         self.conv = nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2),
                                   nn.Conv2d(cin, cout, 3, padding=1, stride=2), nn.LeakyReLU(0.2))
-        self.skip = nn.Conv2d(cin, cout, 1, stride=2, bias=False)
+        # The skip is a 1x1 stride-2 convolution, computed as a stride-1 1x1 convolution of the
+        # subsampled input (identical output, same weights and state-dict keys). torch's bundled
+        # oneDNN (seen with torch 2.13/2.14 CPU builds) corrupts the heap in the weight gradient of a
+        # 1x1 stride-2 convolution on channels-last inputs with < 16 channels on AVX-512 CPUs
+        # ("free(): invalid next size", SIGABRT/segfault); see docs/TRAINING.md.
+        self.skip = nn.Conv2d(cin, cout, 1, stride=1, bias=False)
 
     def forward(self, x):
-        return (self.conv(x) + self.skip(x)) / 2 ** 0.5
+        x = x.contiguous()
+        skip = self.skip(x[:, :, ::2, ::2].contiguous())
+        return (self.conv(x) + skip) / 2 ** 0.5
 
 
 def generator_adv_loss(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -222,4 +222,4 @@ class PairSet:
 
     def tensor(self, idx, emotions) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(self.images[np.asarray(idx), np.asarray(emotions)]))
-        return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return x.permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1.0
