@@ -1,8 +1,6 @@
-"""Evaluation metrics on synthetic cases with known answers, the paper's reference rows, table layout."""
+"""Evaluation metrics on synthetic cases with known answers, and the metric names."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from sserd_core.metrics.frechet import (frechet_distance, frechet_distance_featu
                                         gaussian_stats)
 from sserd_core.metrics.mouth import (MOUTH, canonicalise, mouth_landmark_distance, mouth_opening,
                                       opening_correlation)
-from sserd_core.metrics import paper
 
 
 # --------------------------------------------------------------------------- Fréchet
@@ -137,36 +134,8 @@ def test_emotion_cosine_and_accuracy_values():
         target_accuracy(frames, "bored")
 
 
-# --------------------------------------------------------------------------- paper rows and names
-
-def test_paper_reference_rows_match_the_paper_and_layout():
-    assert paper.COLUMNS == ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised", "Avg.")
-    expected = {("MEAD", "intra"): (0.740, 9.126, 0.904), ("MEAD", "cross"): (2.453, 9.200, 0.848),
-                ("RAVDESS", "intra"): (1.399, 7.441, 0.894), ("RAVDESS", "cross"): (3.360, 7.621, 0.790)}
-    for (ds, proto), values in expected.items():
-        rows = paper.reference_rows(ds, proto)
-        assert list(rows) == ["SSERD", "NED", "DSM", "EAT", "ICface"]
-        for metric, value in zip(("FAD", "LSE-D", "CSIM"), values):
-            assert len(rows["SSERD"][metric]) == 8
-            assert rows["SSERD"][metric][-1] == value
-            assert rows["SSERD"][metric][:7] == [None] * 7  # per-emotion cells: unknown, never invented
-        assert all(v is None for m in ("NED", "DSM", "EAT", "ICface") for vals in rows[m].values() for v in vals)
-        assert paper.known_cells(ds, proto) == 3
-
-
-def test_paper_reference_file_fills_cells(tmp_path):
-    f = tmp_path / "paper.json"
-    f.write_text(json.dumps({"MEAD": {"cross-ID": {"NED": {"FAD": {"happy": 3.5, "Avg.": 3.1}},
-                                                   "SSERD": {"CSIM": {"surprise": 0.8}}}}}))
-    rows, n = paper.load_reference_file(f, "mead", "cross")
-    assert n == 3
-    assert rows["NED"]["FAD"][EMOTIONS.index("happy")] == 3.5 and rows["NED"]["FAD"][-1] == 3.1
-    assert rows["SSERD"]["CSIM"][EMOTIONS.index("surprised")] == 0.8
-    assert rows["SSERD"]["FAD"][-1] == 2.453  # untouched
-    f.write_text(json.dumps({"MEAD": {"cross": {"NED": {"M-LMD": {"happy": 1}}}}}))
-    with pytest.raises(SSERDError):
-        paper.load_reference_file(f, "MEAD", "cross")
-
+# --------------------------------------------------------------------------- metric names
+# (the paper's reference rows: tests/test_paper_reference.py, against the shared transcription)
 
 def test_proxies_never_use_paper_names():
     for name in PROXY_ORDER:

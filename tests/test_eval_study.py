@@ -93,7 +93,12 @@ def test_votes_through_gradio_client(manifest, tmp_path):
     assert table["naive"]["emotion"][-1] > 50
     md = write_study_report(db_path, tmp_path / "report")
     text = md.read_text()
-    assert "| Method | Question | neutral | angry | disgusted | fear | happy | sad | surprised | Avg. |" in text
+    assert text.count("| Method | Question | neutral | angry | disgusted | fear | happy | sad | surprised | All |") == 2
+    # All = the share of all the question's votes (the paper's "all" column), not a mean of the emotion cells
+    with sqlite3.connect(db_path) as c:
+        n_emotion = c.execute("SELECT COUNT(*) FROM votes WHERE question='emotion'").fetchone()[0]
+        n_naive = c.execute("SELECT COUNT(*) FROM votes WHERE question='emotion' AND method='naive'").fetchone()[0]
+    assert table["naive"]["emotion"][-1] == pytest.approx(100 * n_naive / n_emotion)
     assert (tmp_path / "report" / "study_report.csv").is_file()
 
 

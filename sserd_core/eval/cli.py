@@ -8,6 +8,9 @@
     sserd eval study --manifest RESULTS/study.json --db votes.sqlite
     sserd eval study-report --db votes.sqlite [--out DIR]
 
+For MEAD and RAVDESS the tables carry the paper's published rows (supplementary Tables 1–2; the
+study report: Table 3) as reference rows, from :mod:`sserd_core.metrics.paper`.
+
 Multi-process / multi-GPU: ``accelerate launch -m sserd_core.eval --data ... --out ...``.
 """
 
@@ -48,7 +51,6 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--emotion-net", help="emotion-feature network (ONNX or TorchScript) → CSIM")
     g.add_argument("--emotion-net-size", type=int, default=224, help="input size of --emotion-net (default 224)")
     g.add_argument("--vshift", type=int, default=10, help="LSE-D offset search range in frames (paper: 10)")
-    g.add_argument("--paper-reference", help="JSON with paper cells this package does not know (see docs)")
     g = p.add_argument_group("run")
     g.add_argument("--out", default="sserd_eval", help="results folder (default ./sserd_eval)")
     g.add_argument("--embed-every", type=int, default=1, help="identity-embed every k-th frame (default 1)")
@@ -110,7 +112,7 @@ def run_command(args) -> int:
     if not is_main:
         return 0
     names = [m.name for m in methods]
-    result = write_reports(out, dataset, protocols, names, args.paper_reference)
+    result = write_reports(out, dataset, protocols, names)
     write_study_manifest(out, items, names)
     print(Path(result["files"]["markdown"]).read_text())
     print(f"Tables: {result['files']['markdown']}, {result['files']['csv']}; per-clip JSON: {out / 'results.json'}; "

@@ -8,9 +8,10 @@ letters) and asks three questions — which clip is the most **realistic**, whos
 the source. Votes go to SQLite with one vote per participant, item and question (voting
 again replaces the earlier vote); a participant who comes back with the same ID
 continues where they stopped. ``sserd eval study-report`` turns the votes into the
-per-emotion percentage table: rows method × question, columns the 7 emotions + Avg.
-(the share of that question's votes that went to the method; Avg. = mean of the
-emotion columns that have votes).
+per-emotion percentage table: rows method × question, columns the 7 emotions + All
+(the share of that question's votes that went to the method; All = its share of all of
+that question's votes, as the paper's "all" column), followed by the paper's own Table 3
+rows for reference (:func:`sserd_core.metrics.paper.study_rows`).
 
 The manifest is the ``study.json`` written by ``sserd eval`` (or your own)::
 
@@ -159,7 +160,9 @@ class StudyDB:
 # --------------------------------------------------------------------------- report
 
 def study_table(db_path: Union[str, Path]) -> tuple[dict, dict]:
-    """``({method: {question: [8 percentages or None]}}, {question: {emotion: n_votes}})`` from a study DB."""
+    """``({method: {question: [8 percentages or None]}}, {question: {emotion: n_votes}})`` from a study DB.
+
+    Columns: the 7 emotions, then All (the method's share of all the question's votes)."""
     if not Path(db_path).is_file():
         raise SSERDError(f"Study database {db_path} not found.")
     with sqlite3.connect(str(db_path)) as c:
@@ -179,34 +182,41 @@ def study_table(db_path: Union[str, Path]) -> tuple[dict, dict]:
         table[m] = {}
         for q in QUESTIONS:
             cells = [100.0 * counts[(m, q)][e] / totals[q][e] if totals[q][e] else None for e in EMOTIONS]
-            known = [x for x in cells if x is not None]
-            table[m][q] = cells + [sum(known) / len(known) if known else None]
+            n_all = sum(totals[q].values())
+            table[m][q] = cells + [100.0 * sum(counts[(m, q)].values()) / n_all if n_all else None]
     return table, {q: dict(v) for q, v in totals.items()}
 
 
 def write_study_report(db_path: Union[str, Path], out_dir: Optional[Union[str, Path]] = None) -> Path:
-    """Write ``study_report.md`` and ``study_report.csv`` (percent of votes per method); returns the Markdown path."""
-    from ..metrics.paper import COLUMNS
+    """Write ``study_report.md`` and ``study_report.csv`` (percent of votes per method, then the paper's
+    Table 3 as reference rows); returns the Markdown path. CSV columns: source (study|paper), method,
+    question, the 7 emotions, All."""
+    from ..metrics.paper import STUDY_COLUMNS, source_note, study_rows
 
     table, totals = study_table(db_path)
     out = Path(out_dir) if out_dir else Path(db_path).parent
     out.mkdir(parents=True, exist_ok=True)
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}%"  # noqa: E731
-    lines = ["# User study: share of votes per method\n",
-             "| Method | Question | " + " | ".join(COLUMNS) + " |",
-             "|---|---|" + "---:|" * len(COLUMNS)]
+    head = ["| Method | Question | " + " | ".join(STUDY_COLUMNS) + " |", "|---|---|" + "---:|" * len(STUDY_COLUMNS)]
+    lines = ["# User study: share of votes per method\n", *head]
     rows = []
     for m, qs in table.items():
         for q, cells in qs.items():
             lines.append(f"| {m} | {q} | " + " | ".join(fmt(v) for v in cells) + " |")
-            rows.append([m, q] + ["" if v is None else f"{v:.4g}" for v in cells])
+            rows.append(["study", m, q] + ["" if v is None else f"{v:.4g}" for v in cells])
     lines.append("\nVotes per question and emotion: " + "; ".join(
         f"{q}: " + ", ".join(f"{e} {n}" for e, n in sorted(v.items())) for q, v in totals.items()) + "\n")
+    lines += ["## The paper's user study (Table 3), for reference\n", *head]
+    for m, qs in study_rows().items():
+        for q in QUESTIONS:
+            lines.append(f"| {m} (paper) | {q} | " + " | ".join(f"{v:g}%" for v in qs[q]) + " |")
+            rows.append(["paper", m, q] + [f"{v:g}" for v in qs[q]])
+    lines.append(f"\n{source_note()}\n")
     md = out / "study_report.md"
     md.write_text("\n".join(lines))
     with open(out / "study_report.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["method", "question"] + list(COLUMNS))
+        w.writerow(["source", "method", "question"] + list(STUDY_COLUMNS))
         w.writerows(rows)
     return md
 

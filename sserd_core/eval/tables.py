@@ -21,7 +21,7 @@ import numpy as np
 from ..emotion import EMOTIONS
 from ..metrics import METRICS, PAPER_ORDER, PROXY_ORDER
 from ..metrics.frechet import frechet_distance_features
-from ..metrics.paper import COLUMNS, SOURCE_NOTE, reference_rows
+from ..metrics.paper import COLUMNS, DATASETS, reference_rows, source_note
 from ..errors import SSERDError
 
 PROTOCOL_TITLE = {"intra": "intra-ID", "cross": "cross-ID"}
@@ -111,7 +111,7 @@ def markdown(table: dict, title: str, paper: Optional[dict] = None, counts: Opti
                 lines.append(f"| {m} (paper) | {k} {METRICS[k].arrow} | " + " | ".join(_fmt(x) for x in rows[k]) + " |")
         out.append(head + "\n".join(lines) + "\n")
         if paper:
-            out.append(f"\n{SOURCE_NOTE}\n")
+            out.append(f"\n{source_note()}\n")
         if not paper_rows:
             out.append("\nThis run computed no paper metric (give --arcface / --syncnet / --emotion-net weights); "
                        "the published rows are shown for reference only.\n")
@@ -169,22 +169,19 @@ def bar_chart(table: dict, metric: str, title: str, path: Path) -> Optional[Path
     return path
 
 
-def write_reports(out_dir: Path, dataset: str, protocols: Sequence[str], methods: Sequence[str],
-                  paper_file: Optional[str] = None) -> dict:
-    """Write tables (MD + CSV), charts and results.json for the finished run; returns a summary dict."""
-    from ..metrics.paper import DATASETS, load_reference_file
+def write_reports(out_dir: Path, dataset: str, protocols: Sequence[str], methods: Sequence[str]) -> dict:
+    """Write tables (MD + CSV), charts and results.json for the finished run; returns a summary dict.
 
+    For MEAD and RAVDESS the paper's published rows (:func:`sserd_core.metrics.paper.reference_rows`) are
+    printed beside the measured paper metrics, every cell as published.
+    """
     out_dir = Path(out_dir)
     md_parts, csv_all, summary = [f"# SSERD evaluation — {dataset}\n\n"], [], {"dataset": dataset, "settings": {}}
     charts = []
     for protocol in protocols:
         recs = load_records(out_dir, protocol, methods)
         table = build_table(recs, methods)
-        paper = None
-        if dataset in DATASETS:
-            paper = reference_rows(dataset, protocol)
-            if paper_file:
-                paper, _ = load_reference_file(paper_file, dataset, protocol, paper)
+        paper = reference_rows(dataset, protocol) if dataset in DATASETS else None
         counts = defaultdict(int)
         for r in recs:
             if r["method"] == methods[0] and r.get("status") == "ok":

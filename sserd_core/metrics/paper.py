@@ -1,72 +1,59 @@
-"""The SSERD paper's published numbers, as reference rows for the evaluation tables.
+"""The SSERD paper's published numbers, as reference rows for the evaluation tables and the user study.
 
-Tables in the paper: per emotion (the 7 of :data:`sserd_core.emotion.EMOTIONS`) + Avg.,
-metrics FAD↓ / LSE-D↓ / CSIM↑, for MEAD and RAVDESS, in the intra-ID and cross-ID
-protocols, methods SSERD (ours in the paper), NED, DSM, EAT and ICface.
+Source: the paper's supplementary material — Table 1 (MEAD) and Table 2 (RAVDESS): FAD↓ /
+LSE-D↓ / CSIM↑ per emotion (the 7 of :data:`sserd_core.emotion.EMOTIONS`) and average, for
+ICface, DSM, NED, EAT (cross-ID only) and SSERD ("Ours" in the paper), intra- and cross-ID;
+Table 3: the user study's vote percentages per emotion and overall. The numbers live in
+``sserd_core/data/sserd_paper_tables.json``, a verbatim copy of the project's shared
+transcription (``shared/paper/sserd_paper_tables.json``; its ``source`` field names the
+tables). Nothing is typed in this module: ``tests/test_paper_reference.py`` compares the
+shipped copy, the rows built here and the printed tables with the shared file.
 
-What is sourced here, and what is not — read before quoting:
-
-- The **Avg.** cells of the **SSERD** rows (all four settings) come from the project's
-  design document (``DESIGN.md``, "Targets to beat"), which took them from the paper.
-- **Every per-emotion cell, and every NED / DSM / EAT / ICface cell, is unknown** to
-  this package: the paper's per-emotion tables were not reachable from the offline
-  development environment (the official repository ``ZH-Xu410/SSERD`` README carries no
-  numbers). Unknown cells are ``None`` and print as ``n/a``; they are never estimated.
-- A user who has the paper can supply the missing cells with a JSON file
-  (``sserd eval --paper-reference FILE``, format: :func:`load_reference_file`); those
-  cells are then marked as user-supplied in the table notes.
-
-These rows are only ever printed next to the paper's own metrics (FAD / LSE-D / CSIM
-computed with the paper's networks); the offline proxies (ID-FD (dlib), M-LMD, …) are
-different quantities and are never placed on the same row or compared with them.
+The paper's "Ours" prints as ``SSERD``. Its Avg. column is the paper's own printed average
+(in a few rows it is not the mean of the printed emotion cells; it is shown as published).
+These rows are only printed next to the paper's own metrics (FAD / LSE-D / CSIM computed
+with the paper's networks); the offline proxies (ID-FD (dlib), M-LMD, …) are different
+quantities and are never placed on the same row or compared with them.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from typing import Optional, Union
+from functools import lru_cache
+from pathlib import Path
 
-from ..emotion import EMOTIONS, canonical_label
+from ..emotion import EMOTIONS
 from ..errors import SSERDError
 
-#: column order of every table: the 7 emotions then the average
+#: the shipped copy of the paper's tables
+PAPER_TABLES_FILE = Path(__file__).resolve().parents[1] / "data" / "sserd_paper_tables.json"
+#: column order of every metric table: the 7 emotions then the average
 COLUMNS = tuple(EMOTIONS) + ("Avg.",)
+#: column order of the user-study table: the 7 emotions then the share of all votes
+STUDY_COLUMNS = tuple(EMOTIONS) + ("All",)
 PAPER_METRICS = ("FAD", "LSE-D", "CSIM")
-PAPER_METHODS = ("SSERD", "NED", "DSM", "EAT", "ICface")
 DATASETS = ("MEAD", "RAVDESS")
 PROTOCOLS = ("intra", "cross")
-
-#: (dataset, protocol) → SSERD Avg. (FAD, LSE-D, CSIM) — from DESIGN.md "Targets to beat"
-_SSERD_AVG = {
-    ("MEAD", "intra"): (0.740, 9.126, 0.904),
-    ("MEAD", "cross"): (2.453, 9.200, 0.848),
-    ("RAVDESS", "intra"): (1.399, 7.441, 0.894),
-    ("RAVDESS", "cross"): (3.360, 7.621, 0.790),
-}
-
-SOURCE_NOTE = (
-    "Paper rows: SSERD Avg. from the paper as recorded in the project's DESIGN.md; per-emotion cells and "
-    "the NED / DSM / EAT / ICface rows were not available offline and are n/a (never estimated)."
-)
+#: the paper's method names → the names printed here
+METHOD_NAMES = {"Ours": "SSERD"}
+#: user-study question (``sserd_core.eval.study_app.QUESTIONS``) → the paper's criterion
+STUDY_CRITERIA = {"realism": "realism", "emotion": "emotion_similarity", "mouth": "mouth_shape_similarity"}
 
 
-def _empty() -> list:
-    return [None] * len(COLUMNS)
+@lru_cache(maxsize=1)
+def paper_data() -> dict:
+    """The shipped tables as parsed JSON (``source``, ``metrics``, ``tables``, ``user_study``)."""
+    return json.loads(PAPER_TABLES_FILE.read_text(encoding="utf-8"))
 
 
-def reference_rows(dataset: str, protocol: str) -> dict:
-    """``{method: {metric: [8 values or None]}}`` for one setting (columns = :data:`COLUMNS`)."""
-    key = (_dataset(dataset), _protocol(protocol))
-    rows = {m: {k: _empty() for k in PAPER_METRICS} for m in PAPER_METHODS}
-    for metric, value in zip(PAPER_METRICS, _SSERD_AVG[key]):
-        rows["SSERD"][metric][-1] = value
-    return rows
+def source_note() -> str:
+    """One line naming where the printed paper rows come from."""
+    return (f"Paper rows: {paper_data()['source']} Shipped as sserd_core/data/{PAPER_TABLES_FILE.name}; "
+            "every cell as published.")
 
 
-def known_cells(dataset: str, protocol: str) -> int:
-    """How many cells of the reference rows are known (for messages and tests)."""
-    return sum(v is not None for m in reference_rows(dataset, protocol).values() for vals in m.values() for v in vals)
+def method_name(paper_name: str) -> str:
+    return METHOD_NAMES.get(paper_name, paper_name)
 
 
 def _dataset(name: str) -> str:
@@ -83,31 +70,34 @@ def _protocol(name: str) -> str:
     return key
 
 
-def load_reference_file(path: Union[str, os.PathLike], dataset: str, protocol: str,
-                        base: Optional[dict] = None) -> tuple[dict, int]:
-    """Merge user-supplied paper cells into the reference rows.
+def _cells(record: dict, columns) -> list[float]:
+    return [float(record[c]) for c in columns]
 
-    File format (JSON)::
 
-        {"MEAD": {"intra": {"NED": {"FAD": {"happy": 1.23, "Avg.": 1.5}, ...}, ...}, ...}}
+def reference_rows(dataset: str, protocol: str) -> dict:
+    """``{method: {metric: [8 values]}}`` for one setting, in the paper's row order (columns = :data:`COLUMNS`).
 
-    Returns ``(rows, n_cells_supplied)``. Cells the file does not mention stay as they are.
+    Only the methods the paper reports for that setting appear (EAT has no intra-ID rows), so
+    every printed cell has a value.
     """
-    rows = base if base is not None else reference_rows(dataset, protocol)
-    try:
-        data = json.loads(open(path, encoding="utf-8").read())
-    except (OSError, ValueError) as exc:
-        raise SSERDError(f"Cannot read the paper reference file {path}: {exc}") from None
-    ds = next((v for k, v in data.items() if k.lower() == _dataset(dataset).lower()), {})
-    block = next((v for k, v in ds.items() if _protocol(k) == _protocol(protocol)), {})
-    n = 0
-    for method, metrics in block.items():
-        for metric, cells in metrics.items():
-            if metric not in PAPER_METRICS:
-                raise SSERDError(f"{path}: metric '{metric}' is not one of the paper's ({', '.join(PAPER_METRICS)}).")
-            row = rows.setdefault(method, {k: _empty() for k in PAPER_METRICS})[metric]
-            for col, value in cells.items():
-                idx = len(COLUMNS) - 1 if col.lower() in ("avg", "avg.", "average") else EMOTIONS.index(canonical_label(col))
-                row[idx] = float(value)
-                n += 1
-    return rows, n
+    ds, proto = _dataset(dataset), _protocol(protocol)
+    rows: dict = {}
+    for rec in paper_data()["tables"]:
+        if rec["dataset"] == ds and rec["setting"] == proto:
+            cells = _cells(rec, EMOTIONS) + [float(rec["avg"])]
+            rows.setdefault(method_name(rec["method"]), {})[rec["metric"]] = cells
+    return rows
+
+
+def study_rows() -> dict:
+    """``{method: {question: [8 percentages]}}`` of the paper's user study (columns = :data:`STUDY_COLUMNS`;
+    questions as in :data:`STUDY_CRITERIA`; "All" = the paper's share over all emotions)."""
+    criterion_to_question = {v: k for k, v in STUDY_CRITERIA.items()}
+    by: dict = {}
+    for rec in paper_data()["user_study"]:
+        key = (method_name(rec["method"]), criterion_to_question[rec["criterion"]])
+        by.setdefault(key, {})[rec["emotion"]] = float(rec["percent"])
+    rows: dict = {}
+    for (method, question), cells in by.items():
+        rows.setdefault(method, {})[question] = [cells[e] for e in EMOTIONS] + [cells["all"]]
+    return rows
