@@ -5,11 +5,13 @@
 interface as the landmark backend), so ``sserd_core.pipeline.render_face`` /
 ``edit_video`` stream frames through it batch by batch and keep the source audio.
 
-Per frame (batched): the face is cut out with the alignment the checkpoint was trained
-with (a similarity transform from the 68 tracked landmarks, ``input_size`` px square),
-encoded to W+ codes and StyleGANEX features, edited by the emotion module with the
-reference's codes (a reference image) or a blend of per-emotion prototype codes (a label
-or curve), decoded at ``output_size`` px, and pasted back into the untouched frame with
+Per frame (batched): the face is cut out with the geometry the checkpoint was trained with
+(:func:`alignment_matrix`: for the official model, the Umeyama fit of the 68 tracked landmarks
+onto SSERD's template in a 256 px image followed by the official resize-to-320 + centre-crop-256,
+a 1.25× zoom — one similarity, one resampling), encoded to W+ codes and StyleGANEX features,
+edited by the emotion module with the reference's codes (a reference image) or a blend of
+per-emotion prototype codes (a label or curve — an extension of this project; the paper always
+drives with reference frames), decoded at ``output_size`` px, and pasted back into the untouched frame with
 :func:`sserd_core.blend.paste_back` through the inverse transform and a feathered face mask.
 """
 
@@ -35,11 +37,64 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 # ---------------------------------------------------------------- alignment
+#: The official input geometry (``datasets/mead_dataset.py``): the face is aligned onto the 68-point
+#: template in a 256 px image, then ``Resize(320)`` + ``CenterCrop(256)`` — a 1.25× zoom about the centre.
+#: The encoder only ever saw faces framed this way. ``paste_back`` of the official code undoes it
+#: (pad to 320, resize to 256, inverse warp). Here both steps are folded into one similarity.
+TEMPLATE_SIZE, ZOOM_LOAD = 256, 320
+
+
 @lru_cache(maxsize=1)
 def sserd_template() -> np.ndarray:
-    """SSERD's 68-point alignment template ``float64 [68, 2]`` in a 256 px crop."""
+    """SSERD's 68-point alignment template ``float64 [68, 2]`` in the official 256 px aligned image (before the zoom)."""
     data = json.loads((Path(__file__).parent / "models" / "sserd_template68.json").read_text())
     return np.asarray(data["points"], np.float64)
+
+
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """``outer ∘ inner`` of two ``[2, 3]`` affine maps (``inner`` applied first)."""
+    a = np.vstack([np.asarray(outer, np.float64), [0.0, 0.0, 1.0]])
+    b = np.vstack([np.asarray(inner, np.float64), [0.0, 0.0, 1.0]])
+    return (a @ b)[:2]
+
+
+def pixel_scale(k: float) -> np.ndarray:
+    """``[2, 3]`` map of pixel coordinates (integer = pixel centre, as cv2) when an image is resized by ``k``:
+    ``x' = (x + 0.5)·k − 0.5`` (what ``cv2.resize`` / PIL's resize do to a point)."""
+    t = 0.5 * k - 0.5
+    return np.array([[k, 0.0, t], [0.0, k, t]])
+
+
+def crop_zoom_matrix(size: int) -> np.ndarray:
+    """``[2, 3]`` template-aligned px → network-input px for a ``size`` px crop: the official resize of the
+    aligned image to ``size·320/256`` and centre crop back to ``size`` (at 256: ``x' = 1.25·x − 31.875``)."""
+    load = int(round(size * ZOOM_LOAD / TEMPLATE_SIZE))
+    top = int(round((load - size) / 2.0))  # torchvision CenterCrop's offset
+    m = pixel_scale(load / size)
+    m[:, 2] -= top
+    return m
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map ``points`` ``[N, 2]`` through ``m`` ``[2, 3]``."""
+    pts = np.asarray(points, np.float64)
+    return pts @ np.asarray(m)[:, :2].T + np.asarray(m)[:, 2]
+
+
+def template_in_crop(size: int) -> np.ndarray:
+    """Where the template points lie in the ``size`` px crop the network sees (``float64 [68, 2]``;
+    at 256 px they span about x 39–200, y 74–243)."""
+    return apply_affine(compose_affine(crop_zoom_matrix(size), pixel_scale(size / TEMPLATE_SIZE)), sserd_template())
+
+
+def crop_geometry(alignment: str) -> str:
+    """A name for how ``alignment`` frames the face (recorded in preprocessing caches, so crops cut another
+    way are never mixed into one training set)."""
+    if alignment == "sserd-template":
+        return f"template{TEMPLATE_SIZE}-resize{ZOOM_LOAD}-centrecrop{TEMPLATE_SIZE}"
+    if alignment == "ffhq":
+        return "ffhq-quad"
+    raise SSERDError(f"Unknown alignment '{alignment}' (use sserd-template or ffhq).")
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -83,9 +138,15 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
 
 
 def alignment_matrix(landmarks: np.ndarray, size: int, alignment: str = "sserd-template") -> np.ndarray:
-    """Similarity ``float64 [2, 3]`` frame px → aligned crop px (``size`` × ``size``) from 68 landmarks."""
+    """Similarity ``float64 [2, 3]`` frame px → the ``size`` × ``size`` crop the network sees, from 68 landmarks.
+
+    ``"sserd-template"``: the official geometry — the Umeyama fit of the landmarks onto the template
+    (in a 256 px image, scaled to ``size``) followed by the official 1.25× zoom (:func:`crop_zoom_matrix`).
+    ``"ffhq"``: the FFHQ eye/mouth quad mapped onto the whole crop.
+    """
     if alignment == "sserd-template":
-        return similarity_fit(landmarks, sserd_template() * (size / 256.0))
+        onto_template = similarity_fit(landmarks, apply_affine(pixel_scale(size / TEMPLATE_SIZE), sserd_template()))
+        return compose_affine(crop_zoom_matrix(size), onto_template)
     if alignment == "ffhq":
         quad = ffhq_quad(landmarks)
         dst = np.array([[0, 0], [0, size], [size, size], [size, 0]], np.float64)
@@ -94,12 +155,19 @@ def alignment_matrix(landmarks: np.ndarray, size: int, alignment: str = "sserd-t
 
 
 def invert_affine(m: np.ndarray) -> np.ndarray:
+    """The inverse ``[2, 3]`` of an invertible affine map ``[2, 3]`` (crop px → frame px for paste-back)."""
     a = np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
     return np.linalg.inv(a)[:2]
 
 
+def decoded_alignment(m: np.ndarray, input_size: int, side: int) -> np.ndarray:
+    """Frame px → px of the decoded face (``side`` px, e.g. 1024) for a crop aligned by ``m`` at ``input_size``;
+    its :func:`invert_affine` is the un-align map of paste-back."""
+    return compose_affine(pixel_scale(side / input_size), m)
+
+
 def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int, alignment: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(crop uint8 [size, size, 3], frame→crop [2, 3])`` for one face."""
+    """``(crop uint8 [size, size, 3], frame→crop [2, 3])`` for one face, in one resampling of the frame."""
     m = alignment_matrix(landmarks, size, alignment)
     crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.5
                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -264,9 +332,8 @@ class NeuralEditor(FaceEditor):
             edited = self.edit_crops(crops, [targets[i] for i in idx])
             side = edited.shape[1]
             for i, m, face_img in zip(idx, mats, edited):
-                m_out = m * (side / self.input_size)  # frame → decoded face px
-                lm = np.asarray(faces[i].landmarks, np.float64) @ m_out[:, :2].T + m_out[:, 2]
-                mask = face_mask(lm, side)
+                m_out = decoded_alignment(m, self.input_size, side)
+                mask = face_mask(apply_affine(m_out, faces[i].landmarks), side)
                 out[i] = paste_back(out[i], face_img, invert_affine(m_out), mask)
         return out
 

@@ -78,10 +78,10 @@ def test_preprocess_each_layout(layout, clips, tmp_path):
     data = FrameCache(cache)
     assert data.images.shape == (12, SIZE, SIZE, 3) and data.masks.shape == (12, SIZE, SIZE)
     assert set(data.frame_of.tolist()) == {0, 2, 4, 6}                # every 2nd frame
-    # crops are aligned as inference aligns them: landmarks on the SSERD template (scaled to 64 px)
-    from sserd_core.neural import sserd_template
+    # crops are aligned as inference aligns them: landmarks on the SSERD template in the official (zoomed) crop
+    from sserd_core.neural import template_in_crop
 
-    err = np.linalg.norm(data.landmarks - sserd_template() * SIZE / 256, axis=-1).mean()
+    err = np.linalg.norm(data.landmarks - template_in_crop(SIZE), axis=-1).mean()
     assert err < 2.0, err
     # the mask covers the face centre, not the corners
     assert data.masks[:, SIZE // 2, SIZE // 2].min() > 200 and data.masks[:, 0, 0].max() < 30

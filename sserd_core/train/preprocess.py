@@ -3,7 +3,8 @@
 Per clip (one worker process per clip, ``workers`` at a time): decode frames (every
 ``stride``-th, at most ``max_frames``), find the face with :class:`sserd_core.face.FaceTracker`
 (dlib detection + 68-point landmarks, tracked), cut the aligned crop exactly as inference does
-(:func:`sserd_core.neural.align_face`, SSERD's template or FFHQ, ``size`` px), the feathered face
+(:func:`sserd_core.neural.align_face`, ``size`` px: SSERD's template with the official 1.25× zoom —
+template-aligned 256 px, resized to 320, centre-cropped to 256 — or FFHQ), the feathered face
 mask (:func:`sserd_core.neural.face_mask`) and the landmarks in crop pixels. Frames without a
 face are dropped and counted.
 
@@ -15,7 +16,8 @@ Cache layout::
 
 Each clip file is written atomically (temporary name, then rename), so an interrupted run
 leaves only complete files; rerunning skips them (``--overwrite`` redoes everything). A cache
-built with other settings (size, alignment, stride, max_frames) is refused rather than mixed.
+built with other settings (size, alignment, crop geometry, stride, max_frames) is refused rather than
+mixed — so is one cut with an earlier crop geometry (no ``crop_geometry`` in its index).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from ..errors import SSERDError
 from .data import Clip, clip_file, clip_record, discover_clips, write_index
 
-SETTINGS = ("size", "alignment", "stride", "max_frames")
+SETTINGS = ("size", "alignment", "crop_geometry", "stride", "max_frames")
 
 
 def preprocess_clip(clip: Clip, cache_dir, size: int = 256, alignment: str = "sserd-template", stride: int = 1,
@@ -95,8 +97,10 @@ def preprocess(root, cache_dir, layout: str, size: int = 256, alignment: str = "
         raise SSERDError(f"--stride must be >= 1, got {stride}.")
     clips, skipped = discover_clips(root, layout, views)
     cache_dir = Path(cache_dir)
-    meta = dict(root=str(Path(root).resolve()), layout=layout, size=size, alignment=alignment, stride=stride,
-                max_frames=max_frames, skipped=skipped)
+    from ..neural import crop_geometry
+
+    meta = dict(root=str(Path(root).resolve()), layout=layout, size=size, alignment=alignment,
+                crop_geometry=crop_geometry(alignment), stride=stride, max_frames=max_frames, skipped=skipped)
     index_path = cache_dir / "index.json"
     previous = {}
     if index_path.is_file() and not overwrite:
