@@ -120,3 +120,50 @@ def test_non_sserd_file_is_rejected(tmp_path):
     torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, tmp_path / "other.pt")
     with pytest.raises(SSERDError, match="no SSERD state_dict"):
         convert_checkpoint(tmp_path / "other.pt", tmp_path / "o")
+
+
+def _stage1(ckpt):
+    """The official stage-1 layout (models/psp_no_attn.py): no emotion module tensors."""
+    ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items()
+                          if not k.startswith(("cross_attention.", "transformer."))}
+    return ckpt
+
+
+def test_stage1_checkpoint_gets_a_fresh_emotion_module(tmp_path, capsys):
+    from sserd_core.models.convert import LATENT_POOL_FILE
+    from sserd_core.train.losses import LatentPool
+
+    ckpt = _stage1(official_tiny_checkpoint())
+    n_emotion = 925 - 1 - len(ckpt["state_dict"])  # 925 = every tensor + latent_avg
+    torch.save(ckpt, tmp_path / "stage1.pt")
+    assert main(["convert", str(tmp_path / "stage1.pt"), str(tmp_path / "m"), "--input-size", str(TINY_INPUT)]) == 0
+    out = capsys.readouterr().out
+    fresh = [line for line in out.splitlines() if "initialised freshly" in line]
+    assert len(fresh) == 1 and fresh[0].startswith("note: stage-1 checkpoint") and f"({n_emotion} tensors)" in fresh[0]
+    report = json.loads((tmp_path / "m" / "conversion_report.json").read_text())
+    assert report["ok"] and report["stage"] == 1 and report["matched"] == 925 - n_emotion
+    assert len(report["initialised"]) == n_emotion and all(k.startswith("emotion.") for k in report["initialised"])
+    net = SSERDNet.from_pretrained(tmp_path / "m")
+    sd = net.state_dict()
+    for key, value in ckpt["state_dict"].items():
+        assert torch.equal(sd[key], value), key  # everything the checkpoint has: strictly as stage 2
+    cfg = net.config
+    assert (cfg.dim_feedforward, cfg.depth, cfg.heads, cfg.dim_head, cfg.mlp_dim) == (1024, 2, 8, 64, 1)  # psp.py
+    # the fresh module is PyTorch's default init, reproducibly (a second conversion gives the same tensors)
+    convert_checkpoint(_stage1(official_tiny_checkpoint()), tmp_path / "m2", input_size=TINY_INPUT)
+    again = SSERDNet.from_pretrained(tmp_path / "m2").state_dict()
+    assert all(torch.equal(sd[k], again[k]) for k in report["initialised"])
+    assert sd["emotion.transformer.norm.weight"].eq(1).all() and sd["emotion.cross_attention.linear1.weight"].std() > 0
+    # stage 1's InfoNCE memory is kept for stage 2
+    pool = LatentPool.load(tmp_path / "m" / LATENT_POOL_FILE)
+    assert pool.count("M003", 4) == 1 and pool.total() == 1
+    assert "Stage-1 checkpoint" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_partial_emotion_module_is_refused(tmp_path):
+    ckpt = official_tiny_checkpoint()
+    ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("transformer.")}
+    # not stage 1 (it has cross_attention.*): refused as an incomplete stage-2 checkpoint, nothing written
+    with pytest.raises(SSERDError, match="lacks transformer.layers.0.0.to_out.0.weight"):
+        convert_checkpoint(ckpt, tmp_path / "never", input_size=TINY_INPUT)
+    assert not (tmp_path / "never").exists()

@@ -8,6 +8,18 @@ writes ``OUT_DIR/config.json``, ``OUT_DIR/diffusion_pytorch_model.safetensors``,
 card ``README.md`` and ``conversion_report.json``. Anything unmatched is reported key by
 key (with the closest expected name for a renamed key) and nothing is written.
 
+Two official layouts are accepted:
+
+- **stage 2** (``models/psp.py``: the editing model) — every tensor, strictly;
+- **stage 1** (``models/psp_no_attn.py``: the starting point and the output of the first
+  fine-tuning stage) — no ``cross_attention.*`` / ``transformer.*`` tensors at all. The
+  emotion module is then initialised freshly (PyTorch's default initialisation, seeded, as
+  the official stage 2 starts from such a checkpoint), which the conversion says in one line;
+  everything else is matched as strictly as for stage 2. The checkpoint's ``latent_pool``
+  (stage 1's InfoNCE memory) is kept in ``OUT_DIR/latent_pool.safetensors`` so stage 2
+  continues it, as the official stage 2 does. A checkpoint with only *some* emotion-module
+  tensors is neither and is refused.
+
 ``sserd prototypes REF_DIR MODEL_DIR`` computes the label prototypes (mean reference code
 per emotion) from a folder of reference images, see :func:`sserd_core.neural.compute_prototypes`.
 """
@@ -24,11 +36,23 @@ from typing import Mapping, Optional, Union
 
 from ..errors import SSERDError
 
+#: stage 1's InfoNCE memory, carried into the converted folder of a stage-1 checkpoint
+LATENT_POOL_FILE = "latent_pool.safetensors"
 #: top-level checkpoint entries used only for training (ignored, listed in the report)
 TRAINING_ONLY = ("latent_pool", "discriminator", "left_eye_disc", "right_eye_disc", "mouth_disc", "editing_w",
                  "optimizer", "discriminator_optimizer", "global_step", "best_val_loss")
 _PREFIX_MAP = (("cross_attention.", "emotion.cross_attention."), ("transformer.", "emotion.transformer."),
                ("encoder.", "encoder."), ("decoder.", "decoder."))
+
+
+EMOTION_PREFIXES = ("cross_attention.", "transformer.")
+#: seed of the fresh emotion module of a converted stage-1 checkpoint (conversion is reproducible)
+FRESH_INIT_SEED = 0
+
+
+def is_stage1(sd: Mapping) -> bool:
+    """True for an official stage-1 (``psp_no_attn``) state dict: no emotion-module tensor at all."""
+    return not any(str(k).startswith(EMOTION_PREFIXES) for k in sd)
 
 
 def to_ours(key: str) -> str:
@@ -59,6 +83,8 @@ class ConversionReport:
     wrong_shape: list = field(default_factory=list)    # [(official key, checkpoint shape, expected shape)]
     wrong_constant: list = field(default_factory=list)  # [official key] fixed filters with other values
     ignored: list = field(default_factory=list)        # top-level training-only entries
+    initialised: list = field(default_factory=list)    # [our key] freshly initialised (stage-1 checkpoints)
+    stage: int = 2                                     # 1: psp_no_attn layout (no emotion module), 2: psp
     config: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
@@ -76,6 +102,7 @@ class ConversionReport:
         out += [f"WRONG SHAPE {k}  checkpoint {list(a)} vs expected {list(b)}" for k, a, b in self.wrong_shape]
         out += [f"WRONG VALUE {k}  (fixed filter differs from StyleGAN2's [1,3,3,1] kernel)" for k in self.wrong_constant]
         out += [f"ignored     {k}  (training-only)" for k in self.ignored]
+        out += [f"fresh       {k}  (not in a stage-1 checkpoint)" for k in self.initialised]
         out += [f"note        {n}" for n in self.notes]
         return out
 
@@ -145,6 +172,32 @@ def _state_dict(ckpt: Mapping) -> dict:
     return {k: v for k, v in sd.items() if torch.is_tensor(v)}
 
 
+def write_latent_pool(pool: Mapping, path: Union[str, os.PathLike], size: int) -> int:
+    """Write an InfoNCE memory ``{actor: {emotion name: codes [n, n_styles, d]}}`` (FIFO ``size`` per slot) as
+    safetensors (``"<actor>/<emotion>"`` → codes); returns the number of codes written."""
+    from safetensors.torch import save_file
+
+    from ..emotion import canonical_label
+
+    tensors = {f"{a}/{canonical_label(e)}": z.detach().float().cpu().contiguous()[-size:]
+               for a, slots in pool.items() for e, z in slots.items() if len(z)}
+    save_file(tensors, str(path), metadata={"size": str(int(size))})
+    return sum(len(z) for z in tensors.values())
+
+
+def read_latent_pool(path: Union[str, os.PathLike]) -> tuple[dict, int]:
+    """``({actor: {emotion: codes}}, size)`` from a file written by :func:`write_latent_pool`."""
+    from safetensors import safe_open
+
+    out: dict = {}
+    with safe_open(str(path), "pt") as f:
+        size = int((f.metadata() or {}).get("size", 8))
+        for key in f.keys():
+            actor, emotion = key.rsplit("/", 1)
+            out.setdefault(actor, {})[emotion] = f.get_tensor(key)
+    return out, size
+
+
 def _count(sd: Mapping, prefix: str) -> int:
     """1 + the largest ``N`` among keys ``prefix + "N.…"`` (0 if none): robust to one missing tensor."""
     idx = [int(k[len(prefix):].split(".", 1)[0]) for k in sd
@@ -158,7 +211,9 @@ def infer_config(ckpt: Mapping, input_size: int = 256, alignment: str = "sserd-t
 
     Widths come from the tensors (so reduced checkpoints work too); ``nhead`` (cross-attention
     heads) and ``heads`` (transformer heads) cannot be read from shapes and default to the
-    official 4 and 8. Raises :class:`SSERDError` for layouts SSERDNet does not implement.
+    official 4 and 8. A stage-1 checkpoint has no emotion module: it gets the official module
+    (``models/psp.py``'s fixed sizes, SSERDNet's defaults) at the checkpoint's code width.
+    Raises :class:`SSERDError` for layouts SSERDNet does not implement.
     """
     sd = _state_dict(ckpt)
     opts = ckpt.get("opts") or {}
@@ -198,19 +253,28 @@ def infer_config(ckpt: Mapping, input_size: int = 256, alignment: str = "sserd-t
     n_fusion = _count(sd, "encoder.fusion.")
     # use_att = n gives Linear layers at linear.0, .2, …, .2n
     use_att = max(0, sum(1 for k in sd if k.startswith("encoder.fusion.0.linear.") and k.endswith(".weight")) - 1)
-    qkv = shape("transformer.layers.0.0.to_qkv.weight")[0] // 3 if "transformer.layers.0.0.to_qkv.weight" in sd \
-        else shape("transformer.layers.0.0.to_out.0.weight")[1]
-    if qkv % heads:
-        raise SSERDError(f"Transformer width {qkv} is not divisible by {heads} heads.")
+    if is_stage1(sd):
+        import inspect
+
+        from .sserd import SSERDNet
+
+        params = inspect.signature(SSERDNet.__init__).parameters
+        emotion = {k: params[k].default for k in ("dim_feedforward", "depth", "dim_head", "mlp_dim")}
+    else:
+        qkv = shape("transformer.layers.0.0.to_qkv.weight")[0] // 3 if "transformer.layers.0.0.to_qkv.weight" in sd \
+            else shape("transformer.layers.0.0.to_out.0.weight")[1]
+        if qkv % heads:
+            raise SSERDError(f"Transformer width {qkv} is not divisible by {heads} heads.")
+        emotion = dict(dim_feedforward=shape("cross_attention.linear1.weight")[0],
+                       depth=_count(sd, "transformer.layers."), dim_head=qkv // heads,
+                       mlp_dim=shape("transformer.layers.0.1.net.1.weight")[0])
     return dict(
         size=size, style_dim=style_dim, n_mlp=n_mlp, channel_multiplier=mult, channel_base=channel_base,
         channel_max=channel_max, encoder_widths=list(widths), use_skip=n_fusion > 0,
         skip_max_layer=max(1, n_fusion) if n_fusion else int(opts.get("skip_max_layer", 7)),
         use_skip_torgb="encoder.fusion.0.fusion_skip.weight" in sd, use_att=use_att,
-        max_pooling=bool(opts.get("max_pooling", False)), nhead=nhead,
-        dim_feedforward=shape("cross_attention.linear1.weight")[0],
-        depth=_count(sd, "transformer.layers."), heads=heads, dim_head=qkv // heads,
-        mlp_dim=shape("transformer.layers.0.1.net.1.weight")[0], input_size=input_size, alignment=alignment)
+        max_pooling=bool(opts.get("max_pooling", False)), nhead=nhead, heads=heads, **emotion,
+        input_size=input_size, alignment=alignment)
 
 
 def _latent_avg(ckpt: Mapping, n_styles: int, style_dim: int, report: ConversionReport):
@@ -240,8 +304,8 @@ def match_checkpoint(ckpt: Mapping, net, source: str = "checkpoint") -> tuple[di
     from .manifest import constant, load_manifest
 
     sd = _state_dict(ckpt)
-    report = ConversionReport(source=source, config=dict(net.config))
-    report.ignored = [k for k in ckpt if k in TRAINING_ONLY]
+    report = ConversionReport(source=source, config=dict(net.config), stage=1 if is_stage1(sd) else 2)
+    report.ignored = [k for k in ckpt if k in TRAINING_ONLY and not (report.stage == 1 and k == "latent_pool")]
     if ckpt.get("opts") and isinstance(ckpt["opts"], Mapping) and ckpt["opts"].get("start_from_latent_avg") is False:
         report.notes.append("opts.start_from_latent_avg is False: latent_avg is not added")
     expected = {to_official(k): v for k, v in net.state_dict().items() if k != "latent_avg"}
@@ -264,6 +328,12 @@ def match_checkpoint(ckpt: Mapping, net, source: str = "checkpoint") -> tuple[di
         out[to_ours(key)] = sd[key].detach().to(expected[key].dtype)
         report.matched += 1
     report.missing = [(k, tuple(v.shape)) for k, v in expected.items() if k not in sd]
+    if report.stage == 1:
+        report.initialised = [to_ours(k) for k, _ in report.missing if k.startswith(EMOTION_PREFIXES)]
+        report.missing = [(k, s) for k, s in report.missing if not k.startswith(EMOTION_PREFIXES)]
+        report.notes.append(f"stage-1 checkpoint (no cross_attention.* / transformer.* tensors): the emotion module "
+                            f"({len(report.initialised)} tensors) is initialised freshly — train stage 2 "
+                            f"before editing with this model")
     start_avg = not (isinstance(ckpt.get("opts"), Mapping) and ckpt["opts"].get("start_from_latent_avg") is False)
     la = _latent_avg(ckpt, net.n_styles, net.config.style_dim, report)
     if la is not None:
@@ -291,7 +361,7 @@ Converted from the official checkpoint `{source}` (github.com/ZH-Xu410/SSERD, MI
 - Decoder: StyleGANEX at StyleGAN size {size}, W+ with {n_styles} codes of {style_dim}.
 - Label-driven editing needs `emotion_prototypes.safetensors` (`sserd prototypes REF_DIR MODEL_DIR`);
   reference-driven editing needs only a reference face image.
-
+{stage_note}
 Use: `sserd edit INPUT.mp4 OUTPUT.mp4 --model {repo} --emotion happy` (see the project's docs/NEURAL.md).
 """
 
@@ -304,26 +374,39 @@ def convert_checkpoint(checkpoint: Union[str, os.PathLike, Mapping], out_dir: Un
     Raises :class:`ConversionError` (an :class:`SSERDError`) listing what did not match,
     without writing anything, if the match is not strict.
     """
+    import torch
+
     from .sserd import SSERDNet
 
     source = str(checkpoint) if not isinstance(checkpoint, Mapping) else "<in-memory checkpoint>"
     ckpt = checkpoint if isinstance(checkpoint, Mapping) else load_official_checkpoint(checkpoint, trust_pickle)
     config = infer_config(ckpt, input_size=input_size, alignment=alignment, nhead=nhead, heads=heads)
-    net = SSERDNet(**config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(FRESH_INIT_SEED)  # the fresh emotion module of a stage-1 checkpoint is reproducible
+        net = SSERDNet(**config)
     state, report = match_checkpoint(ckpt, net, Path(source).name)
     if not report.ok:
         raise ConversionError(f"{Path(source).name} does not match the SSERD layout: {report.summary()}.", report)
+    fresh = set(report.initialised)
+    state.update({k: v for k, v in net.state_dict().items() if k in fresh})
     net.load_state_dict(state, strict=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net.save_pretrained(out, safe_serialization=True)
+    if report.stage == 1 and ckpt.get("latent_pool"):
+        pool = {a: {e: torch.stack([torch.as_tensor(c).float() for c in codes]) for e, codes in slots.items() if len(codes)}
+                for a, slots in ckpt["latent_pool"].items()}
+        n = write_latent_pool(pool, out / LATENT_POOL_FILE, max(len(z) for d in pool.values() for z in d.values()))
+        report.notes.append(f"latent_pool ({n} codes) kept in {LATENT_POOL_FILE} for stage 2")
     report.config = dict(net.config)
     (out / "conversion_report.json").write_text(json.dumps(
         {**asdict(report), "ok": report.ok, "lines": report.lines()}, indent=1, default=str))
     (out / "README.md").write_text(MODEL_CARD.format(
         source=Path(source).name, matched=report.matched, input_size=input_size, alignment=alignment,
         output_size=net.output_size, size=config["size"], n_styles=net.n_styles, style_dim=config["style_dim"],
-        repo=out.name))
+        repo=out.name, stage_note="" if report.stage == 2 else
+        "- **Stage-1 checkpoint**: the emotion module is freshly initialised (it was not in the checkpoint); "
+        "this folder is a training start (`sserd train`, stage 2), not an editing model.\n"))
     return report
 
 
@@ -364,7 +447,9 @@ def register(subparsers) -> None:
                               description="Map an official SSERD checkpoint onto the project's SSERDNet with "
                                           "strict key and shape checks and write a save_pretrained folder "
                                           "(safetensors, config, model card).")
-    p.add_argument("checkpoint", help="official checkpoint, e.g. sserd_mead.pt from the SSERD release page")
+    p.add_argument("checkpoint", help="official checkpoint (.pt) from the SSERD GitHub release page: a stage-2 "
+                                      "(editing) checkpoint, or a stage-1 one (psp_no_attn, e.g. the README's "
+                                      "pretrain.pt) as a training start — its emotion module is initialised freshly")
     p.add_argument("out_dir", help="output folder (created)")
     p.add_argument("--input-size", type=int, default=256, help="aligned crop side the model was trained on (256)")
     p.add_argument("--alignment", default="sserd-template", choices=["sserd-template", "ffhq"],

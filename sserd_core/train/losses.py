@@ -75,6 +75,32 @@ class LatentPool:
 
         return torch.stack([pick(int(emotion))] + [pick(e) for e in negatives])
 
+    def total(self) -> int:
+        """Number of codes held."""
+        return sum(len(v) for d in self.pool.values() for v in d.values())
+
+    def save(self, path) -> None:
+        """Write the pool as a latent-pool file (:func:`sserd_core.models.convert.write_latent_pool`), e.g. beside
+        a trained model, so the next stage continues it."""
+        from ..emotion import EMOTIONS
+        from ..models.convert import write_latent_pool
+
+        write_latent_pool({a: {EMOTIONS[e]: torch.stack(v) for e, v in d.items() if v} for a, d in self.pool.items()},
+                          path, self.size)
+
+    @classmethod
+    def load(cls, path) -> "LatentPool":
+        """Read a latent-pool file (written by :meth:`save` or by ``sserd convert`` from a stage-1 checkpoint)."""
+        from ..emotion import EMOTIONS
+        from ..models.convert import read_latent_pool
+
+        codes, size = read_latent_pool(path)
+        out = cls(size)
+        for actor, slots in codes.items():
+            for emotion, z in slots.items():
+                out.add(z, [actor] * len(z), [EMOTIONS.index(emotion)] * len(z))
+        return out
+
     def state_dict(self) -> dict:
         return {"size": self.size,
                 "pool": {a: {int(e): torch.stack(v) for e, v in d.items() if v} for a, d in self.pool.items()}}
