@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Optional
 
 from . import __version__
 from .emotion import EMOTIONS
-from .errors import SSERDError
+from .errors import Interrupted, SSERDError
 
 #: modules that add subcommands through ``register(subparsers)``
 _EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.eval.cli", "sserd_core.train.cli"]
@@ -66,18 +67,34 @@ def _progress_factory(quiet: bool):
 
 
 def _load_editor(args):
+    from . import validate
+
+    device = validate.device(getattr(args, "device", None))
     if not getattr(args, "model", None) or args.model == "landmark":
         from .render import LandmarkEditor
 
-        return LandmarkEditor(device=args.device)
+        return LandmarkEditor(device=device)
     try:
         from .neural import load_editor
     except ImportError as exc:
         raise SSERDError(f"The neural backend is not available ({exc}). Install with: pip install 'comfyui-sserd[neural]'.") from exc
-    return load_editor(args.model, device=args.device)
+    return load_editor(args.model, device=device)
+
+
+def _mention_stale(*folders) -> None:
+    from .outputs import stale_partials
+
+    seen = set()
+    for folder in folders:
+        for p in stale_partials(folder):
+            if p not in seen:
+                seen.add(p)
+                print(f"warning: {p} is left over from an earlier sserd run that was killed; it is not used — "
+                      "delete it when no sserd job is running.", file=sys.stderr)
 
 
 def cmd_edit(args) -> int:
+    from . import validate
     from .pipeline import edit_video, extract_emotion
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
@@ -87,19 +104,30 @@ def cmd_edit(args) -> int:
         raise SSERDError(f"Give only one of --emotion, --reference, --curve (got {', '.join('--' + c for c in chosen)}).")
     if args.intensity is not None and not args.emotion:
         raise SSERDError("--intensity goes with --emotion.")
-    emotion = extract_emotion(label=args.emotion, intensity=1.0 if args.intensity is None else args.intensity,
-                              reference=args.reference, curve=args.curve)
-    out = Path(args.output)
+    if not Path(args.input).exists():
+        raise SSERDError(f"Input file not found: {args.input}.")
+    validate.time_range(args.start, args.end)
+    validate.face_index(args.face_index)
+    validate.count("--preview", args.preview, lo=0)
+    out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
+    if args.plot:
+        validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
+    validate.distinct_paths(input=args.input, output=out, side_by_side=cmp_path, plot=args.plot,
+                            preview_folder=preview_dir)
+    emotion = extract_emotion(label=args.emotion, intensity=1.0 if args.intensity is None else args.intensity,
+                              reference=args.reference, curve=args.curve)
     editor = _load_editor(args)
+    _mention_stale(out.parent if str(out.parent) else Path("."))
     progress = _progress_factory(args.quiet)
     if not args.quiet:
         print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
     try:
         result = edit_video(args.input, out, emotion, face_index=args.face_index, start=args.start, end=args.end,
                             editor=editor, comparison_path=cmp_path, preview_dir=preview_dir,
-                            preview_n=args.preview or 0, measure=bool(args.plot), progress=progress)
+                            preview_n=args.preview or 0, plot_path=args.plot, measure=bool(args.plot),
+                            strict=args.strict, progress=progress)
     finally:
         progress.close()
     r = result.render
@@ -111,9 +139,6 @@ def cmd_edit(args) -> int:
     if r.previews:
         print(f"wrote {len(r.previews)} preview frames to {preview_dir}")
     if args.plot:
-        from .plots import plot_emotion_over_time
-
-        plot_emotion_over_time(r, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
@@ -150,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"comfyui-sserd {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the full traceback instead of one line (may appear anywhere on the line)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     e = sub.add_parser("edit", help="edit the emotion of the face in a video",
@@ -183,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Hugging Face repo id (see docs/NEURAL.md)")
     o.add_argument("--device", default=None, help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
                                                   "for the landmark backend, the best available for neural)")
+    o.add_argument("--strict", action="store_true",
+                   help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_edit)
 
@@ -200,9 +229,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _install_signal_handlers() -> dict:
+    """SIGINT, SIGTERM and SIGHUP all stop a job the same way: as :class:`Interrupted` (a
+    KeyboardInterrupt), so every temporary is removed and nothing half-written is published."""
+    from .outputs import publishing_interrupted
+
+    def handler(signum, frame):
+        raise Interrupted(signum, published=publishing_interrupted())
+
+    old = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. called from a worker): leave signals alone
+            break
+    return old
+
+
 def main(argv: Optional[list] = None) -> int:
+    """Run the ``sserd`` command line; returns the exit code (0 ok, 1 error, 128+N stopped by signal N)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -211,15 +265,35 @@ def main(argv: Optional[list] = None) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=sys.stderr)
 
+    old_show = warnings.showwarning
     warnings.showwarning = show_warning
+    old_handlers = _install_signal_handlers()
     try:
         return int(args.func(args) or 0)
     except SSERDError as exc:
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; no output was written.", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if debug:
+            raise
+        from .outputs import describe_os_error
+
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", int(signal.SIGINT))
+        name = signal.Signals(signum).name
+        if getattr(exc, "published", False):
+            print(f"error: stopped by {name} just after the outputs were complete; they are written.", file=sys.stderr)
+        else:
+            print(f"error: stopped by {name}; no output was written and no temporary file is left.", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+        warnings.showwarning = old_show
 
 
 if __name__ == "__main__":

@@ -18,5 +18,15 @@ class MediaError(SSERDError):
     """The input is not a readable video / image / audio file."""
 
 
-class Cancelled(SSERDError):
-    """The user stopped the job (ComfyUI interrupt, Ctrl-C, closed Space tab)."""
+class Interrupted(KeyboardInterrupt):
+    """The job was stopped by a signal (SIGINT = Ctrl-C, SIGTERM, SIGHUP).
+
+    A ``KeyboardInterrupt``, so every ``finally`` and every ``except KeyboardInterrupt`` cleans up
+    as for Ctrl-C. ``published`` is True when the signal arrived while the finished outputs were
+    being renamed into place (they are complete); the CLI exits with ``128 + signum``.
+    """
+
+    def __init__(self, signum: int, published: bool = False):
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.published = published

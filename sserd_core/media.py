@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import tempfile
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -66,6 +65,9 @@ class VideoInfo:
     audio_channels: Optional[int] = None
     video_codec: str = ""
     time_base: Fraction = field(default_factory=lambda: Fraction(1, 90000))
+    #: frames the container's index declares for the whole file (0 = not stated); more than the
+    #: frames that can be read means the file is truncated
+    declared_frames: int = 0
 
     @property
     def fps_float(self) -> float:
@@ -155,12 +157,13 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
             audio_codec=audio.codec_context.name if audio is not None else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
             audio_channels=audio.codec_context.channels if audio is not None else None,
-            video_codec=vs.codec_context.name, time_base=Fraction(tb),
+            video_codec=vs.codec_context.name, time_base=Fraction(tb), declared_frames=int(vs.frames or 0),
         )
     # count frames in range from packet timestamps
     n = 0
     last_t = None
     first_t = None
+    beyond_end = False
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
@@ -169,7 +172,10 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
                 if pkt.size == 0 or pkt.pts is None:
                     continue
                 t = float((pkt.pts - t0) * vs.time_base)
-                if t < start - 1e-6 or (end is not None and t >= end - 1e-6):
+                if end is not None and t >= end - 1e-6:
+                    beyond_end = True
+                    continue
+                if t < start - 1e-6:
                     continue
                 n += 1
                 first_t = t if first_t is None else min(first_t, t)
@@ -180,6 +186,10 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
         pass  # truncated tail: count what was readable
     if n == 0:
         raise MediaError(f"{Path(path).name} has no video frames between {start:g}s and {end if end is not None else 'the end'}.")
+    if max_frames and n >= max_frames:
+        info.declared_frames = 0  # a deliberate cap, not a truncated file
+    if end is not None and not beyond_end and not (max_frames and n >= max_frames):
+        info.end = None  # the clip ends before `end`: nothing is cut at the end (audio can be stream-copied)
     info.n_frames = n
     info.duration = (last_t - first_t) + 1.0 / float(info.fps) if last_t is not None else n / float(info.fps)
     return info
@@ -217,7 +227,9 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[F
                     continue
                 if info.end is not None and t >= info.end - 1e-6:
                     break
-                rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                # rows of a decoded frame can be padded in memory: hand every consumer (dlib included) a
+                # contiguous array
+                rgb = np.ascontiguousarray(_upright(frame.to_ndarray(format="rgb24"), info.rotation))
                 yield Frame(i, t - info.start, rgb)
                 i += 1
                 if i >= limit:
@@ -273,6 +285,14 @@ def read_image(path_or_array) -> np.ndarray:
     """Load an image (path or array) as ``uint8`` RGB ``[H, W, 3]``; raises a readable error otherwise."""
     if isinstance(path_or_array, np.ndarray):
         arr = path_or_array
+        if arr.ndim == 4 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim not in (2, 3) or arr.size == 0 or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise MediaError(f"An image array must be [H, W], [H, W, 3] or [H, W, 4] with pixels; got shape {arr.shape}.")
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise MediaError("The image array contains NaN or infinite values.")
         if arr.dtype != np.uint8:
             arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
         if arr.ndim == 2:
@@ -306,29 +326,18 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, inputs: tuple = ()) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+    """Yield a temporary path (in a unique ``*.sserd-partial`` staging folder beside ``path``);
+    it appears as ``path`` only if the block succeeds (see :class:`sserd_core.outputs.OutputSet`).
 
     Refuses to overwrite any of ``inputs``. On any exception (including
     KeyboardInterrupt and a cancelled job) the temporary file is deleted.
     """
-    out = Path(path).resolve()
-    for src in inputs:
-        if src is not None and Path(src).exists() and Path(src).resolve() == out:
-            raise SSERDError(f"Output path {path} is the input file; choose another output path (the input is never modified).")
-    if out.suffix.lower() not in _VIDEO_CODEC:
-        raise SSERDError(f"Output must end in one of {', '.join(SUPPORTED_OUTPUTS)}; got '{out.name}'.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=str(out.parent))
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the output normal permissions
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .outputs import OutputSet
+
+    if Path(path).suffix.lower() not in _VIDEO_CODEC:
+        raise SSERDError(f"Output must end in one of {', '.join(SUPPORTED_OUTPUTS)}; got '{Path(path).name}'.")
+    with OutputSet(inputs=inputs) as outs:
+        yield str(outs.file(path))
 
 
 class VideoWriter:
@@ -433,12 +442,14 @@ class AudioData:
     sample_rate: int
 
 
-def read_audio(path: str | os.PathLike, start: float = 0.0, end: Optional[float] = None) -> Optional[AudioData]:
-    """Decode the first audio stream of ``path`` between ``start`` and ``end`` seconds (None if there is none)."""
+def read_audio(path: str | os.PathLike, start: float = 0.0, end: Optional[float] = None,
+               stream: int = 0) -> Optional[AudioData]:
+    """Decode audio stream ``stream`` (0 = the first) of ``path`` between ``start`` and ``end`` seconds
+    (None if there is no such stream)."""
     with _open(path) as c:
-        if not c.streams.audio:
+        if len(c.streams.audio) <= stream:
             return None
-        a = c.streams.audio[0]
+        a = c.streams.audio[stream]
         sr = a.codec_context.sample_rate
         chunks = []
         t0 = a.start_time or 0
@@ -465,59 +476,65 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
               audio_start: float = 0.0, audio_end: Optional[float] = None, inputs: tuple = ()) -> Path:
     """Write ``output_path`` = the video stream of ``video_path`` (copied, not re-encoded) + ``audio``.
 
-    ``audio`` is a media file path (its first audio stream is stream-copied when the
+    ``audio`` is a media file path (every audio stream is kept: stream-copied when the
     output container can carry the codec and no trimming is asked for, else re-encoded),
     an :class:`AudioData`, or None (video only, with a warning). The video is cut to the
     audio's length never; the audio is cut to [``audio_start``, ``audio_end``).
     """
     out = Path(output_path)
     ext = out.suffix.lower()
+    ain = None
     with atomic_output(out, inputs=tuple(inputs) + (video_path,)) as tmp:
-        with av.open(str(video_path)) as vin, av.open(tmp, mode="w", format=_format_for(ext)) as oc:
-            vsrc = vin.streams.video[0]
-            vout = oc.add_stream_from_template(vsrc)
-            if vsrc.average_rate:
-                vout.codec_context.framerate = vsrc.average_rate  # lets MKV/WebM store the frame rate
-            adata = None
-            ain = None
-            if isinstance(audio, AudioData):
-                adata = audio
-            elif audio is not None:
-                ain = _open(audio)
-                if not ain.streams.audio:
-                    ain.close()
-                    ain = None
-                    warnings.warn(f"{Path(audio).name} has no audio stream; the output has no audio.")
-            copy = False
-            if ain is not None:
-                asrc = ain.streams.audio[0]
-                allowed = _COPYABLE_AUDIO.get(ext, set())
-                trimmed = audio_start > 0 or audio_end is not None
-                copy = (allowed is None or asrc.codec_context.name in allowed) and not trimmed
-                if copy:
-                    aout = oc.add_stream_from_template(asrc)
-                else:
-                    adata = read_audio(audio, audio_start, audio_end)
-                    ain.close()
-                    ain = None
-            if adata is not None and adata.waveform.shape[1] > 0:
-                aout = _add_audio_encoder(oc, ext, adata)
-            # video packets (copied)
-            for pkt in vin.demux(vsrc):
-                if pkt.size == 0 or pkt.pts is None:
-                    continue
-                _move_packet(pkt, vout)
-                oc.mux(pkt)
-            if ain is not None and copy:
-                asrc = ain.streams.audio[0]
-                for pkt in ain.demux(asrc):
+        try:
+            with av.open(str(video_path)) as vin, av.open(tmp, mode="w", format=_format_for(ext)) as oc:
+                vsrc = vin.streams.video[0]
+                vout = oc.add_stream_from_template(vsrc)
+                if vsrc.average_rate:
+                    vout.codec_context.framerate = vsrc.average_rate  # lets MKV/WebM store the frame rate
+                adata = None
+                ain = None
+                encoded: list = []  # (output stream, AudioData) pairs that are encoded
+                if isinstance(audio, AudioData):
+                    adata = audio
+                elif audio is not None:
+                    ain = _open(audio)
+                    if not ain.streams.audio:
+                        ain.close()
+                        ain = None
+                        warnings.warn(f"{Path(audio).name} has no audio stream; the output has no audio.")
+                copied: list = []  # (source stream, output stream) pairs that are stream-copied
+                if ain is not None:
+                    allowed = _COPYABLE_AUDIO.get(ext, set())
+                    trimmed = audio_start > 0 or audio_end is not None
+                    # every audio track is kept: each one stream-copied when the container takes its codec
+                    # and nothing is cut, else decoded (and cut) and re-encoded
+                    for k, asrc in enumerate(ain.streams.audio):
+                        if (allowed is None or asrc.codec_context.name in allowed) and not trimmed:
+                            copied.append((asrc, oc.add_stream_from_template(asrc)))
+                        else:
+                            data = read_audio(audio, audio_start, audio_end, stream=k)
+                            if data is not None and data.waveform.shape[1] > 0:
+                                encoded.append((_add_audio_encoder(oc, ext, data), data))
+                if adata is not None and adata.waveform.shape[1] > 0:
+                    encoded.append((_add_audio_encoder(oc, ext, adata), adata))
+                # video packets (copied)
+                for pkt in vin.demux(vsrc):
                     if pkt.size == 0 or pkt.pts is None:
                         continue
-                    _move_packet(pkt, aout)
+                    _move_packet(pkt, vout)
                     oc.mux(pkt)
+                if copied:
+                    route = {src.index: dst for src, dst in copied}
+                    for pkt in ain.demux(*[src for src, _ in copied]):
+                        if pkt.size == 0 or pkt.pts is None:
+                            continue
+                        _move_packet(pkt, route[pkt.stream.index])
+                        oc.mux(pkt)
+                for stream, data in encoded:
+                    _encode_audio(oc, stream, data)
+        finally:
+            if ain is not None:
                 ain.close()
-            elif adata is not None and adata.waveform.shape[1] > 0:
-                _encode_audio(oc, aout, adata)
     return out
 
 

@@ -18,6 +18,7 @@ raise (e.g. ComfyUI's interrupt) to stop a job — no partial output file is lef
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -28,11 +29,12 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from . import expression, media
+from . import expression, media, validate
 from .content import ContentTrack
 from .editor import FaceEditor, FaceFrame
 from .emotion import EmotionSpec
 from .errors import NoFaceError, SSERDError
+from .outputs import OutputSet, check_free_space, describe_os_error
 from .face import track_faces
 
 log = logging.getLogger("sserd")
@@ -49,22 +51,38 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 def load_video(path: Union[str, os.PathLike], start: Optional[float] = None, end: Optional[float] = None,
                max_frames: Optional[int] = None) -> media.VideoInfo:
     """Open and check a video; describe the selected range [``start``, ``end``) seconds (at most ``max_frames``)."""
+    start, end = validate.time_range(start, end)
+    max_frames = validate.count("max_frames", max_frames, lo=1, allow_none=True) if max_frames != 0 else None
     return media.probe_video(path, start=start, end=end, max_frames=max_frames)
 
 
 def disentangle_content(video: media.VideoInfo, face_index: int = 0,
-                        progress: Optional[ProgressFn] = None) -> ContentTrack:
+                        progress: Optional[ProgressFn] = None, strict: bool = False) -> ContentTrack:
     """Track the chosen face through the clip and split each frame's expression into content and emotion.
 
     Returns a :class:`ContentTrack`: per-frame landmarks, the person's neutral face,
     per-frame speech content (mouth opening / width) and the emotion the source shows.
-    Raises :class:`NoFaceError` if no frame has a face.
+    Raises :class:`NoFaceError` if no frame has a face. A clip that ends before the frame count
+    its container declares (a truncated file) is reported with a warning, or an error when
+    ``strict``.
     """
+    face_index = validate.face_index(face_index)
     progress = progress or _no_progress
     times: list = []
     frames = (times.append(f.time) or f.rgb for f in media.prefetch(media.iter_frames(video)))
     tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
                           progress=lambda d, t: progress("tracking face", d, t))
+    whole = not video.start and video.end is None
+    declared = max(video.n_frames, video.declared_frames if whole else 0)
+    if len(times) < declared - 1:  # one frame of slack: an edit list may hide a frame the index counts
+        msg = (f"{Path(video.path).name} declares {declared} frames{'' if whole else ' in the selected range'} but "
+               f"only {len(times)} could be decoded (the file is truncated or damaged); the output has {len(times)} frames.")
+        if strict:
+            raise SSERDError(msg + " Re-export or repair the file, or run without --strict to use the readable frames.")
+        warnings.warn(msg)
+        if len(times) == 0:
+            raise SSERDError(f"No frame of {Path(video.path).name} could be decoded.")
+        video = dataclasses.replace(video, n_frames=len(times))
     if not tracked.found.any():
         raise NoFaceError(
             f"No face found in {Path(video.path).name}. SSERD needs a visible, roughly frontal face; "
@@ -88,15 +106,34 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
     if sum(given) > 1:
         raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
     if curve:
-        return EmotionSpec.from_curve(curve)
+        spec = EmotionSpec.from_curve(curve)
+        for t, _ in spec.keyframes:
+            if not np.isfinite(t):
+                raise SSERDError(f"Curve times must be finite numbers of seconds, got {t} in '{curve}'.")
+        return spec
     if reference is not None:
         rgb = media.read_image(reference)
+        if rgb.shape[0] < 16 or rgb.shape[1] < 16:
+            raise SSERDError(f"The reference image is {rgb.shape[1]}x{rgb.shape[0]} pixels: too small to hold a face.")
         faces = expression.measure_image(rgb)
         if not faces:
             name = Path(reference).name if not isinstance(reference, np.ndarray) else "the reference image"
             raise NoFaceError(f"No face found in {name}. Give a reference image with a clearly visible face.")
         return EmotionSpec.from_vector(faces[0], reference_rgb=rgb, source="reference")
+    if label is not None and not isinstance(label, str):
+        raise SSERDError(f"The emotion label must be text (e.g. 'happy'), got {label!r}.")
+    intensity = validate.number("The intensity", intensity, lo=0.0, hi=1.0)
     return EmotionSpec.from_label(label or "neutral", intensity)
+
+
+def as_emotion(emotion) -> EmotionSpec:
+    """An :class:`EmotionSpec`, or a label string turned into one at full intensity."""
+    if isinstance(emotion, EmotionSpec):
+        return emotion
+    if isinstance(emotion, str) and emotion.strip():
+        return EmotionSpec.from_label(emotion, 1.0)
+    raise SSERDError(f"The emotion must be an EmotionSpec (from extract_emotion) or a label such as 'happy'; "
+                     f"got {emotion!r}.")
 
 
 @dataclass
@@ -142,6 +179,8 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     ``frame_sink(index, rgb)`` receives each edited frame (e.g. to build an IMAGE batch).
     """
     progress = progress or _no_progress
+    emotion = as_emotion(emotion)
+    preview_n = validate.count("preview_n", preview_n, lo=0)
     editor = editor or default_editor()
     video = content.video
     n = content.n_frames
@@ -153,18 +192,18 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     src_mouth = np.full(n, np.nan, np.float32)
     out_mouth = np.full(n, np.nan, np.float32)
     preview_at = set()
-    if preview_dir and preview_n > 0:
+    if preview_dir and preview_n > 0 and n:
         preview_at = set(np.linspace(0, n - 1, min(preview_n, n)).round().astype(int).tolist())
-        Path(preview_dir).mkdir(parents=True, exist_ok=True)
     previews = []
     t_start = time.perf_counter()
-    inputs = (video.path,)
-    with media.atomic_output(output_path, inputs) as tmp, \
-            _maybe_atomic(comparison_path, inputs) as tmp_cmp:
-        with media.VideoWriter(tmp, video.width, video.height, video.fps, threaded=True) as writer, \
+    done = 0
+    with OutputSet(inputs=(video.path,)) as outs:
+        tmp = outs.file(output_path)
+        tmp_cmp = outs.file(comparison_path) if comparison_path else None
+        tmp_prev = outs.folder(preview_dir) if preview_at else None
+        with media.VideoWriter(str(tmp), video.width, video.height, video.fps, threaded=True) as writer, \
                 _maybe_writer(tmp_cmp, video.width * 2, video.height, video.fps) as cmp_writer:
             batch: list = []
-            done = 0
 
             def flush():
                 nonlocal done
@@ -182,11 +221,11 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                         src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
                         out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
                     if b.index in preview_at:
-                        p = Path(preview_dir) / f"frame_{b.index:05d}.png"
-                        media.write_image(p, out)
-                        media.write_image(Path(preview_dir) / f"frame_{b.index:05d}_compare.png",
+                        name = f"frame_{b.index:05d}.png"
+                        media.write_image(tmp_prev / name, out)
+                        media.write_image(tmp_prev / f"frame_{b.index:05d}_compare.png",
                                           np.concatenate([b.rgb, out], axis=1))
-                        previews.append(p)
+                        previews.append(Path(preview_dir) / name)
                     if frame_sink is not None:
                         frame_sink(b.index, out)
                     done += 1
@@ -206,12 +245,8 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                         previews, time.perf_counter() - t_start)
 
 
-def _maybe_atomic(path, inputs):
-    return media.atomic_output(path, inputs) if path else contextlib.nullcontext()
-
-
 def _maybe_writer(tmp, w, h, fps):
-    return media.VideoWriter(tmp, w, h, fps, threaded=True) if tmp else contextlib.nullcontext()
+    return media.VideoWriter(str(tmp), w, h, fps, threaded=True) if tmp else contextlib.nullcontext()
 
 
 def mux_audio(video_path: Union[str, os.PathLike], audio, output_path: Union[str, os.PathLike], *,
@@ -237,45 +272,82 @@ class EditResult:
     seconds: float
 
 
-def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.PathLike], emotion: EmotionSpec, *,
+def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.PathLike], emotion, *,
                face_index: int = 0, start: Optional[float] = None, end: Optional[float] = None,
                editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
-               measure: bool = False, progress: Optional[ProgressFn] = None) -> EditResult:
+               plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
+               progress: Optional[ProgressFn] = None) -> EditResult:
     """Edit the emotion of the face in ``input_path``; write ``output_path`` with the source's audio.
 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
-    mux_audio. The input is never modified; the output appears atomically or not at all.
-    ``measure``: also fit landmarks on every output frame to report the emotion and mouth
-    opening actually shown (for plots; ~2 ms a frame).
+    mux_audio. ``emotion`` is an :class:`EmotionSpec` (see :func:`extract_emotion`) or a label.
+
+    All or nothing: the output, the side-by-side (``comparison_path``), the preview PNGs
+    (``preview_n`` frames in ``preview_dir``) and the plot (``plot_path``) appear together
+    once every one of them is complete; on any failure or interrupt none appears, every
+    temporary is removed and the input (and any file the job did not create) is untouched.
+    Every argument is checked before decoding starts. ``measure``: also fit landmarks on
+    every output frame (implied by ``plot_path``). ``strict``: a truncated clip is an error
+    instead of a warning.
     """
     t0 = time.perf_counter()
-    out = Path(output_path)
-    if Path(input_path).exists() and out.resolve() == Path(input_path).resolve():
-        raise SSERDError(f"Output path {output_path} is the input file; choose another output path.")
-    if comparison_path and Path(comparison_path).resolve() in (out.resolve(), Path(input_path).resolve()):
-        raise SSERDError("The side-by-side path must differ from the input and output paths.")
+    emotion = as_emotion(emotion)
+    face_index = validate.face_index(face_index)
+    start, end = validate.time_range(start, end)
+    preview_n = validate.count("preview_n", preview_n, lo=0)
+    if not Path(input_path).exists():
+        raise media.MediaError(f"Input file not found: {input_path}.")
+    out = validate.output_file(output_path)
+    if comparison_path is not None:
+        validate.output_file(comparison_path, what="The side-by-side output")
+    if plot_path is not None:
+        validate.output_file(plot_path, kinds=validate.PLOT_OUTPUTS, what="The plot")
+    if preview_n > 0:
+        if preview_dir is None:
+            raise SSERDError("preview_n > 0 needs a preview_dir to write the frames to.")
+        validate.output_folder(preview_dir)
+    validate.distinct_paths(input=input_path, output=output_path, side_by_side=comparison_path,
+                            plot=plot_path, preview_folder=preview_dir if preview_n > 0 else None)
     video = load_video(input_path, start=start, end=end)
-    content = disentangle_content(video, face_index=face_index, progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = out.parent
-    # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
-    mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
-    silent = tmp_dir / f".{out.stem}.video{mid}"
-    silent_cmp = tmp_dir / f".{out.stem}.sbs{mid}" if comparison_path else None
+    need = validate.frame_memory(video.width, video.height)
+    if need > 2 * 2**30:
+        warnings.warn(f"{video.width}x{video.height} frames: editing needs about {need / 2**30:.1f} GiB of memory.")
+    n_videos = 1 + (comparison_path is not None) * 2
     try:
-        result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
-                             preview_dir=preview_dir, preview_n=preview_n, measure=measure, progress=progress)
-        audio = input_path if video.has_audio else None
-        if audio is None:
-            warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
-        trim = dict(audio_start=video.start, audio_end=video.end) if (video.start or video.end) else {}
-        mux_audio(silent, audio, out, inputs=(input_path,), **trim)
-        if silent_cmp is not None:
-            mux_audio(silent_cmp, audio, comparison_path, inputs=(input_path,), **trim)
-    finally:
-        for p in (silent, silent_cmp):
-            if p is not None and p.exists():
-                p.unlink()
+        with OutputSet(inputs=(input_path,)) as outs:
+            # staging folders are made here, before decoding: an unwritable folder fails now
+            final = outs.file(out)
+            final_cmp = outs.file(comparison_path) if comparison_path else None
+            final_prev = outs.folder(preview_dir) if preview_n > 0 else None
+            final_plot = outs.file(plot_path) if plot_path else None
+            for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
+                check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
+            content = disentangle_content(video, face_index=face_index, progress=progress, strict=strict)
+            # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
+            mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
+            silent = outs.scratch(f"video{mid}")
+            silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
+            result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
+                                 preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
+                                 progress=progress)
+            video = content.video
+            audio = input_path if video.has_audio else None
+            if audio is None:
+                warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
+            trim = dict(audio_start=video.start, audio_end=video.end) if (video.start or video.end) else {}
+            mux_audio(silent, audio, final, inputs=(input_path,), **trim)
+            if final_cmp is not None:
+                mux_audio(silent_cmp, audio, final_cmp, inputs=(input_path,), **trim)
+            if final_plot is not None:
+                from .plots import plot_emotion_over_time
+
+                plot_emotion_over_time(result, final_plot)
+    except OSError as exc:
+        raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
+    if preview_n > 0:
+        result.previews = [Path(preview_dir) / p.name for p in result.previews]
+    result.path = out
+    result.comparison_path = Path(comparison_path) if comparison_path else None
     return EditResult(out, content, emotion, result, Path(comparison_path) if comparison_path else None,
                       video.has_audio, time.perf_counter() - t0)

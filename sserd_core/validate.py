@@ -1,0 +1,177 @@
+"""Checks that run before any work: every argument of a job, in the CLI and the Python API alike.
+
+Each check raises :class:`~sserd_core.errors.SSERDError` with one sentence that says what
+to do, so a bad option costs milliseconds, not a tracking pass, and never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import SSERDError
+
+PathLike = Union[str, os.PathLike]
+
+VIDEO_OUTPUTS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
+PLOT_OUTPUTS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+#: rough upper bound of H.264 CRF 18 output size, bytes per pixel per frame (measured ~0.03)
+_BYTES_PER_PIXEL = 0.1
+#: frames of the video size held at once in the pipeline (decode queue, batch, encode queue, copies)
+_FRAMES_IN_FLIGHT = 24
+
+
+def number(name: str, value, *, lo: Optional[float] = None, hi: Optional[float] = None,
+           allow_none: bool = False) -> Optional[float]:
+    """``value`` as a finite float within [lo, hi] (``None`` passes when ``allow_none``)."""
+    if value is None:
+        if allow_none:
+            return None
+        raise SSERDError(f"{name} is missing; give a number.")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise SSERDError(f"{name} must be a number, got {value!r}.")
+    try:
+        v = float(value)
+    except ValueError:
+        raise SSERDError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(v):
+        raise SSERDError(f"{name} must be a finite number, got {value!r}.")
+    if lo is not None and hi is not None and not lo <= v <= hi:
+        raise SSERDError(f"{name} must be between {lo:g} and {hi:g}, got {v:g}.")
+    if lo is not None and v < lo:
+        raise SSERDError(f"{name} must be at least {lo:g}, got {v:g}.")
+    if hi is not None and v > hi:
+        raise SSERDError(f"{name} must be at most {hi:g}, got {v:g}.")
+    return v
+
+
+def count(name: str, value, *, lo: int = 0, allow_none: bool = False) -> Optional[int]:
+    """``value`` as a whole number ≥ ``lo``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise SSERDError(f"{name} must be a whole number, got {value!r}.")
+    if value < lo:
+        raise SSERDError(f"{name} must be {lo} or more, got {value}.")
+    return int(value)
+
+
+def time_range(start, end) -> tuple[Optional[float], Optional[float]]:
+    """Start/end seconds: finite, start ≥ 0, end after start (None = beginning / end of the clip)."""
+    s = number("The start time (seconds)", start, lo=0.0, allow_none=True)
+    e = number("The end time (seconds)", end, lo=0.0, allow_none=True)
+    if e is not None and e <= (s or 0.0):
+        raise SSERDError(f"The end time ({e:g} s) must be after the start time ({s or 0:g} s).")
+    return s, e
+
+
+def face_index(value) -> int:
+    return count("The face index (0 = largest face)", value, lo=0)
+
+
+def output_file(path: PathLike, kinds: tuple = VIDEO_OUTPUTS, what: str = "Output") -> Path:
+    """An output path with a writable extension, not a folder, in a folder that can be written."""
+    from .outputs import check_writable_folder
+
+    if path is None or str(path) == "":
+        raise SSERDError(f"{what} path is missing.")
+    p = Path(path)
+    if p.is_dir():
+        raise SSERDError(f"{what} path {p} is a folder; give a file name.")
+    if p.suffix.lower() not in kinds:
+        raise SSERDError(f"{what} must end in one of {', '.join(kinds)}; got '{p.name}'.")
+    check_writable_folder(p.parent if str(p.parent) else Path("."))
+    return p
+
+
+def output_folder(path: PathLike, what: str = "Preview folder") -> Path:
+    from .outputs import check_writable_folder
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise SSERDError(f"{what} {p} exists and is not a folder.")
+    check_writable_folder(p.parent if str(p.parent) else Path("."))
+    return p
+
+
+def distinct_paths(**paths) -> None:
+    """No two of the named paths (input, outputs) may be the same file."""
+    seen: dict = {}
+    for name, p in paths.items():
+        if p is None:
+            continue
+        key = Path(p).resolve()
+        if key in seen:
+            if "input" in (name, seen[key]):
+                raise SSERDError(f"The {name.replace('_', ' ')} path {p} is the input file; choose another path "
+                                 "(the input is never modified).")
+            raise SSERDError(f"The {seen[key].replace('_', ' ')} and the {name.replace('_', ' ')} have the same "
+                             f"path {p}; give each its own path.")
+        seen[key] = name
+
+
+def device(name: Optional[str]) -> Optional[str]:
+    """A torch device string that exists on this machine (None = the backend's default)."""
+    if name is None or str(name).strip() == "":
+        return None
+    d = str(name).strip().lower()
+    kind, _, idx = d.partition(":")
+    if kind not in ("cpu", "cuda", "mps", "xpu") or (idx and not idx.isdigit()):
+        raise SSERDError(f"Unknown device '{name}'. Use cpu, cuda, cuda:N (a GPU index) or mps.")
+    if kind == "cpu":
+        return "cpu"
+    import torch
+
+    if kind == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise SSERDError(f"Device '{name}' asked for, but torch sees no CUDA GPU here; use --device cpu "
+                             "(or install a CUDA build of torch on a machine with a GPU).")
+        if idx and int(idx) >= n:
+            raise SSERDError(f"Device '{name}' does not exist: this machine has {n} CUDA GPU(s) (cuda:0..cuda:{n - 1}).")
+    elif kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SSERDError(f"Device '{name}' asked for, but Apple's MPS is not available here; use --device cpu.")
+    elif kind == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise SSERDError(f"Device '{name}' asked for, but no Intel XPU is available here; use --device cpu.")
+    return d
+
+
+def output_bytes(width: int, height: int, n_frames: int, n_videos: int = 1) -> int:
+    """A generous estimate of the bytes the encoded outputs need (plus the intermediates)."""
+    per_video = width * height * max(n_frames, 1) * _BYTES_PER_PIXEL
+    return int(per_video * n_videos * 2 + 16 * 2**20)  # x2: the video-only intermediate beside each output
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def memory_estimate(width: int, height: int) -> int:
+    """Peak bytes of frame buffers the pipeline holds for one clip of this frame size (length does not matter)."""
+    return int(width * height * 3 * _FRAMES_IN_FLIGHT + 400 * 2**20)
+
+
+def frame_memory(width: int, height: int, limit: Optional[int] = None) -> int:
+    """Refuse frame sizes whose buffers would not fit in memory; return the estimate in bytes."""
+    need = memory_estimate(width, height)
+    limit = available_memory() if limit is None else limit
+    if limit is not None and need > limit:
+        raise SSERDError(f"Frames of {width}x{height} need about {need / 2**30:.1f} GiB of memory while editing, "
+                         f"but only {limit / 2**30:.1f} GiB are available; scale the video down first "
+                         "(e.g. to 3840 px wide) or free memory.")
+    return need
