@@ -74,7 +74,7 @@ def trained():
     world = World()
     codes, act, emo, clips, mouth = world.dataset()
     # paired data: per-actor directions, neutral codes edited along them (alpha 15) → same mouth, every emotion
-    dirs = paired.fit_directions(codes, act, emo, clips=clips)
+    dirs = paired.fit_directions(codes, act, emo)  # the official SVM recipe
     neutral = {a: np.flatnonzero((act == a) & (emo == paired.NEUTRAL)) for a in ACTORS}
     by = {(a, e): np.flatnonzero((act == a) & (emo == e)) for a in ACTORS for e in range(NE)}
 

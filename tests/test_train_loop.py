@@ -155,6 +155,9 @@ def test_config_errors_are_clear(setup, tmp_path):
     cfg.write_text(text.replace("max_steps = 6", "max_stepz = 6"))
     with pytest.raises(SSERDError, match="Unknown key.*max_stepz"):
         TrainConfig.load(cfg)
+    cfg.write_text(text.replace("[pairs]\n", '[pairs]\ndirections = "pca"\n'))
+    with pytest.raises(SSERDError, match="pairs.directions must be one of official, content-orthogonal"):
+        TrainConfig.load(cfg)
     with pytest.raises(SSERDError, match="does not exist"):
         TrainConfig.load(tmp_path / "nope.toml")
 
@@ -167,6 +170,12 @@ def test_shipped_configs_parse():
             (0.2, 1.0, 0.8, 0.1, 0.1)
         assert cfg.loss["temperature"] == 0.1 and cfg.loss["pool_size"] == 8
         assert cfg.pairs["alpha"] == 15.0 and cfg.pairs["paired_share"] == 0.5
+        # the official recipe: Ranger, random decoder noise, plain bilinear resize, lazy R1, InfoNCE from step 100,
+        # pseudo-pairs from SVC(linear, C=1) on every neutral frame
+        assert (cfg.train["optimizer"], cfg.train["noise"], cfg.train["resize"]) == ("ranger", "random", "bilinear")
+        assert (cfg.loss["r1"], cfg.loss["d_reg_every"], cfg.train["contrastive_start"]) == (1.0, 16, 100)
+        assert (cfg.pairs["directions"], cfg.pairs["max_neutral_per_actor"]) == ("official", 0)
+        assert cfg.train["train_decoder"] is False
 
 
 def test_validation_on_held_out_actor(setup):

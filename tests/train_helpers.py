@@ -69,8 +69,11 @@ def make_synthetic_cache(cache_dir, actors=("A1", "A2", "A3"), emotions=EMOTIONS
                          mouth=mouth.astype(np.float32))
                 records.append(dict(path=f"synthetic/{key}.mp4", actor=actor, emotion=emotion, key=key,
                                     frames=frames, status="ok"))
-    write_index(cache_dir, dict(root="synthetic", layout="plain", size=size, alignment="sserd-template", stride=1,
-                                max_frames=None, skipped={}), records)
+    from sserd_core.neural import crop_geometry
+
+    write_index(cache_dir, dict(root="synthetic", layout="plain", size=size, alignment="sserd-template",
+                                crop_geometry=crop_geometry("sserd-template"), stride=1, max_frames=None, skipped={}),
+                records)
     return cache_dir
 
 

@@ -44,7 +44,8 @@ def register(subparsers) -> None:
 
     q = subparsers.add_parser("pairs", help="Build SSERD's pseudo-paired data from a (stage-1) model.",
                               description="Fit per-actor linear-SVM emotion directions on the model's codes of "
-                                          "the cached frames and render each neutral frame under every emotion.")
+                                          "the cached frames (official: SVC(kernel='linear', C=1) on the raw codes) "
+                                          "and render each neutral frame under every emotion.")
     q.add_argument("--config", required=True, help="a stage-2 training config (uses data.cache, model, pairs.*)")
     q.add_argument("--out", default=None, help="output folder (default: pairs.dir or OUTPUT/pairs)")
     q.set_defaults(func=_cmd_pairs)
@@ -92,7 +93,8 @@ def _cmd_pairs(args) -> int:
     cache = FrameCache(cfg.data["cache"], train_actors, int(cfg.data["max_frames_per_clip"]) or None)
     out = args.out or cfg.pairs["dir"] or os.path.join(cfg.train["output_dir"], "pairs")
     path = build_pairs(build_model(cfg), cache, out, alpha=float(cfg.pairs["alpha"]),
-                       max_neutral_per_actor=int(cfg.pairs["max_neutral_per_actor"]), seed=int(cfg.train["seed"]))
+                       max_neutral_per_actor=int(cfg.pairs["max_neutral_per_actor"]), seed=int(cfg.train["seed"]),
+                       directions=cfg.pairs["directions"], antialias=cfg.train["resize"] == "antialias")
     print(f"pseudo-pairs written to {path}")
     return 0
 

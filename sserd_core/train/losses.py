@@ -7,7 +7,8 @@
   ``sim / τ`` (τ = 0.1) with the positive as the target. The pool keeps the last ``size``
   (8) codes per actor and emotion, FIFO, detached, as in the official implementation.
 - :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings, 0.2),
-  L2 (1.0), perceptual (0.8), adversarial (non-saturating, 0.1) against :class:`Discriminator`.
+  L2 (1.0), perceptual (0.8); the adversarial term (non-saturating, 0.1, :func:`generator_adv_loss`)
+  against :class:`Discriminator` is added by the trainer.
 
 Loss networks with pretrained weights are **never downloaded silently**: give a local file or a
 Hugging Face repo id (already in the cache, or downloadable when the Hub is reachable) of a
@@ -235,12 +236,13 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 class ReconstructionLoss(nn.Module):
-    """Weighted identity / L2 / perceptual / adversarial terms between generated and target faces.
+    """Weighted identity / L2 / perceptual terms between generated and target faces (the adversarial term
+    is added by the trainer, over all generated images at once, as the official code does).
 
-    ``forward(generated, target, source=None, weight=None, discriminator=None)`` returns
-    ``(total, parts)``; ``parts`` = {name: weighted term} (a term is absent when its network is not
-    given or its weight is 0). ``weight`` ``[B]`` weights the L2 / perceptual / identity terms per sample
-    (0 = no pixel target, e.g. the unpaired half of stage 2). Images are ``[B,3,S,S]`` in −1…1.
+    ``forward(generated, target, weight=None)`` returns ``(total, parts)``; ``parts`` = {name: weighted term}
+    (a term is absent when its network is not given or its weight is 0). ``weight`` ``[B]`` weights the L2 /
+    perceptual terms per sample (0 = no pixel target, e.g. the unpaired half of stage 2; the mean is over the
+    weighted samples); identity holds for every sample. Images are ``[B,3,S,S]`` in −1…1.
     """
 
     def __init__(self, identity_net: Optional[nn.Module] = None, perceptual_net: Optional[nn.Module] = None,
@@ -250,7 +252,7 @@ class ReconstructionLoss(nn.Module):
         self.identity_net = identity_net
         self.perceptual_net = perceptual_net
 
-    def forward(self, generated, target, weight=None, discriminator=None):
+    def forward(self, generated, target, weight=None):
         w = self.weights
         generated, target = generated.float(), target.float()  # loss networks are fp32 (mixed-precision outputs)
         b = generated.shape[0]
@@ -267,7 +269,5 @@ class ReconstructionLoss(nn.Module):
             e_g = F.normalize(self.identity_net(generated).float(), dim=-1)
             e_t = F.normalize(self.identity_net(target).float(), dim=-1)
             parts["id"] = w["id"] * (1 - (e_g * e_t).sum(-1)).mean()
-        if w["adv"] > 0 and discriminator is not None:
-            parts["adv"] = w["adv"] * generator_adv_loss(discriminator(generated))
         total = sum(parts.values()) if parts else generated.sum() * 0
         return total, parts

@@ -1,18 +1,20 @@
 """Pseudo-paired data: per-actor linear emotion directions in W+ and edits of neutral codes along them.
 
-For each actor and each emotion *e* ≠ neutral, a linear SVM (scikit-learn ``LinearSVC``)
-separates that actor's neutral codes from its *e* codes (flattened ``[L·d]``); its weight
-vector, reshaped to ``[L, d]`` and normalised per style layer (as the official
-``get_emotion_direction.py``), is the direction. A neutral code ``w`` moved to
-``w + α·direction`` (α = 15 by default) shows emotion *e*; the decoder renders it with the
-same encoder features, so the mouth (speech content) is the neutral frame's → a pseudo-pair
-(neutral frame, edited frame) that differs only in emotion.
+**Official recipe** (``directions = "official"``, the default; ``scripts/get_emotion_direction.py`` and
+``scripts/gen_edit_images.py`` of ZH-Xu410/SSERD): for each actor and each emotion *e* ≠ neutral, a
+scikit-learn ``SVC(kernel="linear", C=1)`` separates *all* of that actor's neutral codes from its *e* codes
+— the raw W+ codes (encoder output + ``latent_avg``), flattened ``[L·d]``, fitted on a random 80 %
+(``train_test_split(test_size=0.2, random_state=42)``; the accuracy reported is on the other 20 %). Its
+weight vector, reshaped to ``[L, d]`` and normalised per style layer, is the direction. Every neutral frame's
+code ``w`` moved to ``w + α·direction`` (α = 15) and decoded with the frame's own encoder features (zero
+noise, bilinear resize to the crop) shows emotion *e* with the neutral frame's mouth → a pseudo-pair whose
+neutral side is the real frame.
 
-An SVM fitted on finitely many frames also picks up some of the per-frame variation that has nothing
-to do with emotion, mostly speech. To keep edits off the mouth, the directions have the actor's
-*content subspace* excluded (the SVM is fitted in its orthogonal complement): the principal components of how codes vary *within* a neutral clip
-(same actor, same emotion: what changes is what is being said). ``remove_content_dims=False`` gives
-the plain official directions.
+**Variant** ``directions = "content-orthogonal"`` (this project's): a strongly regularised ``LinearSVC``
+(C = 0.01) on centred codes under one global scale, fitted in the orthogonal complement of the actor's
+*content subspace* — the principal components of how codes vary *within* a neutral clip (same actor, same
+emotion: what changes is what is being said) — so an edit cannot move the mouth even where the SVM would
+otherwise pick up speech variation from finitely many frames.
 """
 
 from __future__ import annotations
@@ -29,26 +31,52 @@ from ..errors import SSERDError
 NEUTRAL = EMOTIONS.index("neutral")
 ALPHA = 15.0
 PAIRS_FILE = "pairs.npz"
+IMAGES_FILE = "pair_images.npy"
+DIRECTIONS = ("official", "content-orthogonal")
 
 
-def fit_direction(neutral_codes: np.ndarray, emotion_codes: np.ndarray, C: float = 0.01, seed: int = 0,
-                  per_layer_norm: bool = True, exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, float]:
-    """Direction ``[L, d]`` (or ``[d]`` for 2-D inputs) from neutral → emotion, and the SVM's training accuracy.
-
-    ``*_codes``: ``[N, L, d]`` or ``[N, d]``. ``C``: the SVM's inverse regularisation; a strong one (0.01)
-    keeps the direction from fitting per-frame noise in the many dimensions that do not carry emotion. ``per_layer_norm``: unit norm per layer (official); else unit overall.
-    """
+def _sklearn():
     try:
-        from sklearn.svm import LinearSVC
+        import sklearn.model_selection
+        import sklearn.svm
     except ImportError as exc:
         raise SSERDError("Building pseudo-pairs needs scikit-learn: pip install 'comfyui-sserd[train]' "
                          "(or pip install scikit-learn).") from exc
+    return sklearn
+
+
+def fit_direction(neutral_codes: np.ndarray, emotion_codes: np.ndarray, method: str = "official", C: Optional[float] = None,
+                  seed: int = 0, exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, float]:
+    """Direction ``[L, d]`` (or ``[d]`` for 2-D inputs) from neutral → emotion, unit norm per layer, and the SVM's
+    accuracy (official: on the held-out 20 %; variant: on the training codes).
+
+    ``*_codes``: ``[N, L, d]`` or ``[N, d]``. ``method``: ``"official"`` (``SVC(kernel="linear", C=1)`` on the raw
+    codes) or ``"content-orthogonal"`` (``LinearSVC``, ``C`` = 0.01 by default, centred and scaled codes, fitted
+    orthogonally to ``exclude`` ``[K, L·d]``, an orthonormal basis).
+    """
+    if method not in DIRECTIONS:
+        raise SSERDError(f"pairs.directions must be one of {', '.join(DIRECTIONS)}; got {method!r}.")
+    sk = _sklearn()
     a, b = np.asarray(neutral_codes, np.float64), np.asarray(emotion_codes, np.float64)
     if len(a) < 2 or len(b) < 2:
         raise SSERDError("Each emotion direction needs at least 2 neutral and 2 emotional frames of the actor.")
     shape = a.shape[1:]
     x = np.concatenate([a.reshape(len(a), -1), b.reshape(len(b), -1)])
     y = np.r_[np.zeros(len(a)), np.ones(len(b))]
+
+    def per_layer_unit(c):
+        c = c.reshape(shape)
+        if c.ndim == 2:
+            return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+        return c / max(np.linalg.norm(c), 1e-12)
+
+    if method == "official":
+        x_fit, x_test, y_fit, y_test = sk.model_selection.train_test_split(x, y, test_size=0.2, random_state=42)
+        if len(set(y_fit.tolist())) < 2:
+            raise SSERDError("The SVM's 80 % training split holds only one class; the actor needs more frames.")
+        svm = sk.svm.SVC(kernel="linear", C=1.0 if C is None else C).fit(x_fit, y_fit)
+        return per_layer_unit(svm.coef_[0]).astype(np.float32), float(svm.score(x_test, y_test))
+
     x = x - x.mean(0)
     x = x / max(float(x.std()), 1e-12)  # one global scale (not per feature: the direction keeps its geometry),
     # so C means the same for codes of any magnitude
@@ -56,23 +84,16 @@ def fit_direction(neutral_codes: np.ndarray, emotion_codes: np.ndarray, C: float
         # fit in the orthogonal complement of the excluded (content) subspace: the direction then has no
         # component there, and the SVM is not distracted by content variance
         x = x - (x @ exclude.T) @ exclude
-    svm = LinearSVC(C=C, random_state=seed, max_iter=20000, dual="auto")
+    svm = sk.svm.LinearSVC(C=0.01 if C is None else C, random_state=seed, max_iter=20000, dual="auto")
     svm.fit(x, y)
     acc = float(svm.score(x, y))
-    coef = svm.coef_[0].reshape(shape)
-
-    def normalise(c):
-        if per_layer_norm and c.ndim == 2:
-            return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-        return c / max(np.linalg.norm(c), 1e-12)
-
-    coef = normalise(coef)
+    coef = per_layer_unit(svm.coef_[0])
     if exclude is not None and len(exclude):
         # per-layer rescaling tilts the direction back into the excluded subspace a little: alternate
         # projection and normalisation until it is orthogonal again
         for _ in range(20):
             flat = coef.reshape(-1)
-            coef = normalise((flat - exclude.T @ (exclude @ flat)).reshape(shape))
+            coef = per_layer_unit(flat - exclude.T @ (exclude @ flat))
     return coef.astype(np.float32), acc
 
 
@@ -101,11 +122,12 @@ def fit_directions(codes: np.ndarray, actors: Sequence[str], emotions: Sequence[
 
 
 def fit_directions_with_accuracy(codes: np.ndarray, actors: Sequence[str], emotions: Sequence[int],
-                                 clips: Optional[Sequence] = None, content_rank: int = 8, **kw):
-    """``(directions, accuracies)``: ``{actor: {e: [L, d]}}`` and ``{actor: {e: training accuracy}}``.
+                                 method: str = "official", clips: Optional[Sequence] = None, content_rank: int = 8,
+                                 **kw):
+    """``(directions, accuracies)``: ``{actor: {e: [L, d]}}`` and ``{actor: {e: SVM accuracy}}``.
 
-    With ``clips`` (a clip id per code), each direction is fitted orthogonally to the actor's *content
-    subspace* (:func:`content_basis` of its neutral frames, grouped by clip), so an edit does not move the mouth.
+    ``method``: see :func:`fit_direction`. For ``"content-orthogonal"``, ``clips`` (a clip id per code) defines
+    the actor's *content subspace* (:func:`content_basis` of its neutral frames, grouped by clip).
     """
     codes = np.asarray(codes)
     actors = np.asarray(actors)
@@ -116,14 +138,14 @@ def fit_directions_with_accuracy(codes: np.ndarray, actors: Sequence[str], emoti
         if len(neutral) < 2:
             continue
         basis = None
-        if clips is not None and content_rank > 0:
+        if method == "content-orthogonal" and clips is not None and content_rank > 0:
             sel = (actors == a) & (emotions == NEUTRAL)
             basis = content_basis(neutral, np.asarray(clips)[sel], content_rank)
         for e in sorted(set(emotions[actors == a].tolist()) - {NEUTRAL}):
             emo = codes[(actors == a) & (emotions == e)]
             if len(emo) < 2:
                 continue
-            d, acc = fit_direction(neutral, emo, exclude=basis, **kw)
+            d, acc = fit_direction(neutral, emo, method=method, exclude=basis, **kw)
             directions.setdefault(a, {})[int(e)] = d
             accuracies.setdefault(a, {})[int(e)] = acc
     return directions, accuracies
@@ -136,14 +158,20 @@ def edit_codes(neutral_codes: torch.Tensor, direction, alpha: float = ALPHA) -> 
 
 
 @torch.no_grad()
-def build_pairs(net, cache, out_dir, alpha: float = ALPHA, batch_size: int = 8, max_neutral_per_actor: int = 64,
-                device=None, seed: int = 0, remove_content_dims: bool = True, log=print) -> Path:
+def build_pairs(net, cache, out_dir, alpha: float = ALPHA, batch_size: int = 8, max_neutral_per_actor: int = 0,
+                device=None, seed: int = 0, directions: str = "official", antialias: bool = False, log=print) -> Path:
     """Encode ``cache`` (a :class:`~sserd_core.train.data.FrameCache`) with ``net``, fit per-actor directions,
-    render pseudo-pairs and save them to ``out_dir/pairs.npz``:
+    render pseudo-pairs and save them to ``out_dir``:
 
-    - ``images`` ``uint8 [P, 7, S, S, 3]``: for each neutral source frame, its rendering under every emotion
-      (index = EMOTIONS; neutral = the unedited reconstruction; an emotion the actor lacks repeats neutral),
-    - ``has`` ``bool [P, 7]``: which emotions are real edits, ``actor`` ``[P]``, ``frame`` ``[P]`` (cache index).
+    - ``pair_images.npy`` ``uint8 [P, 7, S, S, 3]`` (read memory-mapped): for each neutral source frame, the
+      frame under every emotion (index = EMOTIONS; neutral = the real frame, as the official pairs; an emotion
+      the actor lacks repeats it);
+    - ``pairs.npz`` (written last: its presence marks a complete set): ``has`` ``bool [P, 7]`` (which emotions
+      are real edits), ``actor`` ``[P]``, ``frame`` ``[P]`` (cache index), ``alpha``, ``directions``;
+    - ``emotion_directions.pt`` ``{actor: {emotion: [L, d]}}``.
+
+    ``max_neutral_per_actor``: 0 = every neutral frame (official), else a seeded sample of that many.
+    ``antialias``: resize the decoded faces with an anti-aliasing filter (official: plain bilinear).
     """
     device = device or next(net.parameters()).device
     net.eval()
@@ -153,69 +181,74 @@ def build_pairs(net, cache, out_dir, alpha: float = ALPHA, batch_size: int = 8, 
         x = cache.tensor(idx_all[i:i + batch_size]).to(device)
         codes.append(net.encode(x)[1].float().cpu())
     codes = torch.cat(codes).numpy()
-    directions, acc = fit_directions_with_accuracy(codes, cache.actor_of, cache.emotion_of,
-                                                   clips=cache.clip_of if remove_content_dims else None)
-    if not directions:
+    dirs, acc = fit_directions_with_accuracy(codes, cache.actor_of, cache.emotion_of, method=directions,
+                                             clips=cache.clip_of)
+    if not dirs:
         raise SSERDError("No actor has both neutral and emotional frames (at least 2 each); cannot build pairs.")
     for a, accs in acc.items():
         log(f"pairs: {a}: SVM accuracy " + ", ".join(f"{EMOTIONS[e]} {v:.2f}" for e, v in accs.items()))
     rng = np.random.default_rng(seed)
     size = cache.size
-    images, has, actor_out, frame_out = [], [], [], []
-    for a in sorted(directions):
+    sources = []
+    for a in sorted(dirs):
         neutral = cache.by[a].get(NEUTRAL, np.zeros(0, int))
-        if len(neutral) > max_neutral_per_actor:
+        if max_neutral_per_actor and len(neutral) > max_neutral_per_actor:
             neutral = np.sort(rng.choice(neutral, max_neutral_per_actor, replace=False))
-        for i in range(0, len(neutral), batch_size):
-            sel = neutral[i:i + batch_size]
-            x = cache.tensor(sel).to(device)
-            _, w, first, skips = net.encode(x)
-            out = np.zeros((len(sel), len(EMOTIONS), size, size, 3), np.uint8)
-            h = np.zeros((len(sel), len(EMOTIONS)), bool)
-            for e in range(len(EMOTIONS)):
-                edit = None
-                if e in directions[a]:
-                    edit = torch.as_tensor(alpha * directions[a][e], device=device, dtype=w.dtype).expand_as(w)
-                    h[:, e] = True
-                img = net.decode(w, first, skips, editing_w=edit)
-                img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
-                                                      align_corners=False, antialias=True)
-                out[:, e] = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-            h[:, NEUTRAL] = True
-            images.append(out)
-            has.append(h)
-            actor_out += [a] * len(sel)
-            frame_out += sel.tolist()
+        sources += [(a, int(i)) for i in neutral]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / PAIRS_FILE
+    (out_dir / PAIRS_FILE).unlink(missing_ok=True)
+    images = np.lib.format.open_memmap(out_dir / IMAGES_FILE, mode="w+", dtype=np.uint8,
+                                       shape=(len(sources), len(EMOTIONS), size, size, 3))
+    has = np.zeros((len(sources), len(EMOTIONS)), bool)
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start:start + batch_size]
+        sel = np.asarray([i for _, i in chunk])
+        _, w, first, skips = net.encode(cache.tensor(sel).to(device))
+        for k, (a, i) in enumerate(chunk):
+            images[start + k, :] = cache.images[i]  # the real frame: the neutral side, and any emotion not edited
+        for e in range(len(EMOTIONS)):
+            actor_has = [e in dirs[a] for a, _ in chunk]
+            has[start:start + len(chunk), e] = actor_has if e != NEUTRAL else True
+            if e == NEUTRAL or not any(actor_has):
+                continue
+            edit = torch.stack([torch.as_tensor(alpha * dirs[a][e]) if e in dirs[a] else torch.zeros(w.shape[1:])
+                                for a, _ in chunk]).to(device, w.dtype)
+            img = net.decode(w, first, skips, editing_w=edit, noise_mode="zero")
+            img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
+                                                  align_corners=False, antialias=antialias)
+            img = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            for k, ok in enumerate(actor_has):
+                if ok:
+                    images[start + k, e] = img[k]
+    images.flush()
+    del images
     tmp = out_dir / "pairs.partial.npz"
-    np.savez(tmp, images=np.concatenate(images), has=np.concatenate(has), actor=np.asarray(actor_out),
-             frame=np.asarray(frame_out, np.int64), alpha=np.float32(alpha))
-    tmp.replace(path)
-    torch.save({a: {EMOTIONS[e]: torch.from_numpy(d) for e, d in ds.items()} for a, ds in directions.items()},
+    np.savez(tmp, has=has, actor=np.asarray([a for a, _ in sources]), frame=np.asarray([i for _, i in sources], np.int64),
+             alpha=np.float32(alpha), directions=np.asarray(directions))
+    torch.save({a: {EMOTIONS[e]: torch.from_numpy(d) for e, d in ds.items()} for a, ds in dirs.items()},
                out_dir / "emotion_directions.pt")
-    return path
+    tmp.replace(out_dir / PAIRS_FILE)
+    return out_dir / PAIRS_FILE
 
 
 class PairSet:
-    """Pseudo-pairs loaded from ``pairs.npz`` (see :func:`build_pairs`), grouped by actor."""
+    """Pseudo-pairs written by :func:`build_pairs` (images memory-mapped), grouped by actor."""
 
     def __init__(self, path):
         path = Path(path)
-        if path.is_dir():
-            path = path / PAIRS_FILE
-        if not path.is_file():
-            raise SSERDError(f"No pseudo-pairs at {path}; run stage 2 with a stage-1 model, or `sserd pairs`.")
-        with np.load(path) as z:
-            self.images = z["images"]
+        folder = path if path.is_dir() else path.parent
+        if not (folder / PAIRS_FILE).is_file() or not (folder / IMAGES_FILE).is_file():
+            raise SSERDError(f"No pseudo-pairs in {folder}; run stage 2 with a stage-1 model, or `sserd pairs`.")
+        with np.load(folder / PAIRS_FILE) as z:
             self.has = z["has"]
             self.actor = z["actor"].astype(str)
             self.frame = z["frame"]
+        self.images = np.load(folder / IMAGES_FILE, mmap_mode="r")
         self.by_actor = {a: np.flatnonzero(self.actor == a) for a in sorted(set(self.actor.tolist()))}
 
     def __len__(self):
-        return len(self.images)
+        return len(self.has)
 
     def emotions(self, i: int) -> list[int]:
         return np.flatnonzero(self.has[i]).tolist()

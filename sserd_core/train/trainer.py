@@ -1,26 +1,38 @@
-"""The SSERD training loop (stage 1 and stage 2), on ``accelerate``.
+"""The SSERD training loop (stage 1 and stage 2), on ``accelerate`` — the official recipes by default.
 
 One command for one CPU, one GPU, several GPUs or several nodes::
 
     sserd train --config configs/mead_stage1.toml                      # one device
     accelerate launch --num_processes 8 -m sserd_core.train.cli train --config configs/mead_stage1.toml
 
-**Stage 1** (fine-tune encoder + emotion module; decoder frozen unless ``train.train_decoder``):
-a source frame ``x`` (actor *a*, emotion *e*) and a driving frame ``y`` of the same actor with another
-emotion. ``recon = G(w_x, f_x)``, ``edit = G(w_x + E(w_x, r_y), f_x)`` (``E`` = emotion module,
-``r_y`` = the reference codes of ``y``, ``f_x`` = ``x``'s encoder features); reconstruction losses
-``(recon, x)`` + ``(edit, y)``; InfoNCE on the W+ codes ``w_x`` over the latent pool (as the official
-stage 1), so the latent space separates emotions within an actor — which the paired-data SVMs rely on.
+**Stage 1** (official ``coach_finetune_stage1.py``: the ``psp_no_attn`` model, no emotion module; the
+optimiser holds the encoder only, its fusion layers included): a source frame ``x`` (actor *a*, emotion *e*)
+and a driving frame ``y`` of the same actor with the *same* emotion. ``recon = G(w_x, f_x)``,
+``edit = G(w_x + (w_y − w_x), f_x)`` (``f_x`` = ``x``'s encoder features); reconstruction losses
+``(recon, x)`` + ``(edit, y)``, the adversarial term on both, InfoNCE on the W+ codes ``w_x`` over the
+latent pool (so the latent space separates emotions within an actor — what the paired-data SVMs rely on).
+The discriminator sees ``x`` as real and ``recon`` as fake.
 
-**Pseudo-pairs** (start of stage 2, :mod:`.paired`): per-actor SVM directions, neutral codes edited
-by ``α·direction`` → the same frame (same mouth) under every emotion.
+**Pseudo-pairs** (start of stage 2, :mod:`.paired`): per-actor SVM directions, every neutral frame's code
+edited by ``α·direction`` → the same frame (same mouth) under every emotion; the neutral side is the real frame.
 
-**Stage 2** (hybrid): each sample is pseudo-paired with probability ``pairs.paired_share`` (0.5),
-else unpaired. Source ``x`` (a pseudo-pair image of emotion *s*, or a real frame), target emotion *t*,
-``D1`` = a real frame of the same actor with emotion *t*, ``D2`` = one of another actor with *t*
-(cross-identity). ``SS = G(w + E(w, r_x))`` → ``x``; ``SD1``, ``SD2`` → the pseudo-pair image of
-emotion *t* (paired samples only: L2 + perceptual); identity and adversarial terms on every sample;
-InfoNCE on the emotion codes ``E(w, r_D1)``, ``E(w, r_D2)`` (actor *a*, emotion *t*).
+**Stage 2** (official ``coach_finetune_stage2.py``, hybrid): the encoder is frozen, BatchNorm included
+(eval mode); its fusion layers, the cross-attention and the transformer train. Each sample is pseudo-paired
+with probability ``pairs.paired_share`` (0.5), else unpaired. Source ``x`` (a pair image of emotion *s*, or a
+real frame), target emotion *t*, ``D1`` = a real frame of the same actor with *t*, ``D2`` = one of another
+actor with *t*; ``T`` = the pair image of *t* (paired) or ``D1`` (unpaired). ``SS = G(w + E(w, r_x))``,
+``SD1``, ``SD2``; identity ``(SS, x), (SD1, T), (SD2, T)`` on every sample; L2 and perceptual
+``(SD1, T) + (SD2, T)`` on paired samples and ``0.5·(SS, x)`` when the batch has paired samples; adversarial
+on ``SS, SD1, SD2``; InfoNCE on the emotion codes ``E(w, r_D1)``, ``E(w, r_D2)`` (actor *a*, emotion *t*).
+The discriminator sees ``D1`` twice as real and ``SD1``, ``SD2`` as fake. The latent pool of the model
+folder stage 2 starts from (written by stage 1 or converted from an official stage-1 checkpoint) is
+carried over.
+
+Both stages: the discriminator is updated first (non-saturating loss scaled by the adversarial weight,
+lazy R1 every ``loss.d_reg_every`` steps), then the generator loss uses the updated discriminator;
+decoder noise is random (``train.noise``); the 1024 px decoder output is resized bilinearly to the crop
+size (``train.resize``); the optimiser is Ranger (``train.optimizer``). docs/TRAINING.md lists every step
+next to the official code.
 
 Checkpoints (``accelerator.save_state``: models, optimizers, schedulers, the latent pool, the step
 counter and every process's RNG states) go to ``OUTPUT/checkpoints/step_NNNNNNN``; a run restarted
@@ -51,7 +63,7 @@ from . import losses as L
 from .data import FrameCache, read_index, split_actors
 
 CHECKPOINT_DONE = "COMPLETE"
-LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc")
+LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc", "r1")
 
 
 # ---------------------------------------------------------------- config
@@ -72,15 +84,18 @@ class TrainConfig:
     raw: dict = field(default_factory=dict)
 
     TRAIN_DEFAULTS = dict(stage=1, output_dir="runs/sserd", max_steps=1000, batch_size=8, grad_accum=1,
-                          lr=1e-4, lr_d=1e-4, betas=(0.9, 0.999), weight_decay=0.0, scheduler="constant",
-                          warmup_steps=0, mixed_precision="bf16", seed=0, checkpoint_every=1000,
-                          keep_checkpoints=3, log_every=10, sample_every=500, val_every=1000, val_batches=4,
-                          contrastive_start=0, train_decoder=False, num_threads=0, max_grad_norm=0.0)
+                          lr=1e-4, lr_d=1e-4, optimizer="ranger", betas=None, betas_d=(0.9, 0.999),
+                          weight_decay=0.0, scheduler="constant", warmup_steps=0, mixed_precision="bf16", seed=0,
+                          checkpoint_every=1000, keep_checkpoints=3, log_every=10, sample_every=500, val_every=1000,
+                          val_batches=4, contrastive_start=100, train_decoder=False, noise="random",
+                          resize="bilinear", num_threads=0, max_grad_norm=0.0)
     LOSS_DEFAULTS = dict(id=L.WEIGHTS["id"], l2=L.WEIGHTS["l2"], perceptual=L.WEIGHTS["perceptual"],
                          adv=L.WEIGHTS["adv"], nce=L.WEIGHTS["nce"], temperature=L.TEMPERATURE,
                          pool_size=L.POOL_SIZE, identity_net=None, perceptual_net=None, disc_channels=64,
-                         hub_cache_dir=None)
-    PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=64)
+                         r1=1.0, d_reg_every=16, hub_cache_dir=None)
+    PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=0, directions="official")
+    CHOICES = {("train", "optimizer"): ("ranger", "adam"), ("train", "noise"): ("random", "zero"),
+               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal")}
     DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0)
 
     @classmethod
@@ -99,6 +114,9 @@ class TrainConfig:
                 raise SSERDError(f"Unknown key(s) in [{sec}]: {', '.join(sorted(bad))}.")
         if out.train["stage"] not in (1, 2):
             raise SSERDError(f"train.stage must be 1 or 2, got {out.train['stage']}.")
+        for (sec, key), allowed in cls.CHOICES.items():
+            if getattr(out, sec)[key] not in allowed:
+                raise SSERDError(f"{sec}.{key} must be one of {', '.join(allowed)}; got {getattr(out, sec)[key]!r}.")
         if not out.data["cache"]:
             raise SSERDError("data.cache is not set: point it at a folder made by `sserd preprocess`.")
         # paths in a config file are relative to the working directory, like the CLI's
@@ -130,11 +148,27 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- model wrapper (one forward = one DDP pass)
 class GeneratorStep(nn.Module):
-    """Wraps :class:`SSERDNet` so a whole generator pass is one ``forward`` (needed for DDP gradient sync)."""
+    """Wraps :class:`SSERDNet` so a whole generator pass is one ``forward`` (needed for DDP gradient sync).
 
-    def __init__(self, net):
+    ``noise``: decoder noise in training (``"random"``: fresh noise per call, as the official training;
+    ``"zero"``). ``resize``: how the decoded face is brought to the crop size (``"bilinear"`` as the official
+    ``F.interpolate(..., mode='bilinear')``; ``"antialias"`` adds an anti-aliasing filter).
+    ``freeze_encoder`` (stage 2): the encoder stays in eval mode (BatchNorm statistics frozen) in
+    :meth:`train`, except its fusion layers — the official ``pSp.fix_encoder``.
+    """
+
+    def __init__(self, net, noise: str = "random", resize: str = "bilinear", freeze_encoder: bool = False):
         super().__init__()
         self.net = net
+        self.noise, self.resize, self.freeze_encoder = noise, resize, freeze_encoder
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_encoder:
+            self.net.encoder.eval()
+            if self.net.encoder.fusion is not None:
+                self.net.encoder.fusion.train(mode)
+        return self
 
     def forward(self, stage: int, x: torch.Tensor, d1: torch.Tensor, d2: Optional[torch.Tensor] = None) -> dict:
         net = self.net
@@ -143,25 +177,46 @@ class GeneratorStep(nn.Module):
         out = {"codes": w}
 
         def dec(edit):
-            img = net.decode(w, first, skips, editing_w=edit)
+            img = net.decode(w, first, skips, editing_w=edit, noise_mode=self.noise)
             if img.shape[-1] != size:
-                img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+                img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False,
+                                    antialias=self.resize == "antialias")
             return img
 
-        if stage == 1:
-            r1 = net.encode_reference(d1)
+        if stage == 1:  # psp_no_attn: the driving frame's codes replace the source's, through its features
+            w_y = net.encode_reference(d1) + net.latent_avg.to(raw.dtype)
             out["recon"] = dec(None)
-            out["emo1"] = net.emotion(w, r1)
-            out["edit1"] = dec(out["emo1"])
+            out["edit1"] = dec(w_y - w)
         else:
-            refs = net.encode_reference(torch.cat([x, d1, d2]))
-            r_s, r1, r2 = refs.chunk(3)
+            refs = torch.cat([raw, net.encode_reference(torch.cat([d1, d2]))])
             emo = net.emotion(w.repeat(3, 1, 1), refs)
             out["emo_s"], out["emo1"], out["emo2"] = emo.chunk(3)
             out["recon"] = dec(out["emo_s"])
             out["edit1"] = dec(out["emo1"])
             out["edit2"] = dec(out["emo2"])
         return out
+
+
+def trainable_parameters(net, stage: int, train_decoder: bool = False) -> dict:
+    """``{name: parameter}`` the optimiser holds in ``stage`` (requires_grad is set to match on ``net``).
+
+    Stage 1: the encoder (fusion layers included) — the official stage-1 optimiser. Stage 2: the encoder's
+    fusion layers, the cross-attention and the transformer (the emotion module) — the official stage-2
+    optimiser; the rest of the encoder is frozen. ``train_decoder`` adds the decoder (not official).
+    """
+    def wanted(name: str) -> bool:
+        if train_decoder and name.startswith("decoder."):
+            return True
+        if stage == 1:
+            return name.startswith("encoder.")
+        return name.startswith(("encoder.fusion.", "emotion."))
+
+    params = {}
+    for name, p in net.named_parameters():
+        p.requires_grad_(wanted(name))
+        if p.requires_grad:
+            params[name] = p
+    return params
 
 
 # ---------------------------------------------------------------- checkpointable state
@@ -186,6 +241,15 @@ def _lr_lambda(kind: str, warmup: int, total: int):
         return warm
 
     return f
+
+
+def make_optimizer(kind: str, params, lr: float, betas=None, weight_decay: float = 0.0):
+    """``"ranger"`` (official; betas default (0.95, 0.999)) or ``"adam"`` (betas default (0.9, 0.999))."""
+    from .optim import Ranger
+
+    if kind == "ranger":
+        return Ranger(params, lr=lr, betas=tuple(betas or (0.95, 0.999)), weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas or (0.9, 0.999)), weight_decay=weight_decay)
 
 
 def latest_checkpoint(output_dir) -> Optional[Path]:
@@ -261,8 +325,13 @@ class Trainer:
         if net.config.input_size != self.data.size:
             raise SSERDError(f"The model takes {net.config.input_size} px crops but the cache holds {self.data.size} px "
                              "ones; preprocess with --size matching model input_size.")
-        net.decoder.requires_grad_(bool(t["train_decoder"]))
-        net.latent_avg.requires_grad_(False)
+        from ..neural import crop_geometry
+
+        if index.get("crop_geometry") != crop_geometry(net.config.alignment):
+            raise SSERDError(f"The cache {cfg.data['cache']} holds crops cut as '{index.get('crop_geometry', 'unknown')}'"
+                             f" but the model needs '{crop_geometry(net.config.alignment)}'; rerun `sserd preprocess` "
+                             "into a new cache folder.")
+        params = trainable_parameters(net, self.stage, bool(t["train_decoder"]))
         lw = cfg.loss
         hub = lw["hub_cache_dir"]
         idn = identity_net if identity_net is not None else self._loss_net(lw["identity_net"], "id", "identity network",
@@ -270,20 +339,21 @@ class Trainer:
         pn = perceptual_net if perceptual_net is not None else self._loss_net(lw["perceptual_net"], "perceptual",
                                                                               "perceptual network", "loss.perceptual_net",
                                                                               hub)
-        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual", "adv")})
+        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual")})
         self.crit.to(self.acc.device)
         self.pool = L.LatentPool(int(lw["pool_size"]))
+        self.pool_source = self._carry_pool(m_path=cfg.model.get("pretrained"))
         self.state = TrainState()
 
-        gen = GeneratorStep(net)
-        params = [p for p in gen.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=float(t["lr"]), betas=tuple(t["betas"]), weight_decay=float(t["weight_decay"]))
+        gen = GeneratorStep(net, noise=t["noise"], resize=t["resize"], freeze_encoder=self.stage == 2)
+        opt = make_optimizer(t["optimizer"], list(params.values()), float(t["lr"]), t["betas"],
+                             float(t["weight_decay"]))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t["scheduler"], int(t["warmup_steps"]),
                                                                   int(t["max_steps"])))
         self.use_adv = float(lw["adv"]) > 0
         if self.use_adv:
             disc = L.Discriminator(self.data.size, int(lw["disc_channels"]))
-            opt_d = torch.optim.Adam(disc.parameters(), lr=float(t["lr_d"]), betas=(0.0, 0.99))
+            opt_d = torch.optim.Adam(disc.parameters(), lr=float(t["lr_d"]), betas=tuple(t["betas_d"]))
             self.gen, self.disc, self.opt, self.opt_d = self.acc.prepare(gen, disc, opt, opt_d)
         else:
             self.gen, self.opt = self.acc.prepare(gen, opt)
@@ -301,6 +371,20 @@ class Trainer:
             (self.out / "config.json").write_text(json.dumps(cfg.raw, indent=1, default=str))
 
     # ---------------------------------------------------------------- setup helpers
+    def _carry_pool(self, m_path) -> Optional[Path]:
+        """Start from the latent pool saved beside the pretrained model (stage 1's memory, as the official stage 2
+        loads it from the stage-1 checkpoint); returns its path, or None."""
+        from ..models.convert import LATENT_POOL_FILE
+
+        path = Path(str(m_path)) / LATENT_POOL_FILE if m_path else None
+        if path is None or not path.is_file():
+            return None
+        loaded = L.LatentPool.load(path)
+        self.pool.pool = {a: {e: v[-self.pool.size:] for e, v in d.items()} for a, d in loaded.pool.items()
+                          if a in self.actor_id}
+        self.log(f"latent pool: {self.pool.total()} codes carried over from {path}")
+        return path
+
     def _loss_net(self, spec, weight_key, what, key, hub):
         if float(self.cfg.loss[weight_key]) <= 0:
             return None
@@ -318,8 +402,9 @@ class Trainer:
             net = self.acc.unwrap_model(self.gen).net
             build_pairs(net, self.data, pdir, alpha=float(self.cfg.pairs["alpha"]),
                         max_neutral_per_actor=int(self.cfg.pairs["max_neutral_per_actor"]), device=self.acc.device,
-                        seed=int(self.cfg.train["seed"]), log=self.log)
-            net.train()
+                        seed=int(self.cfg.train["seed"]), directions=self.cfg.pairs["directions"],
+                        antialias=self.cfg.train["resize"] == "antialias", log=self.log)
+            self.gen.train()
         self.acc.wait_for_everyone()
         pairs = PairSet(pdir)
         missing = sorted(set(pairs.by_actor) - set(self.data.actors))
@@ -331,45 +416,43 @@ class Trainer:
     def _rng(self, step: int, micro: int) -> np.random.Generator:
         return np.random.default_rng([int(self.cfg.train["seed"]), step, micro, self.acc.process_index])
 
-    def _other_emotion_frame(self, rng, data, actor, e):
-        choices = [x for x in data.emotions_of(actor) if x != e] or data.emotions_of(actor)
-        e2 = int(rng.choice(choices))
-        return int(rng.choice(data.by[actor][e2])), e2
-
-    def batch_stage1(self, rng, data, n):
-        src, drv, actors, emos, emos_d = [], [], [], [], []
+    def batch_same_emotion(self, rng, data, n):
+        """Stage 1 (official ``MEADDataset``): a source frame and a driving frame of the same actor and emotion."""
+        src, drv, actors, emos = [], [], [], []
         for _ in range(n):
-            a = str(rng.choice([x for x in data.actors if len(data.by[x]) >= 2] or data.actors))
+            a = str(rng.choice(data.actors))
             e = int(rng.choice(data.emotions_of(a)))
-            i = int(rng.choice(data.by[a][e]))
-            j, e2 = self._other_emotion_frame(rng, data, a, e)
-            src.append(i), drv.append(j), actors.append(a), emos.append(e), emos_d.append(e2)
-        return dict(x=data.tensor(src), d1=data.tensor(drv), actors=actors, emotions=emos, emotions_d=emos_d)
+            src.append(int(rng.choice(data.by[a][e])))
+            drv.append(int(rng.choice(data.by[a][e])))
+            actors.append(a), emos.append(e)
+        return dict(x=data.tensor(src), d1=data.tensor(drv), actors=actors, emotions=emos)
 
     def batch_stage2(self, rng, n):
+        """Stage 2 (official ``MEADPairedDataset``): paired with probability ``pairs.paired_share``, else unpaired."""
         data, pairs = self.data, self.pairs
         share = float(self.cfg.pairs["paired_share"])
         xs, d1, d2, ts, paired, actors, emo_d = [], [], [], [], [], [], []
         pair_actors = sorted(pairs.by_actor)
         for _ in range(n):
             is_pair = rng.random() < share
-            if is_pair:
+            if is_pair:  # source: the pair image of a random emotion s (neutral: the real frame); target: of t
                 a = str(rng.choice(pair_actors))
                 p = int(rng.choice(pairs.by_actor[a]))
                 ems = pairs.emotions(p)
                 s, t = int(rng.choice(ems)), int(rng.choice(ems))
                 x, tgt = pairs.tensor([p], [s])[0], pairs.tensor([p], [t])[0]
-            else:
+            else:  # source: a real frame of any emotion; target emotion t: any the actor has
                 a = str(rng.choice(self.train_actors))
                 s = int(rng.choice(data.emotions_of(a)))
                 t = int(rng.choice(data.emotions_of(a)))
-                x = data.tensor([int(rng.choice(data.by[a][s]))])[0]
-                tgt = x
-            d1.append(int(rng.choice(data.by[a][t])))
+                x, tgt = data.tensor([int(rng.choice(data.by[a][s]))])[0], None
+            i1 = int(rng.choice(data.by[a][t]))
+            d1.append(i1)
             others = [b for b in data.actors if b != a and t in data.by[b]] or [a]
             b = str(rng.choice(others))
             d2.append(int(rng.choice(data.by[b][t])))
-            xs.append(x), ts.append(tgt), paired.append(float(is_pair)), actors.append(a), emo_d.append(t)
+            xs.append(x), paired.append(float(is_pair)), actors.append(a), emo_d.append(t)
+            ts.append(tgt if tgt is not None else data.tensor([i1])[0])  # unpaired: T = D1 (identity target only)
         return dict(x=torch.stack(xs), d1=data.tensor(d1), d2=data.tensor(d2), target=torch.stack(ts),
                     paired=torch.tensor(paired), actors=actors, emotions=emo_d)
 
@@ -382,44 +465,92 @@ class Trainer:
         names = self.data.actors
         self.pool.add(codes.cpu(), [names[int(i)] for i in ids.cpu()], em.cpu().tolist())
 
-    def _losses(self, batch, step, gen_seed):
-        cfg = self.cfg
+    def _forward(self, batch):
+        """The generator pass; returns ``(out, fakes, reals, (nce codes, actors, emotions))``: what the
+        discriminator sees (official sets: stage 1 real x / fake recon; stage 2 real D1, D1 / fake SD1, SD2)."""
+        dev = self.acc.device
+        x, d1 = batch["x"].to(dev), batch["d1"].to(dev)
+        if self.stage == 1:
+            out = self.gen(1, x, d1)
+            return out, out["recon"], x, (out["codes"], batch["actors"], batch["emotions"])
+        out = self.gen(2, x, d1, batch["d2"].to(dev))
+        nce = (torch.cat([out["emo1"], out["emo2"]]), batch["actors"] * 2, batch["emotions"] * 2)
+        return out, torch.cat([out["edit1"], out["edit2"]]), torch.cat([d1, d1]), nce
+
+    def _discriminator_step(self, fakes, reals) -> torch.Tensor:
+        """One discriminator update on ``reals`` vs detached ``fakes`` (loss scaled by the adversarial weight, as
+        the official ``train_discriminator``); returns the loss."""
+        w = float(self.cfg.loss["adv"])
+        with self.acc.accumulate(self.disc):
+            logits = self.disc(torch.cat([reals, fakes.detach()]).float())
+            real, fake = logits.split([len(reals), len(fakes)])
+            ld = w * L.discriminator_loss(real, fake)
+            self.acc.backward(ld)
+            self.opt_d.step()
+            self.opt_d.zero_grad()
+        return ld.detach()
+
+    def _r1_step(self, reals) -> torch.Tensor:
+        """Lazy R1 (StyleGAN2, as the official code): ``r1/2 · E‖∇D(real)‖² · d_reg_every``, one extra update.
+
+        Run on the unwrapped discriminator (a double backward through DDP is not supported); the gradients
+        are then averaged over the processes by hand."""
+        lw = self.cfg.loss
+        disc = self.acc.unwrap_model(self.disc)
+        real = reals.detach().float().requires_grad_(True)
+        pred = disc(real)
+        grad, = torch.autograd.grad(pred.sum(), real, create_graph=True)
+        penalty = float(lw["r1"]) / 2 * grad.pow(2).flatten(1).sum(1).mean() * int(lw["d_reg_every"])
+        self.opt_d.zero_grad()
+        (penalty + 0 * pred[0]).backward()
+        if self.acc.num_processes > 1:
+            params = [p for p in disc.parameters() if p.grad is not None]
+            flat = self.acc.reduce(torch.cat([p.grad.flatten() for p in params]), "mean")
+            torch.nn.utils.vector_to_parameters(flat, [p.grad for p in params])
+        self.opt_d.step()
+        self.opt_d.zero_grad()
+        return penalty.detach()
+
+    def _generator_losses(self, batch, out):
+        """The generator loss of one micro-batch (official composition, see the module doc) → ``(total, parts)``."""
         dev = self.acc.device
         x, d1 = batch["x"].to(dev), batch["d1"].to(dev)
         disc = self.acc.unwrap_model(self.disc) if self.use_adv else None
+        parts: dict = {}
+
+        def add(p, scale=1.0):
+            for k, v in p.items():
+                parts[k] = parts.get(k, 0) + scale * v
+
+        if self.stage == 1:
+            add(self.crit(out["recon"], x)[1])
+            add(self.crit(out["edit1"], d1)[1])
+            fakes = torch.cat([out["recon"], out["edit1"]])
+        else:
+            tgt, paired = batch["target"].to(dev), batch["paired"].to(dev)
+            # identity on every sample (targets x, T, T: the mean over the three); pixel terms on paired samples;
+            # SS vs x at 0.5 when the batch has paired samples (official coach_finetune_stage2.calc_loss)
+            p = self.crit(out["recon"], x)[1]
+            add({k: v for k, v in p.items() if k == "id"}, 1 / 3)
+            add({k: v for k, v in p.items() if k != "id"}, 0.5 if float(paired.sum()) > 0 else 0.0)
+            for edit in (out["edit1"], out["edit2"]):
+                p = self.crit(edit, tgt, weight=paired)[1]
+                add({k: v for k, v in p.items() if k == "id"}, 1 / 3)
+                add({k: v for k, v in p.items() if k != "id"})
+            fakes = torch.cat([out["recon"], out["edit1"], out["edit2"]])
         if disc is not None:
             disc.requires_grad_(False)
-        if self.stage == 1:
-            out = self.gen(1, x, d1)
-            l_rec, p_rec = self.crit(out["recon"], x, discriminator=disc)
-            l_edit, p_edit = self.crit(out["edit1"], d1, discriminator=disc)
-            total = l_rec + l_edit
-            parts = {k: p_rec.get(k, 0) + p_edit.get(k, 0) for k in set(p_rec) | set(p_edit)}
-            nce_codes, nce_actors, nce_emos = out["codes"], batch["actors"], batch["emotions"]
-            fakes, reals = torch.cat([out["recon"], out["edit1"]]), torch.cat([x, d1])
-        else:
-            d2, tgt, paired = batch["d2"].to(dev), batch["target"].to(dev), batch["paired"].to(dev)
-            out = self.gen(2, x, d1, d2)
-            l_ss, p_ss = self.crit(out["recon"], x, discriminator=disc)
-            l_1, p_1 = self.crit(out["edit1"], tgt, weight=paired, discriminator=disc)
-            l_2, p_2 = self.crit(out["edit2"], tgt, weight=paired, discriminator=disc)
-            total = 0.5 * l_ss + l_1 + l_2
-            parts = {}
-            for scale, p in ((0.5, p_ss), (1.0, p_1), (1.0, p_2)):
-                for k, v in p.items():
-                    parts[k] = parts.get(k, 0) + scale * v
-            nce_codes = torch.cat([out["emo1"], out["emo2"]])
-            nce_actors, nce_emos = batch["actors"] * 2, batch["emotions"] * 2
-            fakes, reals = torch.cat([out["recon"], out["edit1"], out["edit2"]]), torch.cat([x, d1, batch["d2"].to(dev)])
-        if step >= int(cfg.train["contrastive_start"]) and float(cfg.loss["nce"]) > 0:
-            nce = L.info_nce(nce_codes, nce_actors, nce_emos, self.pool, float(cfg.loss["temperature"]),
-                             generator=torch.Generator().manual_seed(gen_seed))
-            if nce is not None:
-                parts["nce"] = float(cfg.loss["nce"]) * nce
-                total = total + parts["nce"]
-        if disc is not None:
+            parts["adv"] = float(self.cfg.loss["adv"]) * L.generator_adv_loss(disc(fakes.float()))
             disc.requires_grad_(True)
-        return total, parts, out, (fakes.detach(), reals), (nce_codes, nce_actors, nce_emos)
+        return sum(parts.values()), parts
+
+    def _nce(self, nce_in, step, gen_seed):
+        codes, actors, emotions = nce_in
+        if step < int(self.cfg.train["contrastive_start"]) or float(self.cfg.loss["nce"]) <= 0:
+            return None
+        nce = L.info_nce(codes, actors, emotions, self.pool, float(self.cfg.loss["temperature"]),
+                         generator=torch.Generator().manual_seed(gen_seed))
+        return None if nce is None else float(self.cfg.loss["nce"]) * nce
 
     # ---------------------------------------------------------------- loop
     def resume(self) -> Optional[Path]:
@@ -442,14 +573,20 @@ class Trainer:
         self.acc.wait_for_everyone()
 
     def save_model(self, folder=None) -> Path:
+        """The trained model as a ``save_pretrained`` folder, with the latent pool beside it (the next stage
+        continues it, as the official stage 2 continues stage 1's)."""
+        from ..models.convert import LATENT_POOL_FILE
+
         folder = Path(folder or self.out / "model")
         if self.acc.is_main_process:
             self.acc.unwrap_model(self.gen).net.save_pretrained(str(folder))
+            if self.pool.total():
+                self.pool.save(folder / LATENT_POOL_FILE)
         self.acc.wait_for_everyone()
         return folder
 
     def train(self, max_steps: Optional[int] = None) -> Path:
-        t = self.cfg.train
+        t, lw = self.cfg.train, self.cfg.loss
         max_steps = int(max_steps or t["max_steps"])
         self.resume()
         per = int(t["batch_size"])
@@ -463,21 +600,27 @@ class Trainer:
             for micro in range(accum):
                 rng = self._rng(step, micro)
                 torch.manual_seed(int(rng.integers(2 ** 31)))
-                batch = self.batch_stage1(rng, self.data, per) if self.stage == 1 else self.batch_stage2(rng, per)
+                batch = (self.batch_same_emotion(rng, self.data, per) if self.stage == 1
+                         else self.batch_stage2(rng, per))
+                nce_seed = int(rng.integers(2 ** 31))
+                parts: dict = {}
                 with self.acc.accumulate(self.gen):
-                    total, parts, out, (fakes, reals), nce_in = self._losses(batch, step, int(rng.integers(2 ** 31)))
+                    out, fakes, reals, nce_in = self._forward(batch)
+                    if self.use_adv:  # the discriminator first; the generator's adversarial term sees the updated one
+                        parts["disc"] = self._discriminator_step(fakes, reals)
+                        if micro == accum - 1 and float(lw["r1"]) > 0 and step % int(lw["d_reg_every"]) == 0:
+                            parts["r1"] = self._r1_step(reals)
+                    total, g_parts = self._generator_losses(batch, out)
+                    parts.update(g_parts)
+                    nce = self._nce(nce_in, step, nce_seed)
+                    if nce is not None:
+                        parts["nce"] = nce
+                        total = total + nce
                     self.acc.backward(total)
                     if self.acc.sync_gradients and float(t["max_grad_norm"]) > 0:
                         self.acc.clip_grad_norm_(self.gen.parameters(), float(t["max_grad_norm"]))
                     self.opt.step()
                     self.opt.zero_grad()
-                if self.use_adv:
-                    with self.acc.accumulate(self.disc):
-                        ld = L.discriminator_loss(self.disc(reals), self.disc(fakes))
-                        self.acc.backward(ld)
-                        self.opt_d.step()
-                        self.opt_d.zero_grad()
-                    parts["disc"] = ld
                 self._pool_add(*nce_in)
                 # every process reduces the same fixed vector (a term may be absent on one process, e.g. nce
                 # before its pool slots fill): sum of values and count of processes that have it
@@ -545,18 +688,19 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Validation on the held-out actors: reconstruction / same-actor edit L2, InfoNCE-free; plus the
-        evaluation package's identity proxy (``ID-dist (dlib)``) when :mod:`sserd_core.metrics` exists."""
+        """Validation on the held-out actors, with a driving frame of the same actor and emotion: reconstruction L2
+        and edit L2 (stage 1: ``G(w_y)`` vs ``y``; stage 2: ``G(w + E(w, r_y))`` vs ``y``); plus the evaluation
+        package's identity proxy (``ID-dist (dlib)``) when :mod:`sserd_core.metrics` exists."""
         self.gen.eval()
         net = self.acc.unwrap_model(self.gen)
         res = {"val_recon_l2": [], "val_edit_l2": []}
         gens, srcs = [], []
         for k in range(int(self.cfg.train["val_batches"])):
             rng = np.random.default_rng([int(self.cfg.train["seed"]), 10 ** 9 + k])
-            b = self.batch_stage1(rng, self.val, int(self.cfg.train["batch_size"]))
+            b = self.batch_same_emotion(rng, self.val, int(self.cfg.train["batch_size"]))
             x, d1 = b["x"].to(self.acc.device), b["d1"].to(self.acc.device)
             with self.acc.autocast():
-                out = net(1, x, d1)
+                out = net(1, x, d1) if self.stage == 1 else net(2, x, d1, d1)
             res["val_recon_l2"].append(float((out["recon"].float() - x).pow(2).mean()))
             res["val_edit_l2"].append(float((out["edit1"].float() - d1).pow(2).mean()))
             gens.append(out["edit1"].float().cpu())
