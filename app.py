@@ -197,6 +197,21 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
     raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference or curve.")
 
 
+def _confined(path: Optional[str], what: str) -> Optional[str]:
+    """``path`` if it lies (after resolving symlinks) in Gradio's upload folder or the bundled examples.
+
+    Gradio itself only hands the function uploaded files; this is the second lock, so a crafted
+    request can never make the Space read a file elsewhere on the server (``../``, symlinks).
+    """
+    if not path:
+        return path
+    real = os.path.realpath(path)
+    roots = [os.path.realpath(gr.utils.get_upload_folder()), os.path.realpath(ASSETS)]
+    if not any(os.path.commonpath([real, r]) == r for r in roots):
+        raise SSERDError(f"The {what} must be a file uploaded to this Space; upload it again.")
+    return path
+
+
 def _check_duration(video: str, start: Optional[float], end: Optional[float]):
     info = pipeline.load_video(video, start=start, end=end)
     if info.duration > MAX_SECONDS + 0.5 / info.fps_float:
@@ -246,6 +261,8 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             backend = backend or "landmark"
             if backend not in BACKENDS:
                 raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
+            video = _confined(video, "video")
+            reference = _confined(reference, "reference face") if (mode or "").strip().lower() == "reference" else reference
             _check_duration(video, start_s, end_s)
             emotion = _target_emotion(mode, label, intensity, reference, curve)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"

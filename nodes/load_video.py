@@ -9,9 +9,26 @@ import folder_paths
 from comfy_api.latest import io
 
 from sserd_core import media, pipeline
+from sserd_core.errors import SSERDError
 
 from ._common import CATEGORY, ComfyProgress, audio_to_core, file_video, output_connected, temp_path
 from ._images import ImageBatch
+
+
+def input_file(file: str) -> str:
+    """The path of ``file`` as the file combo (or an annotated ``name [output]`` value) gives it.
+
+    Refuses names that resolve outside ComfyUI's input (or output / temp) folder — ``../``,
+    absolute paths, a symlink pointing out — so a prompt cannot read arbitrary files.
+    """
+    name, base = folder_paths.annotated_filepath(str(file))
+    base = base or folder_paths.get_input_directory()
+    path = os.path.join(base, name)
+    root = os.path.realpath(base)
+    if os.path.commonpath([os.path.realpath(path), root]) != root:
+        raise SSERDError(f"'{file}' is not a file inside ComfyUI's input folder; upload the video there and pick it "
+                         "from the list.")
+    return path
 
 
 def _input_videos() -> list[str]:
@@ -96,7 +113,7 @@ class LoadVideo(io.ComfyNode):
 
     @classmethod
     def execute(cls, file, start_time=0.0, end_time=0.0, frame_cap=0, force_fps=0.0) -> io.NodeOutput:
-        path = folder_paths.get_annotated_filepath(file)
+        path = input_file(file)
         end = end_time if end_time > 0 else None
         if start_time > 0 or end is not None or frame_cap > 0 or force_fps > 0:
             path = conform(path, start_time, end, frame_cap, force_fps, ComfyProgress())
@@ -107,10 +124,17 @@ class LoadVideo(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, file, **kwargs):
-        return os.path.getmtime(folder_paths.get_annotated_filepath(file))
+        try:
+            return os.path.getmtime(input_file(file))
+        except (SSERDError, OSError):
+            return float("nan")  # validate_inputs reports it
 
     @classmethod
     def validate_inputs(cls, file, **kwargs):
-        if not folder_paths.exists_annotated_filepath(file):
+        try:
+            path = input_file(file)
+        except SSERDError as exc:
+            return str(exc)
+        if not os.path.isfile(path):
             return f"Video file not found in the input folder: {file}"
         return True

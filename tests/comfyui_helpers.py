@@ -274,7 +274,7 @@ def probe(path: Path) -> dict:
 
 
 def partial_files(*roots: Path) -> list[Path]:
-    return [p for r in roots if r.exists() for p in r.rglob("*") if ".partial" in p.name]
+    return [p for r in roots if r.exists() for p in r.rglob("*") if ".partial" in p.name or "sserd-partial" in p.name]
 
 
 def copy_to(src: Path, dst_dir: Path, name: Optional[str] = None) -> Path:

@@ -343,6 +343,7 @@ def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefi
     ("corrupt.mp4", "SSERD_LoadVideo", "corrupt.mp4"),
 ])
 def test_bad_input_gives_a_readable_node_error(server, file, node_type, words):
+    temp_before = set(server.temp_dir.rglob("*")) if server.temp_dir.exists() else set()
     entry = server.run(edit_prompt(file, prefix="bad/out"))
     assert entry["status"]["status_str"] == "error"
     err = H.execution_error(entry)
@@ -352,6 +353,21 @@ def test_bad_input_gives_a_readable_node_error(server, file, node_type, words):
     assert "\n" not in err["exception_message"].strip(), "the message should be one readable line"
     assert server.alive()
     assert not (server.output_dir / "bad").exists()
+    assert H.partial_files(server.temp_dir, server.output_dir) == []
+    new_in_temp = set(server.temp_dir.rglob("*")) - temp_before if server.temp_dir.exists() else set()
+    assert not [p for p in new_in_temp if p.is_file() and "sserd_render" in p.name], new_in_temp
+
+
+@pytest.mark.parametrize("file", ["../../../../../../etc/hostname", "/etc/hostname", "outside_link.mp4"])
+def test_load_video_cannot_read_outside_the_input_folder(server, file):
+    link = server.input_dir / "outside_link.mp4"
+    if not link.exists():
+        link.symlink_to("/etc/hostname")
+    with pytest.raises(H.PromptRejected) as info:  # refused when the prompt is validated: nothing runs
+        server.run(edit_prompt(file, prefix="bad/traversal"))
+    text = json.dumps(info.value.body)
+    assert "not a file inside ComfyUI" in text, text[:2000]
+    assert server.alive()
 
 
 def test_reference_video_without_a_face_is_a_readable_error(server):

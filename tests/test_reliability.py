@@ -527,3 +527,19 @@ def test_reliability_doc_lists_every_case():
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
+
+
+def test_space_reads_only_uploaded_or_bundled_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setenv("SSERD_WORK_DIR", str(tmp_path / "work"))
+    import app
+
+    up = tmp_path / "uploads" / "abc"
+    up.mkdir(parents=True)
+    shutil.copy(SAMPLE, up / "talk.mp4")
+    (up / "link.mp4").symlink_to("/etc/hostname")
+    assert app._confined(str(up / "talk.mp4"), "video") == str(up / "talk.mp4")
+    assert app._confined(str(app.SAMPLE_VIDEO), "video")
+    for bad in ("/etc/hostname", str(up / ".." / ".." / ".." / "x.mp4"), str(up / "link.mp4")):
+        with pytest.raises(SSERDError, match="uploaded to this Space"):
+            app._confined(bad, "video")
