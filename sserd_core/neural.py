@@ -9,9 +9,11 @@ Per frame (batched): the face is cut out with the geometry the checkpoint was tr
 (:func:`alignment_matrix`: for the official model, the Umeyama fit of the 68 tracked landmarks
 onto SSERD's template in a 256 px image followed by the official resize-to-320 + centre-crop-256,
 a 1.25× zoom — one similarity, one resampling), encoded to W+ codes and StyleGANEX features,
-edited by the emotion module with the reference's codes (a reference image) or a blend of
-per-emotion prototype codes (a label or curve — an extension of this project; the paper always
-drives with reference frames), decoded at ``output_size`` px, and pasted back into the untouched frame with
+edited by the emotion module with a reference's codes — per frame from a driving clip
+(:class:`DrivingClip`, the paper's protocol), or one reference image for every frame — or a blend
+of per-emotion prototype codes (a label or curve — an extension of this project; the paper always
+drives with reference frames), decoded at ``output_size`` px (zero decoder noise by default,
+``noise_mode``), and pasted back into the untouched frame with
 :func:`sserd_core.blend.paste_back` through the inverse transform and a feathered face mask.
 """
 
@@ -21,7 +23,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -227,6 +229,91 @@ def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
     return max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
 
 
+# ---------------------------------------------------------------- driving clip
+#: how source frame i picks its driving frame (see :class:`DrivingClip`)
+DRIVING_SYNC = ("index", "time", "stretch")
+#: decoder noise at inference (see :class:`NeuralEditor`)
+NOISE_MODES = ("zero", "random", "const")
+
+
+class DrivingClip:
+    """A reference clip as a per-frame emotion source: source frame *i* is driven by one frame of the clip.
+
+    This is the paper's protocol — every source frame gets a reference frame: cross-ID, the frames of another
+    actor's clip of the target emotion; intra-ID, the source clip itself. Build one with
+    :meth:`NeuralEditor.encode_driving_clip` (frames in memory) or :func:`load_driving_clip` (a video file).
+
+    - ``codes``: reference codes ``[N, n_styles, d]``, one per clip frame (a frame without a face holds the
+      nearest frame's code with a face; ``has_face`` ``bool [N]`` says which had one).
+    - ``times``: ``float64 [N]`` seconds of each clip frame from its start; ``period``: the clip's length in s.
+    - ``sync`` — how source frame *i* (at time *t*) picks clip frame *k*:
+      ``"index"``: ``k = i mod N`` (index-synchronised, looping when the clip is shorter — the paper's cross-ID
+      setting with clips of equal length); ``"time"``: the clip frame shown at ``t mod period``
+      (time-aligned across frame rates, looping); ``"stretch"``: ``k = floor(i · N / source_frames)``, the whole
+      clip spread over the whole source (what the official test set ``MEADTestDataset`` does).
+    - ``source_fps``: the source's frame rate, for ``"time"`` when :meth:`codes_for` gets no times;
+      ``source_frames``: the source's frame count, needed by ``"stretch"``.
+    """
+
+    def __init__(self, codes: torch.Tensor, times: Sequence[float], has_face: Sequence[bool], sync: str = "index",
+                 source_fps: Optional[float] = None, source_frames: Optional[int] = None):
+        if sync not in DRIVING_SYNC:
+            raise SSERDError(f"Unknown driving-clip sync '{sync}' (use {', '.join(DRIVING_SYNC)}).")
+        if sync == "stretch" and not source_frames:
+            raise SSERDError("A driving clip with sync='stretch' needs source_frames (the source clip's frame count).")
+        self.codes = codes
+        self.times = np.asarray(times, np.float64)
+        self.has_face = np.asarray(has_face, bool)
+        if len(self.times) != len(codes) or len(self.has_face) != len(codes) or not len(codes):
+            raise SSERDError("A driving clip needs one time and one face flag per frame, and at least one frame.")
+        step = float(np.median(np.diff(self.times))) if len(self.times) > 1 else 1.0 / (source_fps or 25.0)
+        self.period = float(self.times[-1] - self.times[0]) + step
+        self.sync, self.source_fps, self.source_frames = sync, source_fps, source_frames
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def index_for(self, frame_index: int, time: Optional[float] = None) -> int:
+        """The clip frame that drives source frame ``frame_index`` (at ``time`` s from the source's start)."""
+        n = len(self.codes)
+        if self.sync == "index":
+            return int(frame_index) % n
+        if self.sync == "stretch":
+            return min(int(frame_index * n / self.source_frames), n - 1)
+        if time is None:
+            if not self.source_fps:
+                raise SSERDError("A driving clip with sync='time' needs the source times or source_fps.")
+            time = frame_index / self.source_fps
+        t = self.times[0] + float(time) % self.period
+        return int(np.clip(np.searchsorted(self.times, t + 1e-9, side="right") - 1, 0, n - 1))
+
+    def codes_for(self, frame_indices: Sequence[int], times: Optional[Sequence[float]] = None) -> torch.Tensor:
+        """Reference codes ``[B, n_styles, d]`` for source frames ``frame_indices`` (at ``times``, if given)."""
+        ks = [self.index_for(i, None if times is None else times[j]) for j, i in enumerate(frame_indices)]
+        return self.codes[torch.as_tensor(ks, dtype=torch.long, device=self.codes.device)]
+
+
+def load_driving_clip(editor: "NeuralEditor", path: Union[str, os.PathLike], sync: str = "index",
+                      source_fps: Optional[float] = None, source_frames: Optional[int] = None,
+                      start: Optional[float] = None, end: Optional[float] = None,
+                      max_frames: Optional[int] = None) -> DrivingClip:
+    """Decode the video at ``path`` (``start``/``end`` s, at most ``max_frames``) and encode it with ``editor``
+    (:meth:`NeuralEditor.encode_driving_clip`); streams the frames, keeps only their codes."""
+    from .media import iter_frames, probe_video
+
+    info = probe_video(path, start=start, end=end, max_frames=max_frames)
+    frames = iter_frames(info, max_frames=max_frames)
+    times: list[float] = []
+
+    def rgb_and_time():
+        for fr in frames:
+            times.append(float(fr.time))
+            yield fr.rgb
+
+    return editor.encode_driving_clip(rgb_and_time(), times=times, fps=info.fps_float, sync=sync,
+                                      source_fps=source_fps, source_frames=source_frames)
+
+
 # ---------------------------------------------------------------- editor
 class NeuralEditor(FaceEditor):
     """The SSERD network behind :class:`~sserd_core.editor.FaceEditor`.
@@ -234,14 +321,22 @@ class NeuralEditor(FaceEditor):
     - ``net``: an :class:`~sserd_core.models.SSERDNet` (moved to ``device`` / ``dtype``).
     - ``prototypes``: ``{emotion: [n_styles, d]}`` reference codes for label editing.
     - ``batch_size``: frames per :meth:`edit` call (the pipeline batches accordingly).
-    - ``noise_mode``: decoder noise, ``"zero"`` (default, no flicker) or ``"random"``.
+    - ``noise_mode``: the decoder's per-pixel noise. ``"zero"`` (default): none — StyleGANEX's setting for
+      video editing; an unchanged input gives an unchanged output, so no flicker. ``"random"``: fresh noise for
+      every frame, what the official SSERD test scripts do (fine detail such as hair and skin texture then
+      shimmers from frame to frame). ``"const"``: the generator's stored noise maps (fixed texture, no flicker).
     - ``max_face_size``: decode only up to the first level at least this many px wide
       (e.g. 256 or 512 instead of the official 1024) — much faster on CPU, and enough when
       the face covers fewer pixels than that in the video. ``None``: full ``output_size``.
 
-    Label / curve targets (emotion vectors ``[7]``) become reference codes
-    ``Σ_k v_k · prototype_k``; a reference image (``EmotionSpec.reference_rgb``) is aligned
-    and encoded once in :meth:`prepare` and drives every frame.
+    Emotion sources, in order of precedence:
+
+    - a driving clip (:meth:`set_driving_clip`): per source frame, the code of the clip frame that
+      :class:`DrivingClip` picks for it — the paper's protocol;
+    - a reference image (``EmotionSpec.reference_rgb``): aligned and encoded once in :meth:`prepare`, drives
+      every frame;
+    - label / curve targets (emotion vectors ``[7]``): reference codes ``Σ_k v_k · prototype_k`` — an extension
+      of this project (the paper has no labels), needing prototypes (``sserd prototypes``).
     """
 
     name = "neural"
@@ -263,9 +358,13 @@ class NeuralEditor(FaceEditor):
                                  f"{list(shape)}; recompute them with `sserd prototypes`.")
             self.prototypes[canonical_label(label)] = code.to(self.device, self.dtype)
         self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 2))
+        if noise_mode not in NOISE_MODES:
+            raise SSERDError(f"Unknown noise mode '{noise_mode}' (use {', '.join(NOISE_MODES)}).")
         self.noise_mode = noise_mode
         self.max_face_size = max_face_size
         self._reference_code: Optional[torch.Tensor] = None
+        self._driving: Optional[DrivingClip] = None
+        self._next_frame = 0  # source frames handed to edit() since prepare() (the driving clip's position)
 
     # -- helpers
     def _to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
@@ -282,9 +381,70 @@ class NeuralEditor(FaceEditor):
         crop, _ = align_face(np.ascontiguousarray(rgb[..., :3]), landmarks, self.input_size, self.alignment)
         return self.net.encode_reference(self._to_tensor([crop]))[0]
 
+    @torch.inference_mode()
+    def encode_driving_clip(self, frames: Iterable[np.ndarray], *, fps: float = 25.0,
+                            times: Optional[Sequence[float]] = None, sync: str = "index",
+                            source_fps: Optional[float] = None, source_frames: Optional[int] = None) -> DrivingClip:
+        """Encode a reference clip as a :class:`DrivingClip` (pass it to :meth:`set_driving_clip`).
+
+        ``frames``: ``uint8 [H, W, 3]`` RGB frames, any iterable (consumed once, in batches; only the codes are
+        kept). The face is tracked through the clip (the largest face of the first frame with one; after a loss,
+        the largest face of the frame); frames without a face hold the nearest frame's code. ``times``: seconds per frame (default ``k / fps``; may be a list that
+        fills while ``frames`` is consumed). ``sync`` / ``source_fps`` / ``source_frames``: see
+        :class:`DrivingClip`. Raises :class:`~sserd_core.errors.NoFaceError` if no frame shows a face.
+        """
+        from .face import FaceTracker
+
+        tracker = FaceTracker(float(fps), smooth=False)
+        codes, has_face, crops = [], [], []
+
+        def flush():
+            if crops:
+                codes.append(self.net.encode_reference(self._to_tensor(crops)))
+                crops.clear()
+
+        n = 0
+        for rgb in frames:
+            rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
+            lm = tracker.update(rgb)
+            if lm is None:  # lost (e.g. a cut): look at the whole frame again
+                lm = _largest_face(rgb)
+            has_face.append(lm is not None)
+            if lm is not None:
+                crops.append(align_face(rgb, lm, self.input_size, self.alignment)[0])
+                if len(crops) >= self.batch_size:
+                    flush()
+            n += 1
+        flush()
+        if not codes:
+            raise NoFaceError("No face found in any frame of the driving clip; give a clip with a clearly visible face.")
+        found = torch.cat(codes)
+        with_face = np.flatnonzero(has_face)
+        # each frame takes the code of the nearest frame with a face (itself where it has one)
+        nearest = with_face[np.abs(np.arange(n)[:, None] - with_face[None]).argmin(1)]
+        order = np.searchsorted(with_face, nearest)
+        times = [k / float(fps) for k in range(n)] if times is None else list(times)[:n]
+        return DrivingClip(found[torch.as_tensor(order, device=found.device)], times, has_face, sync=sync,
+                           source_fps=source_fps, source_frames=source_frames)
+
+    def set_driving_clip(self, clip: Optional[DrivingClip]) -> None:
+        """Drive every following edit per frame from ``clip`` (None: back to the reference image / label).
+
+        Source frame indices count the frames handed to :meth:`edit` since :meth:`prepare` (the pipeline hands
+        every frame once, in order), unless :meth:`edit` is given ``frame_indices`` explicitly."""
+        if clip is not None and clip.codes.shape[1:] != (self.net.n_styles, int(self.net.config.style_dim)):
+            raise SSERDError(f"The driving clip's codes have shape {list(clip.codes.shape[1:])}; this model needs "
+                             f"{[self.net.n_styles, int(self.net.config.style_dim)]} (encode it with this editor).")
+        self._driving = clip
+        self._next_frame = 0
+
     def prepare(self, emotion: EmotionSpec) -> None:
-        """Encode the reference face, or check the prototypes the label / curve needs."""
+        """Encode the reference face, or check the prototypes the label / curve needs (nothing to do when a
+        driving clip is set: it is the emotion source)."""
         self._reference_code = None
+        self._next_frame = 0
+        if self._driving is not None:
+            return
         if emotion.reference_rgb is not None:
             self._reference_code = self.encode_reference(emotion.reference_rgb)
             return
@@ -306,21 +466,31 @@ class NeuralEditor(FaceEditor):
         return torch.einsum("bk,kld->bld", torch.from_numpy(w).to(self.device, self.dtype), protos)
 
     @torch.inference_mode()
-    def edit_crops(self, crops: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> np.ndarray:
+    def edit_crops(self, crops: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                   reference_codes: Optional[torch.Tensor] = None) -> np.ndarray:
         """Edit aligned crops ``uint8 [input_size, input_size, 3]`` → ``uint8 [B, S, S, 3]``.
 
-        ``S`` is ``output_size``, or less with ``max_face_size``.
+        ``reference_codes`` ``[B, n_styles, d]``: the emotion source per crop (default: the reference image's
+        code, or the prototype blend of ``targets``). ``S`` is ``output_size``, or less with ``max_face_size``.
         """
         x = self._to_tensor(crops)
         _, codes, first_layer, skips = self.net.encode(x)
-        edit = self.net.emotion(codes, self._reference_codes(targets))
+        refs = self._reference_codes(targets) if reference_codes is None else reference_codes.to(self.device, self.dtype)
+        edit = self.net.emotion(codes, refs)
         img = self.net.decode(codes, first_layer, skips, edit, noise_mode=self.noise_mode, max_side=self.max_face_size)
         img = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return img.permute(0, 2, 3, 1).cpu().numpy()
 
     def edit(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[FaceFrame]],
-             targets: Sequence[np.ndarray]) -> list[np.ndarray]:
+             targets: Sequence[np.ndarray], frame_indices: Optional[Sequence[int]] = None,
+             times: Optional[Sequence[float]] = None) -> list[np.ndarray]:
+        """:meth:`FaceEditor.edit`; with a driving clip, ``frame_indices`` / ``times`` (source frame index / seconds
+        per frame) place the frames in the source — default: consecutive after the frames already edited."""
         out = [np.asarray(f) for f in frames]
+        if frame_indices is None:
+            frame_indices = range(self._next_frame, self._next_frame + len(frames))
+        frame_indices = list(frame_indices)
+        self._next_frame = max(frame_indices, default=self._next_frame - 1) + 1
         todo = [i for i, f in enumerate(faces) if f is not None]
         for start in range(0, len(todo), self.batch_size):
             idx = todo[start:start + self.batch_size]
@@ -329,7 +499,11 @@ class NeuralEditor(FaceEditor):
                 crop, m = align_face(out[i], faces[i].landmarks, self.input_size, self.alignment)
                 crops.append(crop)
                 mats.append(m)
-            edited = self.edit_crops(crops, [targets[i] for i in idx])
+            refs = None
+            if self._driving is not None:
+                refs = self._driving.codes_for([frame_indices[i] for i in idx],
+                                               None if times is None else [times[i] for i in idx])
+            edited = self.edit_crops(crops, [targets[i] for i in idx], refs)
             side = edited.shape[1]
             for i, m, face_img in zip(idx, mats, edited):
                 m_out = decoded_alignment(m, self.input_size, side)
@@ -339,8 +513,8 @@ class NeuralEditor(FaceEditor):
 
 
 def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=None, *,
-                batch_size: Optional[int] = None, max_face_size: Optional[int] = None, cache_dir=None,
-                revision: Optional[str] = None) -> NeuralEditor:
+                batch_size: Optional[int] = None, max_face_size: Optional[int] = None, noise_mode: str = "zero",
+                cache_dir=None, revision: Optional[str] = None) -> NeuralEditor:
     """Load the neural SSERD backend as a :class:`~sserd_core.editor.FaceEditor`.
 
     ``path_or_repo_id``: a model folder written by ``sserd convert`` (``config.json`` +
@@ -352,6 +526,8 @@ def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=Non
     ``batch_size``: frames per network call (default 8 on CUDA, 2 on CPU).
     ``max_face_size``: decode the face only up to this many px (default: the model's full
     ``output_size``, 1024 for the official model); 256 is ~10× cheaper on CPU.
+    ``noise_mode``: decoder noise, ``"zero"`` (default: no flicker, as StyleGANEX's video editing),
+    ``"random"`` (the official test scripts' fresh noise per frame) or ``"const"`` (see :class:`NeuralEditor`).
 
     Returns a ready :class:`NeuralEditor` — pass it as ``editor=`` to
     :func:`sserd_core.pipeline.edit_video` / ``render_face``. Label or curve targets need
@@ -370,7 +546,7 @@ def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=Non
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise SSERDError(f"Cannot load the SSERD model in {folder}: {str(exc).splitlines()[0][:200]}") from None
     return NeuralEditor(net, load_prototypes(folder), device=device, dtype=dtype, batch_size=batch_size,
-                        max_face_size=max_face_size)
+                        noise_mode=noise_mode, max_face_size=max_face_size)
 
 
 def _list_reference_images(ref_dir: Path) -> dict[str, list[Path]]:
