@@ -23,6 +23,10 @@ from . import __version__
 from .emotion import EMOTIONS
 from .errors import Interrupted, SSERDError
 
+#: optional packages → the extra that installs them (for a one-line error when one is missing)
+_EXTRA_FOR = {"torch": "gpu", "diffusers": "neural", "safetensors": "neural", "huggingface_hub": "neural",
+              "accelerate": "neural", "sklearn": "train", "gradio": "space"}
+
 #: modules that add subcommands through ``register(subparsers)``
 _EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.eval.cli", "sserd_core.train.cli"]
 
@@ -143,12 +147,41 @@ def cmd_edit(args) -> int:
     return 0
 
 
+def _is_still_image(path: Path) -> bool:
+    """True for a single still picture (PNG, JPEG, WebP, BMP, TIFF, a one-frame GIF), False for a video."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1)) == 1
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
 def cmd_info(args) -> int:
     import numpy as np
 
+    from . import media, validate
     from .emotion import describe
+    from .expression import measure_image, mouth_opening
+    from .face import detect_landmarks
     from .pipeline import disentangle_content, load_video
 
+    path = Path(args.input)
+    if not path.exists():
+        raise SSERDError(f"Input file not found: {args.input}.")
+    validate.face_index(args.face_index)
+    if _is_still_image(path):
+        rgb = media.read_image(path)
+        faces = detect_landmarks(rgb)
+        print(f"{path}: image {rgb.shape[1]}x{rgb.shape[0]}, {len(faces)} face{'s' if len(faces) != 1 else ''} found")
+        if args.face_index >= len(faces):
+            raise SSERDError(f"No face {args.face_index} in {path.name} ({len(faces)} found). SSERD needs a visible, "
+                             "roughly frontal face.")
+        emotion = measure_image(rgb)[args.face_index]
+        print(f"face {args.face_index}: emotion shown: {describe(emotion)}")
+        print(f"mouth opening (inter-ocular units): {mouth_opening(faces[args.face_index]):.3f}")
+        return 0
     video = load_video(args.input, start=args.start, end=args.end)
     print(f"{video.path}: {video.width}x{video.height}, {float(video.fps):.3f} fps, {video.n_frames} frames, "
           f"{video.duration:.2f} s, rotation {video.rotation}°, "
@@ -215,13 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_edit)
 
-    i = sub.add_parser("info", help="describe a video: size, frames, audio, face found, emotion shown",
-                       description="Probe a video and report what the editor sees in it.")
-    i.add_argument("input")
-    i.add_argument("--face-index", type=int, default=0)
-    i.add_argument("--start", type=float, default=None)
-    i.add_argument("--end", type=float, default=None)
-    i.add_argument("-q", "--quiet", action="store_true")
+    i = sub.add_parser("info", help="describe a video or image: size, frames, audio, faces found, emotion shown",
+                       description="Probe a video or a still image and report what the editor sees in it: for a "
+                                   "video its size, frame rate, frames, audio and the tracked face's emotion and "
+                                   "mouth opening; for an image its size, the faces found and the emotion shown.")
+    i.add_argument("input", help="a video (MP4, MOV, MKV, WebM ...) or an image (PNG, JPEG, WebP ...)")
+    i.add_argument("--face-index", type=int, default=0, help="which face: 0 = largest (default), 1 = next ...")
+    i.add_argument("--start", type=float, default=None, help="videos: from this time (seconds)")
+    i.add_argument("--end", type=float, default=None, help="videos: up to this time (seconds)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     i.set_defaults(func=cmd_info)
 
     for mod in _EXTENSIONS:
@@ -274,6 +309,15 @@ def main(argv: Optional[list] = None) -> int:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        if debug:
+            raise
+        extra = _EXTRA_FOR.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"error: this needs the optional package '{exc.name}', which is not installed: "
+              f"pip install 'comfyui-sserd[{extra}]'.", file=sys.stderr)
         return 1
     except OSError as exc:
         if debug:

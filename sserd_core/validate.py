@@ -127,7 +127,11 @@ def device(name: Optional[str]) -> Optional[str]:
         raise SSERDError(f"Unknown device '{name}'. Use cpu, cuda, cuda:N (a GPU index) or mps.")
     if kind == "cpu":
         return "cpu"
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise SSERDError(f"Device '{name}' needs torch, which is not installed here: pip install 'comfyui-sserd[gpu]' "
+                         "(with the torch build for your GPU), or use --device cpu.") from None
 
     if kind == "cuda":
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0

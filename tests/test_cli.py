@@ -167,3 +167,32 @@ def test_curve_parsing(text):
     assert len(spec.keyframes) >= 2
     v = spec.at(1.0)
     assert abs(v.sum() - 1) < 1e-5 or v[1:].sum() >= 1
+
+
+def test_info_describes_an_image_without_video_lines():
+    from helpers import ASTRONAUT_FACE
+
+    r = sserd("info", ASTRONAUT_FACE)
+    assert r.returncode == 0, r.stderr
+    assert "image 240x240, 1 face found" in r.stdout
+    assert "emotion shown: happy" in r.stdout  # the astronaut smiles (README picture); measured, not assumed
+    assert "fps" not in r.stdout and "frames" not in r.stdout
+
+
+_NO_TORCH = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+sys.meta_path.insert(0, _Block())
+from sserd_core import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_without_torch_gpu_options_say_which_extra_to_install(tmp_path):
+    out = tmp_path / "o.mp4"
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, "edit", str(SAMPLE), "-o", str(out), "--emotion", "sad",
+                        "--device", "cuda"], capture_output=True, text=True, timeout=300)
+    _fails(r, out, ["comfyui-sserd[gpu]"])
