@@ -85,7 +85,7 @@ class TrainConfig:
 
     TRAIN_DEFAULTS = dict(stage=1, output_dir="runs/sserd", max_steps=1000, batch_size=8, grad_accum=1,
                           lr=1e-4, lr_d=1e-4, optimizer="ranger", betas=None, betas_d=(0.9, 0.999),
-                          weight_decay=0.0, scheduler="constant", warmup_steps=0, mixed_precision="bf16", seed=0,
+                          weight_decay=0.0, scheduler="constant", warmup_steps=0, mixed_precision="no", seed=0,
                           checkpoint_every=1000, keep_checkpoints=3, log_every=10, sample_every=500, val_every=1000,
                           val_batches=4, contrastive_start=100, train_decoder=False, noise="random",
                           resize="bilinear", num_threads=0, max_grad_norm=0.0)
