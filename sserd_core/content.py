@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from typing import Optional
 
@@ -72,24 +72,33 @@ class ContentTrack:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the track to an ``.npz`` file (arrays + the video description as JSON)."""
+        """Write the track to an ``.npz`` file: every field (arrays, numbers; the video description as JSON).
+
+        Written field by field from the dataclass, so a field added later is saved too (a
+        hand-kept list once forgot the speech-coupling fields and a reload silently lost them).
+        """
         v = asdict(self.video)
         v["fps"] = [self.video.fps.numerator, self.video.fps.denominator]
         v["time_base"] = [self.video.time_base.numerator, self.video.time_base.denominator]
-        np.savez_compressed(
-            path, times=self.times, landmarks=self.landmarks, found=self.found, to_canonical=self.to_canonical,
-            canonical=self.canonical, neutral=self.neutral, content=self.content,
-            source_emotion=self.source_emotion, neutral_features=self.neutral_features, face_index=np.int64(self.face_index),
-            video=np.frombuffer(json.dumps(v).encode(), np.uint8),
-        )
+        arrays = {"video": np.frombuffer(json.dumps(v).encode(), np.uint8)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "video" or value is None:
+                continue
+            arrays[f.name] = np.asarray(value)
+        np.savez_compressed(path, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ContentTrack":
+        """Read a track written by :meth:`save` (fields it lacks keep their defaults)."""
         with np.load(path) as z:
             v = json.loads(bytes(z["video"]).decode())
             v["fps"] = Fraction(*v["fps"])
             v["time_base"] = Fraction(*v["time_base"])
-            return cls(VideoInfo(**v), z["times"], z["landmarks"], z["found"], z["to_canonical"], z["canonical"],
-                       z["neutral"], z["content"], z["source_emotion"], z["neutral_features"], int(z["face_index"]),
-                       z["feature_coupling"] if "feature_coupling" in z else None,
-                       z["content_median"] if "content_median" in z else None)
+            known = {f.name for f in fields(VideoInfo)}
+            kwargs = {"video": VideoInfo(**{k: val for k, val in v.items() if k in known})}
+            for f in fields(cls):
+                if f.name != "video" and f.name in z:
+                    a = z[f.name]
+                    kwargs[f.name] = a.item() if a.ndim == 0 and f.type in ("int", "float", int, float) else a
+        return cls(**kwargs)
