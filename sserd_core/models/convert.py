@@ -32,7 +32,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Mapping, Union
 
 from ..errors import SSERDError
 
