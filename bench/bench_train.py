@@ -52,21 +52,26 @@ def main():
         model = ({"config": dict(size=256, style_dim=32, channel_base=512, channel_max=32,
                                  encoder_widths=[16, 24, 32, 48], dim_feedforward=32, heads=8, dim_head=4,
                                  input_size=64)} if args.tiny else {"config": {"input_size": 256}})
-        cfg = TrainConfig.from_dict({
-            "data": {"cache": str(cache)}, "model": model,
-            "train": {"stage": 1, "output_dir": str(tmp / "run"), "max_steps": args.steps + 2,
-                      "batch_size": args.batch_size, "mixed_precision": args.mixed_precision,
-                      "checkpoint_every": 0, "sample_every": 0, "val_every": 0, "log_every": 1,
-                      "num_threads": args.threads},
-            "loss": {"identity_net": args.identity_net, "perceptual_net": args.perceptual_net,
-                     "id": 0.2 if args.identity_net else 0.0, "perceptual": 0.8 if args.perceptual_net else 0.0},
-        })
-        trainer = Trainer(cfg, log=lambda m: None)
+        def config(stage: int, out: Path, max_steps: int, pretrained=None) -> "TrainConfig":
+            m = {"pretrained": str(pretrained)} if pretrained is not None else model
+            return TrainConfig.from_dict({
+                "data": {"cache": str(cache)}, "model": m,
+                "train": {"stage": stage, "output_dir": str(out), "max_steps": max_steps,
+                          "batch_size": args.batch_size, "mixed_precision": args.mixed_precision,
+                          "checkpoint_every": 0, "sample_every": 0, "val_every": 0, "log_every": 1,
+                          "num_threads": args.threads},
+                "loss": {"identity_net": args.identity_net, "perceptual_net": args.perceptual_net,
+                         "id": 0.2 if args.identity_net else 0.0, "perceptual": 0.8 if args.perceptual_net else 0.0},
+            })
+
         if args.stage == 2:
-            trainer.train(1)  # a model to build pairs from
-            trainer.stage = 2
-            trainer.cfg.train["stage"] = 2
-            trainer.pairs = trainer._pairs()
+            # stage 2 starts from a stage-1 model (the trainable parameters and the frozen encoder are chosen when
+            # the Trainer is built, so a separate stage-2 Trainer is needed, as in real use)
+            first = Trainer(config(1, tmp / "run1", 1), log=lambda m: None)
+            first.train(1)
+            trainer = Trainer(config(2, tmp / "run", args.steps + 2, pretrained=first.out / "model"), log=lambda m: None)
+        else:
+            trainer = Trainer(config(1, tmp / "run", args.steps + 2), log=lambda m: None)
         dev = trainer.acc.device
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
