@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "assets" / "real"
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgusted")
-#: default frame per clip: a representative moment (smile: broad laugh; speaker: smiling while "talking")
-FRAMES = {"smile": 60, "sad": 30, "occluded": 36, "speaker": 40}
+#: default frame per clip: a representative moment (smile: broad laugh; speaker: still neutral, before he smiles)
+FRAMES = {"smile": 60, "sad": 30, "occluded": 36, "speaker": 8}
 TILE = 256
 
 
