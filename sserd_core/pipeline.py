@@ -31,7 +31,7 @@ import numpy as np
 
 from . import expression, media, validate
 from .content import ContentTrack
-from .editor import FaceEditor, FaceFrame
+from .editor import FaceEditor
 from .emotion import EmotionSpec
 from .errors import NoFaceError, SSERDError
 from .outputs import OutputSet, check_free_space, describe_os_error

@@ -8,7 +8,11 @@ import shutil
 import pytest
 
 from sserd_core import media
-from sserd_core.eval.cli import main
+from sserd_core.cli import main as sserd_main
+
+
+def main(argv):
+    return sserd_main(["eval", *argv])
 from sserd_core.eval.mini import ACTORS
 
 pytestmark = pytest.mark.skipif(not all(p.is_file() for p in ACTORS.values()),
@@ -108,9 +112,9 @@ def test_resume_and_other_tools_outputs(run, tmp_path):
 
 
 def test_cli_errors_are_readable(tmp_path, capsys):
-    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main(["--data", str(tmp_path), "--layout", "csv"]) == 2
+    assert main(["--data", str(tmp_path), "--layout", "csv"]) == 1
     assert "clips.csv" in capsys.readouterr().err
 
 

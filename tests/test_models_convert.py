@@ -8,7 +8,8 @@ import torch
 from models_helpers import TINY_INPUT, TINY_SYMBOLS, official_tiny_checkpoint, one_thread  # noqa: F401 (fixture)
 from sserd_core.errors import SSERDError
 from sserd_core.models import SSERDNet
-from sserd_core.models.convert import ConversionError, convert_checkpoint, infer_config, main, to_official
+from sserd_core.cli import main
+from sserd_core.models.convert import ConversionError, convert_checkpoint, infer_config, to_official
 from sserd_core.models.manifest import load_manifest, official_layout
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -109,11 +110,13 @@ def test_cli_convert(tiny_ckpt_path, tmp_path, capsys):
     bad = official_tiny_checkpoint()
     bad["state_dict"].pop("decoder.to_rgb1.bias")
     torch.save(bad, tmp_path / "bad.pt")
-    assert main(["convert", str(tmp_path / "bad.pt"), str(tmp_path / "m2")]) == 2
-    out = capsys.readouterr().out
-    assert "MISSING     decoder.to_rgb1.bias" in out and "error: bad.pt does not match" in out
-    assert main(["convert", str(tmp_path / "nope.pt"), str(tmp_path / "m3")]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert main(["convert", str(tmp_path / "bad.pt"), str(tmp_path / "m2")]) == 1
+    got = capsys.readouterr()
+    assert "MISSING     decoder.to_rgb1.bias" in got.out          # the match report on stdout
+    errors = [ln for ln in got.err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "error: bad.pt does not match" in errors[0]   # one error line on stderr, exit 1
+    assert main(["convert", str(tmp_path / "nope.pt"), str(tmp_path / "m3")]) == 1
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_non_sserd_file_is_rejected(tmp_path):

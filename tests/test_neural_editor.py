@@ -15,7 +15,8 @@ from sserd_core.editor import FaceFrame
 from sserd_core.emotion import EmotionSpec, emotion_vector
 from sserd_core.errors import NoFaceError, SSERDError
 from sserd_core.media import read_image, write_image
-from sserd_core.models.convert import convert_checkpoint, main as sserd_main
+from sserd_core.cli import main as sserd_main
+from sserd_core.models.convert import convert_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "sample.mp4"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sserd_core.errors import SSERDError
-from sserd_core.train.cli import main as train_cli
+from sserd_core.cli import main as train_cli
 from sserd_core.train.data import FrameCache, discover_clips, split_actors
 from sserd_core.train.preprocess import preprocess
 
@@ -116,8 +116,8 @@ def test_preprocess_cli_and_errors(clips, tmp_path, capsys):
                     "--max-frames", "1", "--workers", "1", "-q"])
     out = capsys.readouterr().out
     assert rc == 0 and "3/3 clips with a face, 3 frames, 2 actors" in out and "skipped 1 file(s): emotion calm" in out
-    assert train_cli(["preprocess", str(tmp_path / "missing"), str(tmp_path / "c2"), "--layout", "plain"]) == 2
+    assert train_cli(["preprocess", str(tmp_path / "missing"), str(tmp_path / "c2"), "--layout", "plain"]) == 1
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert train_cli(["preprocess", str(tmp_path / "empty"), str(tmp_path / "c3"), "--layout", "mead"]) == 2
+    assert train_cli(["preprocess", str(tmp_path / "empty"), str(tmp_path / "c3"), "--layout", "mead"]) == 1
     assert "No mead clips found" in capsys.readouterr().err

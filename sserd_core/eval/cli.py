@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from ..errors import SSERDError
 
@@ -87,7 +87,6 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run_command(args) -> int:
     from .datasets import load_dataset, summary
-    from .measure import Networks
     from .protocols import build_items, parse_emotions, parse_protocols
     from .runner import resolve_methods, run_items
     from .tables import write_reports
@@ -179,18 +178,3 @@ def study_report_command(args) -> int:
     md = write_study_report(args.db, args.out)
     print(Path(md).read_text())
     return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="sserd")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "eval":
-        argv = ["eval"] + argv
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SSERDError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2

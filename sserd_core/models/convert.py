@@ -26,7 +26,6 @@ per emotion) from a folder of reference images, see :func:`sserd_core.neural.com
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import os
@@ -468,19 +467,3 @@ def register(subparsers) -> None:
     q.add_argument("model_dir", help="a converted model folder (written in place)")
     q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     q.set_defaults(func=_cmd_prototypes)
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (``python -m sserd_core.models.convert …``) until the CLI wires :func:`register`."""
-    parser = argparse.ArgumentParser(prog="sserd")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SSERDError as exc:
-        print(f"error: {exc}")
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,16 +1,14 @@
 """``sserd preprocess``, ``sserd pairs`` and ``sserd train`` (wired into ``sserd`` via :func:`register`).
 
-Under ``accelerate launch`` (several GPUs / nodes, or several CPU processes) run the module
-directly: ``accelerate launch -m sserd_core.train.cli train --config FILE``.
+Under ``accelerate launch`` (several GPUs / nodes, or several CPU processes) run the command line
+as a module: ``accelerate launch -m sserd_core.cli train --config FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from ..errors import SSERDError
 
 _PRE_EXAMPLES = """\
 examples:
@@ -53,7 +51,7 @@ def register(subparsers) -> None:
     t = subparsers.add_parser("train", help="Train SSERD (stage 1 or 2) from a config file; works under accelerate.",
                               description="Train SSERD from a TOML config (configs/*.toml). Resumes from the newest "
                                           "checkpoint in train.output_dir. For several GPUs/nodes: accelerate launch "
-                                          "-m sserd_core.train.cli train --config FILE.")
+                                          "-m sserd_core.cli train --config FILE.")
     t.add_argument("--config", required=True, help="TOML (or YAML with PyYAML) config file")
     t.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     t.add_argument("--output-dir", default=None, help="override train.output_dir")
@@ -114,19 +112,3 @@ def _cmd_train(args) -> int:
 
 def trainer_main() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
-
-
-def main(argv=None) -> int:
-    """``python -m sserd_core.train.cli …`` (what ``accelerate launch -m`` runs)."""
-    parser = argparse.ArgumentParser(prog="sserd")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SSERDError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

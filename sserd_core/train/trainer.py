@@ -3,7 +3,7 @@
 One command for one CPU, one GPU, several GPUs or several nodes::
 
     sserd train --config configs/mead_stage1.toml                      # one device
-    accelerate launch --num_processes 8 -m sserd_core.train.cli train --config configs/mead_stage1.toml
+    accelerate launch --num_processes 8 -m sserd_core.cli train --config configs/mead_stage1.toml
 
 **Stage 1** (official ``coach_finetune_stage1.py``: the ``psp_no_attn`` model, no emotion module; the
 optimiser holds the encoder only, its fusion layers included): a source frame ``x`` (actor *a*, emotion *e*)
