@@ -71,18 +71,9 @@ def _progress_factory(quiet: bool):
 
 
 def _load_editor(args):
-    from . import validate
+    from .pipeline import make_editor
 
-    device = validate.device(getattr(args, "device", None))
-    if not getattr(args, "model", None) or args.model == "landmark":
-        from .render import LandmarkEditor
-
-        return LandmarkEditor(device=device)
-    try:
-        from .neural import load_editor
-    except ImportError as exc:
-        raise SSERDError(f"The neural backend is not available ({exc}). Install with: pip install 'comfyui-sserd[neural]'.") from exc
-    return load_editor(args.model, device=device)
+    return make_editor(getattr(args, "model", None), getattr(args, "device", None))
 
 
 def _mention_stale(*folders) -> None:

@@ -272,16 +272,49 @@ class EditResult:
     seconds: float
 
 
-def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.PathLike], emotion, *,
+_SOURCE_AUDIO = "source"
+
+
+def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *, grid_step: int = 8,
+                interpolation: str = "bicubic", **neural_options) -> FaceEditor:
+    """The one place a backend is chosen (CLI, ComfyUI, Space and evaluation all call it, so the same
+    options give the same pixels everywhere).
+
+    ``backend``: ``"landmark"`` (or None / "") — the built-in editor; anything else is a converted
+    neural SSERD model folder or a Hugging Face repo id. ``device``: ``cpu`` / ``cuda[:N]`` / ``mps``
+    (None: CPU for the landmark editor, the best available for the neural one), checked before any
+    loading. ``grid_step`` / ``interpolation``: the landmark warp's flow grid (px) and resampling.
+    ``neural_options`` go to :func:`sserd_core.neural.load_editor` (e.g. ``noise_mode``).
+    """
+    device = validate.device(device)
+    if not backend or str(backend).strip().lower() in ("landmark", "landmark (built-in)"):
+        from .render import LandmarkEditor
+
+        if interpolation not in ("bicubic", "bilinear"):
+            raise SSERDError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}.")
+        return LandmarkEditor(device=device, grid_step=validate.count("grid_step", grid_step, lo=1),
+                              interpolation=interpolation)
+    try:
+        from .neural import load_editor
+    except ImportError as exc:
+        raise SSERDError(f"The neural backend is not available ({exc}). Install with: "
+                         "pip install 'comfyui-sserd[neural]'.") from exc
+    return load_editor(str(backend), device=device, **neural_options)
+
+
+def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                face_index: int = 0, start: Optional[float] = None, end: Optional[float] = None,
                editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
                plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
-               progress: Optional[ProgressFn] = None) -> EditResult:
-    """Edit the emotion of the face in ``input_path``; write ``output_path`` with the source's audio.
+               audio=_SOURCE_AUDIO, progress: Optional[ProgressFn] = None) -> EditResult:
+    """Edit the emotion of the face in ``source``; write ``output_path`` with the source's audio.
 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
-    mux_audio. ``emotion`` is an :class:`EmotionSpec` (see :func:`extract_emotion`) or a label.
+    mux_audio. ``source`` is a video path, or a :class:`ContentTrack` already tracked (then
+    ``start``/``end``/``face_index`` are the track's and tracking is skipped). ``emotion`` is an
+    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label. ``audio``: the source's own
+    audio (default), another media path or :class:`~sserd_core.media.AudioData`, or None.
 
     All or nothing: the output, the side-by-side (``comparison_path``), the preview PNGs
     (``preview_n`` frames in ``preview_dir``) and the plot (``plot_path``) appear together
@@ -293,6 +326,13 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
     """
     t0 = time.perf_counter()
     emotion = as_emotion(emotion)
+    track = source if isinstance(source, ContentTrack) else None
+    if track is not None:
+        if start is not None or end is not None:
+            raise SSERDError("start/end come from the ContentTrack's video; track the range you want instead.")
+        input_path = track.video.path
+    else:
+        input_path = source
     face_index = validate.face_index(face_index)
     start, end = validate.time_range(start, end)
     preview_n = validate.count("preview_n", preview_n, lo=0)
@@ -309,7 +349,7 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
         validate.output_folder(preview_dir)
     validate.distinct_paths(input=input_path, output=output_path, side_by_side=comparison_path,
                             plot=plot_path, preview_folder=preview_dir if preview_n > 0 else None)
-    video = load_video(input_path, start=start, end=end)
+    video = track.video if track is not None else load_video(input_path, start=start, end=end)
     need = validate.frame_memory(video.width, video.height)
     if need > 2 * 2**30:
         warnings.warn(f"{video.width}x{video.height} frames: editing needs about {need / 2**30:.1f} GiB of memory.")
@@ -323,7 +363,8 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
             final_plot = outs.file(plot_path) if plot_path else None
             for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
                 check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
-            content = disentangle_content(video, face_index=face_index, progress=progress, strict=strict)
+            content = track if track is not None else disentangle_content(video, face_index=face_index,
+                                                                          progress=progress, strict=strict)
             # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
             mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
             silent = outs.scratch(f"video{mid}")
@@ -332,9 +373,10 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
                                  preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
                                  progress=progress)
             video = content.video
-            audio = input_path if video.has_audio else None
-            if audio is None:
-                warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
+            if isinstance(audio, str) and audio == _SOURCE_AUDIO:
+                audio = input_path if video.has_audio else None
+                if audio is None:
+                    warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
             trim = dict(audio_start=video.start, audio_end=video.end) if (video.start or video.end) else {}
             mux_audio(silent, audio, final, inputs=(input_path,), **trim)
             if final_cmp is not None:
@@ -350,4 +392,4 @@ def edit_video(input_path: Union[str, os.PathLike], output_path: Union[str, os.P
     result.path = out
     result.comparison_path = Path(comparison_path) if comparison_path else None
     return EditResult(out, content, emotion, result, Path(comparison_path) if comparison_path else None,
-                      video.has_audio, time.perf_counter() - t0)
+                      audio is not None, time.perf_counter() - t0)

@@ -76,7 +76,7 @@ def test_kill_and_resume_gives_identical_next_step_loss(setup):
     out = d / "killed"
     cfg.write_text(tiny_config_text(setup["cache"], out, setup["ident"], setup["perc"], max_steps=5,
                                     checkpoint_every=3, sample_every=0))
-    cmd = [PY, "-m", "sserd_core.train.cli", "train", "--config", str(cfg)]
+    cmd = [PY, "-m", "sserd_core.cli", "train", "--config", str(cfg)]
     proc = subprocess.Popen(cmd, env=ENV, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     marker = out / "checkpoints" / "step_0000003" / "COMPLETE"
     t0 = time.time()
@@ -103,7 +103,7 @@ def test_accelerate_two_processes_agree_on_weights(setup):
                                     checkpoint_every=0, sample_every=0))
     accelerate = str(Path(PY).with_name("accelerate"))
     cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-           "no", "--dynamo_backend", "no", "--main_process_port", "29533", "-m", "sserd_core.train.cli", "train",
+           "no", "--dynamo_backend", "no", "--main_process_port", "29533", "-m", "sserd_core.cli", "train",
            "--config", str(cfg)]
     res = subprocess.run(cmd, env=ENV, cwd=d, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -59,9 +59,7 @@ def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoin
         if not name:
             continue
         if name == "landmark":
-            from ..render import LandmarkEditor
-
-            methods.append(Method("landmark", "editor", lambda device=None: LandmarkEditor(device=device)))
+            methods.append(Method("landmark", "editor", lambda device=None: pipeline.make_editor("landmark", device)))
         elif name == "naive":
             from .baselines import NaiveMouthEditor
 
@@ -90,12 +88,7 @@ def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoin
 
 def _neural_factory(path: str) -> Callable:
     def make(device=None):
-        try:
-            from ..neural import load_editor
-        except ImportError as exc:
-            raise SSERDError(f"The neural backend is not available ({exc}); install comfyui-sserd[neural] "
-                             "or evaluate its outputs with --outputs NAME=DIR.") from None
-        return load_editor(path, device=device)
+        return pipeline.make_editor(path, device)
 
     return make
 
@@ -186,14 +179,7 @@ def evaluate_item(item: EvalItem, method: Method, out_dir: Path, cache: _Cache, 
             editor_cache = editor_cache if editor_cache is not None else {}
             if method.name not in editor_cache:
                 editor_cache[method.name] = method.make_editor(device)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            silent = output.with_name(f".{output.stem}.video.mp4")
-            try:
-                pipeline.render_face(track, target_spec, silent, editor=editor_cache[method.name], measure=False)
-                pipeline.mux_audio(silent, src_audio, output, inputs=(item.source.path,))
-            finally:
-                if silent.exists():
-                    silent.unlink()
+            pipeline.edit_video(track, output, target_spec, editor=editor_cache[method.name], audio=src_audio)
     render_s = time.perf_counter() - t0
     record = {"item": item.to_dict(), "method": method.name, "status": status,
               "output": str(output) if status == "ok" else None,
