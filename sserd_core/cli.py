@@ -104,6 +104,7 @@ def cmd_edit(args) -> int:
     validate.time_range(args.start, args.end)
     validate.face_index(args.face_index)
     validate.count("--preview", args.preview, lo=0)
+    validate.count("--threads", args.threads, lo=1, allow_none=True)
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
@@ -122,7 +123,7 @@ def cmd_edit(args) -> int:
         result = edit_video(args.input, out, emotion, face_index=args.face_index, start=args.start, end=args.end,
                             editor=editor, comparison_path=cmp_path, preview_dir=preview_dir,
                             preview_n=args.preview or 0, plot_path=args.plot, measure=bool(args.plot),
-                            strict=args.strict, progress=progress)
+                            strict=args.strict, threads=args.threads, progress=progress)
     finally:
         progress.close()
     r = result.render
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Hugging Face repo id (see docs/NEURAL.md)")
     o.add_argument("--device", default=None, help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
                                                   "for the landmark backend, the best available for neural)")
+    o.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="frames edited at once (default: one per CPU core, at most 4; the landmark backend)")
     o.add_argument("--strict", action="store_true",
                    help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -45,6 +45,9 @@ class FaceEditor(ABC):
     name: str = "editor"
     #: how many frames the pipeline hands over per :meth:`edit` call
     batch_size: int = 1
+    #: True when ``edit`` may run on several frames at once from several threads (no state carried
+    #: from frame to frame); the pipeline then edits frames in parallel
+    parallel_safe: bool = False
 
     def prepare(self, emotion: EmotionSpec) -> None:
         """Called once per job before the first :meth:`edit` (e.g. encode the reference image)."""

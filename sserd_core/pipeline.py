@@ -169,8 +169,14 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                 editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
                 preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
                 measure: bool = True, progress: Optional[ProgressFn] = None,
-                frame_sink: Optional[Callable[[int, np.ndarray], None]] = None) -> RenderResult:
+                frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
+                threads: Optional[int] = None) -> RenderResult:
     """Re-render the clip with the face showing ``emotion``; write a video-only file ``output_path``.
+
+    ``threads``: frame workers (default: one per CPU core, at most 4, for backends that are
+    safe to run on several frames at once — the landmark editor; 1 otherwise). Frames are
+    edited in parallel and written, measured and shown strictly in order; the output is the
+    same file whatever the number of workers.
 
     ``comparison_path``: also write a side-by-side (source | edited) video.
     ``preview_dir`` / ``preview_n``: also save ``preview_n`` evenly spaced frames as PNG
@@ -182,6 +188,9 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     emotion = as_emotion(emotion)
     preview_n = validate.count("preview_n", preview_n, lo=0)
     editor = editor or default_editor()
+    workers = default_threads(editor) if threads is None else validate.count("threads", threads, lo=1)
+    if not getattr(editor, "parallel_safe", False):
+        workers = 1
     video = content.video
     n = content.n_frames
     editor.prepare(emotion)
@@ -203,46 +212,98 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
         tmp_prev = outs.folder(preview_dir) if preview_at else None
         with media.VideoWriter(str(tmp), video.width, video.height, video.fps, threaded=True) as writer, \
                 _maybe_writer(tmp_cmp, video.width * 2, video.height, video.fps) as cmp_writer:
-            batch: list = []
 
-            def flush():
+            def publish(b, face, out):
+                """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
-                frames = [b.rgb for b in batch]
-                faces = [content.face_frame(b.index) for b in batch]
-                tg = [targets[b.index] for b in batch]
-                edited = editor.edit(frames, faces, tg)
-                for b, face, out in zip(batch, faces, edited):
-                    if out.shape != b.rgb.shape:
-                        raise SSERDError(f"Backend {editor.name} returned a frame of shape {out.shape}, expected {b.rgb.shape}.")
-                    writer.write(out, b.time)
-                    if cmp_writer is not None:
-                        cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
-                    if measure and face is not None:
-                        src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
-                        out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
-                    if b.index in preview_at:
-                        name = f"frame_{b.index:05d}.png"
-                        media.write_image(tmp_prev / name, out)
-                        media.write_image(tmp_prev / f"frame_{b.index:05d}_compare.png",
-                                          np.concatenate([b.rgb, out], axis=1))
-                        previews.append(Path(preview_dir) / name)
-                    if frame_sink is not None:
-                        frame_sink(b.index, out)
-                    done += 1
-                    progress("rendering", done, n)
-                batch.clear()
+                if out.shape != b.rgb.shape:
+                    raise SSERDError(f"Backend {editor.name} returned a frame of shape {out.shape}, expected {b.rgb.shape}.")
+                writer.write(out, b.time)
+                if cmp_writer is not None:
+                    cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
+                if measure and face is not None:
+                    src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
+                    out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
+                if b.index in preview_at:
+                    name = f"frame_{b.index:05d}.png"
+                    media.write_image(tmp_prev / name, out)
+                    media.write_image(tmp_prev / f"frame_{b.index:05d}_compare.png",
+                                      np.concatenate([b.rgb, out], axis=1))
+                    previews.append(Path(preview_dir) / name)
+                if frame_sink is not None:
+                    frame_sink(b.index, out)
+                done += 1
+                progress("rendering", done, n)
 
-            for fr in media.prefetch(media.iter_frames(video, max_frames=n)):
-                if fr.index >= n:
-                    break
-                batch.append(fr)
-                if len(batch) >= max(1, editor.batch_size):
-                    flush()
-            if batch:
-                flush()
+            def edit_batch(batch):
+                faces = [content.face_frame(b.index) for b in batch]
+                edited = editor.edit([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
+                return list(zip(batch, faces, edited))
+
+            frames = media.prefetch(media.iter_frames(video, max_frames=n), depth=4 + 2 * workers)
+            # closing(): on an error or interrupt the workers and the decoder stop now, not when the
+            # traceback is freed
+            with contextlib.closing(frames), \
+                    contextlib.closing(_ordered(edit_batch, _batches(frames, n, max(1, editor.batch_size)),
+                                                workers)) as results:
+                for batch in results:
+                    for item in batch:
+                        publish(*item)
     return RenderResult(Path(output_path), done, times[:done], targets[:done], src_emo[:done], out_emo[:done],
                         src_mouth[:done], out_mouth[:done], Path(comparison_path) if comparison_path else None,
                         previews, time.perf_counter() - t_start)
+
+
+def default_threads(editor=None) -> int:
+    """Frame workers used when none are asked for: one per available core, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _batches(frames, n: int, size: int):
+    """Group decoded frames (the first ``n``) into lists of ``size``."""
+    batch: list = []
+    for fr in frames:
+        if fr.index >= n:
+            break
+        batch.append(fr)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _ordered(fn, items, workers: int):
+    """``fn`` over ``items`` on ``workers`` threads, results yielded in input order.
+
+    At most ``2 * workers`` items are in flight, so memory stays bounded. OpenCV, NumPy and
+    FFmpeg release the GIL, so the workers overlap. An exception in a worker (or in the
+    consumer, e.g. an interrupt) cancels everything not yet started and is raised here.
+    """
+    if workers <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sserd-frame")
+    pending: collections.deque = collections.deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            while len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _maybe_writer(tmp, w, h, fps):
@@ -307,7 +368,8 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
                plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
-               audio=_SOURCE_AUDIO, progress: Optional[ProgressFn] = None) -> EditResult:
+               audio=_SOURCE_AUDIO, threads: Optional[int] = None,
+               progress: Optional[ProgressFn] = None) -> EditResult:
     """Edit the emotion of the face in ``source``; write ``output_path`` with the source's audio.
 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
@@ -336,6 +398,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     face_index = validate.face_index(face_index)
     start, end = validate.time_range(start, end)
     preview_n = validate.count("preview_n", preview_n, lo=0)
+    threads = validate.count("threads", threads, lo=1, allow_none=True)
     if not Path(input_path).exists():
         raise media.MediaError(f"Input file not found: {input_path}.")
     out = validate.output_file(output_path)
@@ -371,7 +434,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
             silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
             result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
                                  preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
-                                 progress=progress)
+                                 progress=progress, threads=threads)
             video = content.video
             if isinstance(audio, str) and audio == _SOURCE_AUDIO:
                 audio = input_path if video.has_audio else None
