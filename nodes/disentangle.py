@@ -8,7 +8,8 @@ from comfy_api.latest import io
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
-from ._common import CATEGORY, ComfyProgress, ContentType, video_path
+from ._clip import clip_info
+from ._common import CATEGORY, ComfyProgress, ContentType
 
 
 class DisentangleContent(io.ComfyNode):
@@ -36,7 +37,7 @@ class DisentangleContent(io.ComfyNode):
 
     @classmethod
     def execute(cls, video, face_index=0) -> io.NodeOutput:
-        info = pipeline.load_video(video_path(video))
+        info = clip_info(video)  # Load Video (SSERD)'s range of its source file, or any VIDEO's file
         content = pipeline.disentangle_content(info, face_index=face_index, progress=ComfyProgress(info.n_frames))
         found = np.asarray(content.found, bool)
         shown = np.nanmean(content.source_emotion[found], 0) if found.any() else np.zeros(len(EMOTIONS))

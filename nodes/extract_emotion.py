@@ -7,6 +7,7 @@ from comfy_api.latest import io
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
+from ._clip import SSERDClip, middle_frame
 from ._common import CATEGORY, EmotionType, video_path
 from ._images import image_to_rgb
 
@@ -56,6 +57,9 @@ class ExtractEmotion(io.ComfyNode):
                 reference_video=None) -> io.NodeOutput:
         if reference_image is not None:
             spec = pipeline.extract_emotion(reference=image_to_rgb(reference_image))
+        elif isinstance(reference_video, SSERDClip) and not reference_video.whole:
+            # a range of a file (Load Video (SSERD) with start/end/cap): its own middle frame
+            spec = pipeline.extract_emotion(reference=middle_frame(reference_video.info))
         elif reference_video is not None:
             spec = pipeline.extract_emotion(reference=video_path(reference_video))
         elif curve and curve.strip():

@@ -1,17 +1,22 @@
-"""Load Video (SSERD): a video from ComfyUI's input folder, as a file-backed core ``VIDEO``."""
+"""Load Video (SSERD): a video from ComfyUI's input folder, as a file-backed core ``VIDEO``.
+
+The range (start / end / frame cap) is not cut into a new file: the ``VIDEO`` is the source
+file plus the range (:class:`~nodes._clip.SSERDClip`), so Render Face decodes the source's
+frames once and encodes once. Only a frame-rate change writes frames, losslessly.
+"""
 
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 
 import folder_paths
 from comfy_api.latest import io
 
-from sserd_core import media, pipeline
+from sserd_core import media
 from sserd_core.errors import SSERDError
 
-from ._common import CATEGORY, ComfyProgress, audio_to_core, file_video, output_connected, temp_path
+from ._clip import load_clip, tag_audio
+from ._common import CATEGORY, ComfyProgress, audio_to_core, output_connected
 from ._images import ImageBatch
 
 
@@ -35,41 +40,6 @@ def _input_videos() -> list[str]:
     d = folder_paths.get_input_directory()
     files = [f for f in os.listdir(d) if os.path.isfile(os.path.join(d, f))]
     return sorted(folder_paths.filter_files_content_types(files, ["video"]))
-
-
-def conform(path: str, start: float, end, max_frames: int, fps: float, progress) -> str:
-    """Write the selected range (and, if ``fps`` > 0, that frame rate) of ``path`` to a new
-    temp file with its audio, so every downstream node — SSERD or not — sees exactly it.
-
-    Frames stream through one at a time; a new rate keeps, for each output time
-    ``k / fps``, the source frame shown at that moment (frames are dropped or repeated).
-    """
-    info = pipeline.load_video(path, start=start or None, end=end, max_frames=max_frames or None)
-    rate = Fraction(fps).limit_denominator(1001) if fps > 0 else info.fps
-    silent, out = temp_path("sserd_clip_video"), temp_path("sserd_clip")
-    try:
-        with media.VideoWriter(str(silent), info.width, info.height, rate) as writer:
-            k, held, t_end = 0, None, 0.0
-            for fr in media.iter_frames(info):
-                if fps <= 0:
-                    writer.write(fr.rgb, fr.time)
-                else:
-                    while held is not None and k / float(rate) < fr.time - 1e-6:
-                        writer.write(held, k / float(rate))
-                        k += 1
-                    held = fr.rgb
-                t_end = fr.time + 1.0 / info.fps_float
-                progress("trimming", fr.index + 1, info.n_frames)
-            while held is not None and k / float(rate) < t_end - 1e-6:
-                writer.write(held, k / float(rate))
-                k += 1
-        duration = t_end
-        pipeline.mux_audio(silent, path if info.has_audio else None, out,
-                           audio_start=info.start, audio_end=info.start + duration, inputs=(path,))
-    finally:
-        if silent.exists():
-            silent.unlink()
-    return str(out)
 
 
 class LoadVideo(io.ComfyNode):
@@ -98,7 +68,8 @@ class LoadVideo(io.ComfyNode):
             ],
             outputs=[
                 io.Video.Output("video", display_name="video",
-                                tooltip="The selected clip as a file-backed VIDEO (with its audio)."),
+                                tooltip="The selected clip as a file-backed VIDEO (with its audio). SSERD nodes read "
+                                        "the range straight from the source file (nothing re-encoded)."),
                 io.Audio.Output("audio", display_name="audio",
                                 tooltip="The clip's audio track (None if the file has no audio)."),
                 io.Float.Output("fps", display_name="fps", tooltip="Frame rate of the clip, frames per second."),
@@ -114,13 +85,15 @@ class LoadVideo(io.ComfyNode):
     @classmethod
     def execute(cls, file, start_time=0.0, end_time=0.0, frame_cap=0, force_fps=0.0) -> io.NodeOutput:
         path = input_file(file)
-        end = end_time if end_time > 0 else None
-        if start_time > 0 or end is not None or frame_cap > 0 or force_fps > 0:
-            path = conform(path, start_time, end, frame_cap, force_fps, ComfyProgress())
-        info = pipeline.load_video(path)
-        audio = audio_to_core(media.read_audio(path)) if output_connected(cls, 1) else None
+        clip = load_clip(path, start_time, end_time if end_time > 0 else None, frame_cap, force_fps,
+                         ComfyProgress() if force_fps > 0 else None)
+        info = clip.info
+        audio = None
+        if clip.audio is not None and output_connected(cls, 1):
+            src, a_start, a_end = clip.audio
+            audio = tag_audio(audio_to_core(media.read_audio(src, a_start, a_end)), src, a_start, a_end)
         images = ImageBatch.from_video(info) if output_connected(cls, 4) else None
-        return io.NodeOutput(file_video(path), audio, info.fps_float, info.n_frames, images)
+        return io.NodeOutput(clip, audio, info.fps_float, info.n_frames, images)
 
     @classmethod
     def fingerprint_inputs(cls, file, **kwargs):

@@ -8,6 +8,7 @@ from comfy_api.latest import io
 
 from sserd_core import pipeline
 
+from ._clip import source_of
 from ._common import CATEGORY, audio_from_core, file_video, temp_path, video_path
 
 log = logging.getLogger("sserd")
@@ -20,8 +21,9 @@ class MuxAudio(io.ComfyNode):
             node_id="SSERD_MuxAudio",
             display_name="Mux Audio",
             category=CATEGORY,
-            description="Combine a video with an audio track: the video stream is copied (not re-encoded), the "
-                        "audio is encoded to AAC (Opus for WebM). Works with AUDIO from any node.",
+            description="Combine a video with an audio track: the video stream is copied (not re-encoded). Audio "
+                        "straight from Load Video (SSERD) is copied from the source file, bit for bit (cut to the "
+                        "clip's range if it has one); audio from any other node is encoded to AAC.",
             inputs=[
                 io.Video.Input("video", tooltip="The video to add sound to (e.g. Render Face's output)."),
                 io.Audio.Input("audio", optional=True,
@@ -37,9 +39,15 @@ class MuxAudio(io.ComfyNode):
     @classmethod
     def execute(cls, video, audio=None) -> io.NodeOutput:
         src = video_path(video)
+        out = temp_path("sserd_with_audio")
+        source = source_of(audio)
+        if source is not None:
+            # the samples are still the file's own: take its audio stream (stream-copied when nothing is cut)
+            path, start, end = source
+            pipeline.mux_audio(src, path, out, audio_start=start, audio_end=end, inputs=(path,))
+            return io.NodeOutput(file_video(out))
         data = audio_from_core(audio)
         if data is None or data.waveform.shape[-1] == 0:
             log.warning("SSERD Mux Audio: no audio given; the video is passed through without sound.")
-        out = temp_path("sserd_with_audio")
         pipeline.mux_audio(src, data if data is not None and data.waveform.shape[-1] else None, out)
         return io.NodeOutput(file_video(out))

@@ -3,7 +3,7 @@
 ComfyUI lists every ``workflows/*.json`` of a custom node pack as that pack's templates.
 The graphs are described here once, compactly, and written in the UI format the
 frontend saves (nodes with sockets, widget values, links, a note node each).
-tests/test_comfyui_browser.py loads each file in a real ComfyUI page and checks that
+tests/test_comfyui_server.py loads each file in a real ComfyUI page and checks that
 the page knows every node and serialises the same prompt as tests/comfyui_helpers.ui_to_api.
 
     python scripts/build_workflows.py
@@ -42,7 +42,18 @@ OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion"
 TITLES = {"Note": "About this workflow"}
 SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
          "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 200],
-         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [420, 260]}
+         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300]}
+
+# Layout (canvas units; a node's title bar is the 30 units above its position). The frontend grows
+# nodes once media load: Load Video's player makes it ~550 tall (square clip at width 300), Save
+# Video ~460 with its player, Render Face ~500 after a run, Disentangle Content and Extract Emotion
+# a little with their bars. Nodes are placed so none overlaps another after that, with a gap:
+# tests/test_comfyui_server.py checks it in a real page before and after a run.
+ROW2_Y = 620  # the note, under Load Video
+SIDE_ROW_Y = 520  # the cross-identity workflow's second Mux Audio → Save Video (side by side)
+# where the view opens: the top row's title bars and the pack badges above them clear the
+# frontend's toolbar (the canvas starts right under it)
+VIEW = {"scale": 0.8, "offset": [40, 80]}
 
 
 class Graph:
@@ -76,7 +87,7 @@ class Graph:
     def to_json(self) -> dict:
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
                 "links": self.links, "groups": [], "config": {},
-                "extra": {"ds": {"scale": 0.8, "offset": [40, 40]}}, "version": 0.4}
+                "extra": {"ds": {"scale": VIEW["scale"], "offset": list(VIEW["offset"])}}, "version": 0.4}
 
 
 def save_video(g: Graph, pos, prefix: str) -> dict:
@@ -98,8 +109,8 @@ def edit_chain(g: Graph, load: dict, emotion: dict, y: float = 0, model: dict | 
     g.link(load, "audio", mux, "audio")
     g.link(mux, "video", save, "video")
     if side_by_side_prefix:
-        mux2 = g.node("SSERD_MuxAudio", (1400, y + 430))
-        save2 = save_video(g, (1680, y + 430), side_by_side_prefix)
+        mux2 = g.node("SSERD_MuxAudio", (1400, y + SIDE_ROW_Y))
+        save2 = save_video(g, (1680, y + SIDE_ROW_Y), side_by_side_prefix)
         g.link(render, "side_by_side", mux2, "video")
         g.link(load, "audio", mux2, "audio")
         g.link(mux2, "video", save2, "video")
@@ -107,7 +118,7 @@ def edit_chain(g: Graph, load: dict, emotion: dict, y: float = 0, model: dict | 
 
 def label_edit() -> dict:
     g = Graph()
-    g.node("Note", (20, 560), ["Label edit with intensity.\n\n"
+    g.node("Note", (20, ROW2_Y), ["Label edit with intensity.\n\n"
            "1. Put a talking-face video in ComfyUI/input (the pack ships assets/sample.mp4) and pick it in "
            "Load Video (SSERD); start/end/frame cap trim it.\n"
            "2. Extract Emotion: click an emotion and drag the intensity (0 = neutral, 1 = full).\n"
@@ -123,7 +134,7 @@ def label_edit() -> dict:
 
 def cross_identity() -> dict:
     g = Graph()
-    g.node("Note", (20, 560), ["Cross-identity transfer from a reference image.\n\n"
+    g.node("Note", (20, ROW2_Y), ["Cross-identity transfer from a reference image.\n\n"
            "The emotion shown by ANY person's face in the reference image (core Load Image; the pack ships "
            "assets/astronaut_face.png, a smiling astronaut) is measured and retargeted onto the speaker's own face "
            "geometry (here Grace Hopper, assets/sample_hopper.mp4): the speaker keeps their identity and their "
@@ -132,9 +143,9 @@ def cross_identity() -> dict:
            "built-in landmark editor here; neural SSERD checkpoints go in models/sserd/).\n"
            "Two files are saved: the edit, and source | edited side by side, both with the original audio."])
     load = g.node("SSERD_LoadVideo", (20, 0), ["sample_hopper.mp4", 0.0, 0.0, 0, 0.0, "image"])
-    ref = g.node("LoadImage", (380, 430), ["astronaut_face.png", "image"])
+    ref = g.node("LoadImage", (380, 330), ["astronaut_face.png", "image"])
     emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["neutral", 1.0, ""])
-    model = g.node("SSERD_LoadModel", (700, 380), ["landmark (built-in)", "", "auto", 4, "bicubic"])
+    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 4, "bicubic"])
     g.link(ref, "IMAGE", emotion, "reference_image")
     edit_chain(g, load, emotion, model=model, prefix="sserd/cross_identity",
                side_by_side_prefix="sserd/cross_identity_side_by_side")
@@ -143,7 +154,7 @@ def cross_identity() -> dict:
 
 def emotion_curve() -> dict:
     g = Graph()
-    g.node("Note", (20, 560), ["An emotion curve over time.\n\n"
+    g.node("Note", (20, ROW2_Y), ["An emotion curve over time.\n\n"
            "Extract Emotion's curve field takes keyframes TIME:EMOTION[@INTENSITY], TIME in seconds from the "
            "start of the clip; the emotion moves linearly between keyframes and holds after the last one. "
            "This one goes neutral → happy → surprised → sad while the person keeps talking.\n\n"

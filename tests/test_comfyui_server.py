@@ -236,8 +236,12 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     files = saved(server, entry)
     assert len(files) == (2 if name == "sserd_cross_identity" else 1)
+    source = server.input_dir / ("sample_hopper.mp4" if name == "sserd_cross_identity" else "sample.mp4")
     for f in files:
         check_video(f, clip_frames, CLIP_SECONDS)
+        # the audio is the input file's, bit for bit: Mux Audio copies the stream it came from
+        assert audio_samples(f).tobytes() == audio_samples(source).tobytes(), f.name
+        assert audio_packets(f) == audio_packets(source), f.name
     outputs = entry["outputs"]
     render = next(v for v in outputs.values() if "sserd_render" in v)
     summary = render["sserd_render"][0]
@@ -303,6 +307,28 @@ def first_frame(path: Path) -> np.ndarray:
         return next(c.decode(video=0)).to_ndarray(format="rgb24")
 
 
+def audio_samples(path: Path) -> np.ndarray:
+    """Every decoded sample of the first audio stream, [channels, samples] as the decoder gives them."""
+    import av
+
+    with av.open(str(path)) as c:
+        return np.concatenate([f.to_ndarray().reshape(len(f.layout.channels), -1) for f in c.decode(audio=0)], axis=1)
+
+
+def audio_packets(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.size]
+
+
+def all_frames(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
 def test_load_video_range_cap_and_frame_rate(server):
     prompt = {
         "1": {"class_type": "SSERD_LoadVideo", "inputs": {"file": "sample.mp4", "start_time": 0.4, "end_time": 0.0,
@@ -323,6 +349,31 @@ def test_load_video_range_cap_and_frame_rate(server):
     assert abs(info["audio_seconds"] - 0.8) < 0.1, info
     images = H.probe(files["images"])
     assert images["frames"] == 10 and abs(images["fps"] - 12.5) < 1e-6 and images["audio_codec"], images
+
+
+@pytest.mark.parametrize("force_fps", [0.0, 12.5])
+def test_an_edit_of_a_range_is_encoded_once_from_the_source(server, force_fps, tmp_path):
+    """Load Video (SSERD) with a range (and a frame-rate change) writes no lossy clip: Render Face
+    decodes the source's frames and encodes once, so outside the face the edit is within 1 grey
+    level of a direct decode → libx264 veryfast crf 18 encode of the same frames, and as close to
+    the source as that encode (see tests/generation_helpers.py)."""
+    from generation_helpers import check_one_generation, one_generation
+
+    from sserd_core import pipeline
+
+    prompt = edit_prompt("sample.mp4", "happy", 0.8, prefix=f"once/edit_{int(force_fps)}")
+    prompt["1"]["inputs"].update(start_time=0.4, frame_cap=20, force_fps=force_fps)
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    edited = saved(server, entry)[0]
+    report = one_generation(edited, server.input_dir / "sample.mp4", start=0.4, max_frames=20, fps=force_fps,
+                            emotion=pipeline.extract_emotion("happy", 0.8), scratch=tmp_path)
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    (H.ARTIFACTS / f"comfyui_one_generation_fps{int(force_fps)}.json").write_text(json.dumps(report, indent=1))
+    assert report["frames"] == (10 if force_fps else 20)
+    check_one_generation(report, f"ComfyUI, force_fps={force_fps}")
+    # the sound is the source's range (cut, so encoded once from the decoded samples)
+    assert abs(H.probe(edited)["audio_seconds"] - report["frames"] / (force_fps or 25.0)) < 0.1
 
 
 def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefix: str = "sserd/edit") -> dict:
@@ -559,18 +610,105 @@ def test_page_loads_every_workflow_with_known_nodes_and_the_same_prompt(browser,
     assert errors == []
 
 
+# What the page shows, in canvas units and client pixels: each node's box (title bar included),
+# where the view puts it, and where the frontend's toolbar ends. Waits for the media players and
+# image previews to load first (they grow Load Video, Load Image and Save Video).
+LAYOUT_JS = """
+  const [wf, done] = arguments;
+  (async () => {
+    const app = window.app;
+    if (wf) await app.loadGraphData(wf);
+    const t0 = Date.now();
+    await new Promise(r => setTimeout(r, 800));
+    while (Date.now() - t0 < 15000 && ([...document.querySelectorAll('video')].some(v => v.readyState < 2)
+           || app.graph._nodes.some(n => (n.imgs || []).some(i => !i.complete))))
+      await new Promise(r => setTimeout(r, 250));
+    await new Promise(r => setTimeout(r, 500));
+    app.canvas.draw(true, true);
+    const rect = document.querySelector('#graph-canvas').getBoundingClientRect();
+    const bars = ['.comfyui-body-top', '.comfyui-menu', '.workflow-tabs-container', '.actionbar']
+      .flatMap(s => [...document.querySelectorAll(s)]).map(e => e.getBoundingClientRect())
+      .filter(r => r.height > 0 && r.top < rect.top + 200).map(r => r.bottom);
+    const emo = app.graph._nodes.find(n => n.type === 'SSERD_ExtractEmotion');
+    done({
+      nodes: app.graph._nodes.map(n => ({id: n.id, type: n.type, box: [...n.getBounding()]})),
+      offset: [...app.canvas.ds.offset], scale: app.canvas.ds.scale, canvas_top: rect.top,
+      toolbar_bottom: Math.max(rect.top, ...bars), picker: emo?.sserdPicker?.shown ?? null,
+    });
+  })().catch(e => done({error: String(e && e.stack || e)}));
+"""
+#: room above a title bar for the pack's badge ("comfyui-sserd") that the frontend draws there
+BADGE_PX = 20
+
+
+def check_layout(layout: dict, what: str) -> None:
+    """No node overlaps another (title bars included); every title bar and badge lies below the toolbar."""
+    assert "error" not in layout, layout.get("error")
+    boxes = layout["nodes"]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            (ax, ay, aw, ah), (bx, by, bw, bh) = a["box"], b["box"]
+            overlap = min(ax + aw, bx + bw) - max(ax, bx) > 0 and min(ay + ah, by + bh) - max(ay, by) > 0
+            assert not overlap, f"{what}: {a['type']} {a['box']} overlaps {b['type']} {b['box']}"
+    top = min(n["box"][1] for n in boxes)
+    top_px = layout["canvas_top"] + (top + layout["offset"][1]) * layout["scale"]
+    assert top_px >= layout["toolbar_bottom"] + BADGE_PX, \
+        f"{what}: the top row's title bars start at y={top_px:.0f} px, under the toolbar (ends {layout['toolbar_bottom']:.0f})"
+
+
+def test_page_opens_every_workflow_below_the_toolbar_with_no_node_over_another(browser):
+    for name in WORKFLOW_NAMES:
+        layout = browser.execute_async_script(LAYOUT_JS, H.load_workflow(name))
+        check_layout(layout, name)
+
+
+def test_page_picker_shows_the_target_that_wins(browser):
+    """Extract Emotion's picker shows what the node will use: the label, else the curve, else the
+    reference (in the server's order) — never "happy 1.00" when a curve or a reference overrides it."""
+    want = {"sserd_label_edit": ("label", "Emotion picker"), "sserd_emotion_curve": ("curve", "The curve wins"),
+            "sserd_cross_identity": ("reference", "The reference image wins")}
+    for name, (kind, title) in want.items():
+        shown = browser.execute_async_script(LAYOUT_JS, H.load_workflow(name))["picker"]
+        assert shown["kind"] == kind and shown["title"].startswith(title), (name, shown)
+    # typing a curve in the label workflow switches the picker to it; clicks no longer change the unused label
+    load_in_page(browser, H.load_workflow("sserd_label_edit"))
+    got = browser.execute_script("""
+        const app = window.app, emo = app.graph._nodes.find(n => n.type === 'SSERD_ExtractEmotion');
+        const w = emo.sserdPicker, get = n => emo.widgets.find(x => x.name === n);
+        const views = [w.view()];
+        get('curve').value = '0:neutral, 1:happy@0.9, 2:angry@0.5';
+        views.push(w.view());
+        app.canvas.draw(true, true);
+        const L = w.layout;
+        const clicked = w.mouse({type: 'pointerdown'}, [L.barX + 0.3 * L.barW, L.top + 4.5 * 17], emo);
+        const label = [get('emotion').value, get('intensity').value];
+        get('curve').value = '';
+        views.push(w.view());
+        return {kinds: views.map(v => v.kind), titles: views.map(v => v.title), keys: views[1].keyframes.length,
+                drawn: w.shown, clicked, label};
+    """)
+    assert got["kinds"] == ["label", "curve", "label"], got
+    assert got["keys"] == 3 and got["drawn"]["kind"] == "curve" and "sad" not in got["titles"][1], got
+    assert got["clicked"] is False and got["label"] == ["sad", 0.8], got
+
+
 def test_page_runs_a_workflow_and_shows_the_edit_in_the_nodes(browser, server):
     """Queue from the page; the Render Face node shows source | edited frames, Extract Emotion
-    and Render Face show emotion bars; the emotion picker sets emotion + intensity."""
+    and Render Face show emotion bars; the emotion picker sets emotion + intensity. After the run no
+    live preview frame is left under Render Face, no node covers another, and the saved file's audio
+    is the input's, sample for sample."""
     load_in_page(browser, H.load_workflow("sserd_label_edit"))
+    before = set((server.output_dir / "sserd").glob("label_edit_*.mp4"))
     state = browser.execute_async_script("""
         const done = arguments[0];
         (async () => {
           const app = window.app;
-          app.canvas.ds.scale = 0.78; app.canvas.ds.offset = [30, 40];
-          await app.queuePrompt(0, 1);
+          const { api } = await import('/scripts/api.js');
           const byType = t => app.graph._nodes.find(n => n.type === t);
           const render = byType('SSERD_RenderFace'), emo = byType('SSERD_ExtractEmotion');
+          let live = 0;
+          api.addEventListener('b_preview_with_metadata', e => { if (e.detail.displayNodeId == render.id) live++; });
+          await app.queuePrompt(0, 1);
           const t0 = Date.now();
           while (Date.now() - t0 < 100000) {
             const imgs = render.sserdPreview?.images || [];
@@ -587,11 +725,15 @@ def test_page_runs_a_workflow_and_shows_the_edit_in_the_nodes(browser, server):
           const t1 = Date.now();
           while (Date.now() - t1 < 10000 && [...document.querySelectorAll('video')].some(v => v.readyState < 2))
             await new Promise(r => setTimeout(r, 250));
-          await new Promise(r => setTimeout(r, 500));
+          await new Promise(r => setTimeout(r, 2000));
+          app.canvas.draw(true, true);
           done({
             previews: p.images.length, loaded: p.images.filter(i => i.naturalWidth > 0).length,
             preview_size: p.images.length ? [p.images[0].naturalWidth, p.images[0].naturalHeight] : null,
             index: p.index, measured: emo.sserdPicker.measured, render: render.sserdSummary.data?.title,
+            picker: emo.sserdPicker.shown,
+            live_frames_during_run: live, live_left: Object.keys(app.nodePreviewImages || {}),
+            render_imgs: (render.imgs || []).length, render_widgets: render.widgets.map(w => w.name),
           });
         })().catch(e => done({error: String(e && e.stack || e)}));
     """)
@@ -601,11 +743,24 @@ def test_page_runs_a_workflow_and_shows_the_edit_in_the_nodes(browser, server):
     assert w == 2 * h, "preview frames are source | edited side by side"
     assert state["index"] == 3
     assert state["measured"]["text"] == "sad 0.80"
+    assert state["picker"] == {"kind": "label", "title": "Last run: sad 0.80"}, state["picker"]
     assert "frames" in state["render"]
+    # the live preview was shown while rendering, and is gone now
+    assert state["live_frames_during_run"] > 0, state
+    assert state["live_left"] == [] and state["render_imgs"] == 0, state
+    assert "$$canvas-image-preview" not in state["render_widgets"], state["render_widgets"]
+    # grown nodes (Disentangle's bars, Render Face's preview, Save Video's player) still overlap nothing
+    check_layout(browser.execute_async_script(LAYOUT_JS, None), "sserd_label_edit after a run")
     H.ARTIFACTS.mkdir(exist_ok=True)
     shot = H.ARTIFACTS / "comfyui_graph.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 50_000
+    # the file the page's run saved carries the input's audio stream unchanged
+    new = sorted(set((server.output_dir / "sserd").glob("label_edit_*.mp4")) - before)
+    assert len(new) == 1, new
+    source = server.input_dir / "sample.mp4"
+    assert audio_samples(new[0]).tobytes() == audio_samples(source).tobytes()
+    assert audio_packets(new[0]) == audio_packets(source)
     # the picker: a click on the 'sad' bar at 60 % of its length picks sad @ 0.6
     picked = browser.execute_script("""
         const emo = window.app.graph._nodes.find(n => n.type === 'SSERD_ExtractEmotion');

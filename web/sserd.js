@@ -4,9 +4,12 @@
 //   to choose that emotion and set the intensity to where you clicked. After a run the
 //   bars show the emotion actually extracted (e.g. measured on a reference face).
 // - Disentangle Content: bars of the emotion the source clip shows.
+// - Extract Emotion shows the target that wins: with a reference image/video connected, or a
+//   curve typed in, the picker shows that (the curve as intensity over time), not the label.
 // - Render Face: an in-node preview of edited frames (source | edited); move the pointer
 //   across it (or drag) to scrub through the previewed frames; bars of target vs the
-//   emotion measured on the edited frames.
+//   emotion measured on the edited frames. The live preview ComfyUI shows while the node
+//   renders is removed once it has run (no stale 512 px frame under the node).
 //
 // The widgets are drawn on the node canvas and never serialised (no effect on the prompt).
 import { app } from "../../scripts/app.js";
@@ -91,6 +94,91 @@ function barsHeight(nSeries) {
 }
 
 // ------------------------------------------------------------------ Extract Emotion
+// Which target the node will use, in the server's order (nodes/extract_emotion.py): a connected
+// reference image, else a connected reference video, else a non-empty curve, else the label.
+function linked(node, name) {
+  const input = (node.inputs || []).find((i) => i.name === name);
+  return !!input && input.link != null;
+}
+
+function targetSource(node) {
+  if (linked(node, "reference_image")) return { kind: "reference", what: "reference image" };
+  if (linked(node, "reference_video")) return { kind: "reference", what: "reference video" };
+  if (linked(node, "curve")) return { kind: "curve", text: null };
+  const curve = String(findWidget(node, "curve")?.value ?? "").trim();
+  if (curve) return { kind: "curve", text: curve };
+  return { kind: "label" };
+}
+
+const ALIASES = {
+  anger: "angry", mad: "angry", disgust: "disgusted", fearful: "fear", afraid: "fear", scared: "fear",
+  joy: "happy", happiness: "happy", sadness: "sad", surprise: "surprised", calm: "neutral", none: "neutral",
+};
+
+// "0:neutral, 2:happy@0.9" -> [[0, vector], [2, vector]] sorted by time; null if it does not parse
+// (the server then reports the exact problem when the graph runs)
+function parseCurve(text) {
+  const keys = [];
+  for (let item of text.replace(/;/g, ",").split(",")) {
+    item = item.trim();
+    if (!item) continue;
+    const m = item.match(/^([^:]+):([^@]+)(?:@(.+))?$/);
+    if (!m) return null;
+    const t = Number(m[1]);
+    const name0 = m[2].trim().toLowerCase();
+    const name = ALIASES[name0] ?? name0;
+    const intensity = m[3] === undefined || !m[3].trim() ? 1 : Number(m[3]);
+    if (!Number.isFinite(t) || t < 0 || !EMOTIONS.includes(name) || !(intensity >= 0 && intensity <= 1)) return null;
+    keys.push([t, emotionVector(name, intensity)]);
+  }
+  keys.sort((a, b) => a[0] - b[0]);
+  return keys.length ? keys : null;
+}
+
+// One row per emotion: its intensity over time (keyframes, linear in between) as a filled area.
+function drawCurve(ctx, width, y, title, keyframes) {
+  ctx.save();
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#ccc";
+  ctx.fillText(title, PAD, y + 8);
+  const top = y + 18;
+  const labelW = 64;
+  const barX = PAD + labelW;
+  const barW = Math.max(20, width - barX - PAD - 34);
+  const t0 = keyframes[0][0];
+  const t1 = Math.max(t0 + 1e-6, keyframes[keyframes.length - 1][0]);
+  const xs = keyframes.map(([t]) => barX + (keyframes.length > 1 ? ((t - t0) / (t1 - t0)) * barW : 0));
+  EMOTIONS.forEach((name, i) => {
+    const ry = top + i * ROW_H;
+    ctx.fillStyle = "#aaa";
+    ctx.fillText(name, PAD, ry + ROW_H / 2);
+    ctx.fillStyle = "#2a2a2a";
+    ctx.fillRect(barX, ry + 2, barW, ROW_H - 4);
+    const h = ROW_H - 4;
+    const base = ry + 2 + h;
+    ctx.beginPath();
+    ctx.moveTo(barX, base);
+    keyframes.forEach(([, v], k) => ctx.lineTo(keyframes.length > 1 ? xs[k] : barX, base - h * Math.max(0, Math.min(1, v[i]))));
+    const last = keyframes[keyframes.length - 1][1][i];
+    ctx.lineTo(barX + barW, base - h * Math.max(0, Math.min(1, last)));
+    ctx.lineTo(barX + barW, base);
+    ctx.closePath();
+    ctx.fillStyle = COLORS[name];
+    ctx.fill();
+    const peak = Math.max(...keyframes.map(([, v]) => v[i]));
+    ctx.fillStyle = "#ddd";
+    ctx.fillText(peak.toFixed(2), barX + barW + 4, ry + ROW_H / 2);
+  });
+  ctx.fillStyle = "#999";
+  const ly = top + EMOTIONS.length * ROW_H + 8;
+  ctx.fillText(`${t0.toFixed(1)} s`, barX, ly);
+  const end = `${t1.toFixed(1)} s`;
+  ctx.fillText(end, barX + barW - ctx.measureText(end).width, ly);
+  ctx.restore();
+  return { barX, barW, top };
+}
+
 function addEmotionPicker(node) {
   const widget = {
     name: "sserd_emotion_picker",
@@ -98,28 +186,52 @@ function addEmotionPicker(node) {
     value: null,
     serialize: false,
     options: { serialize: false },
-    measured: null, // set after a run: {text, keyframes}
+    measured: null, // set after a run: {text, source, keyframes}
     layout: null,
+    shown: null, // what the last draw showed: {kind, title} (read by the tests)
     computeSize(width) {
-      return [width ?? node.size[0], barsHeight(this.measured ? 2 : 1) + 16];
+      return [width ?? node.size[0], barsHeight(2) + 16];
     },
-    draw(ctx, node, width, y) {
+    // What to draw: the target that wins, never the label when a curve or a reference overrides it.
+    view() {
+      const src = targetSource(node);
+      const measured = this.measured && this.measured.source === src.kind ? this.measured : null;
+      if (src.kind === "reference") {
+        const values = measured?.keyframes?.[0]?.[1] ?? EMOTIONS.map(() => 0);
+        const title = measured
+          ? `The ${src.what} wins — measured: ${measured.text}`
+          : `The ${src.what} wins — its emotion is measured when the graph runs`;
+        return { kind: "reference", title, series: [{ values, color: "#58a6ff", label: `measured (${src.what})` }] };
+      }
+      if (src.kind === "curve") {
+        const keys = src.text !== null ? parseCurve(src.text) : measured?.keyframes;
+        if (keys && keys.length) {
+          return { kind: "curve", title: `The curve wins: ${keys.length} keyframe${keys.length > 1 ? "s" : ""} (label ignored)`, keyframes: keys };
+        }
+        const title = src.text === null ? "The connected curve wins (label ignored)" : "The curve wins — it is checked when the graph runs";
+        return { kind: "curve", title, series: [{ values: EMOTIONS.map(() => 0), color: "emotion", label: "curve" }] };
+      }
       const label = findWidget(node, "emotion")?.value ?? "neutral";
       const intensity = Number(findWidget(node, "intensity")?.value ?? 1);
       const series = [{ values: emotionVector(label, intensity), color: "emotion", label: "label × intensity" }];
       let title = "Emotion picker — click a bar to choose the emotion and intensity";
-      if (this.measured) {
-        const kf = this.measured.keyframes || [];
-        series.push({ values: kf.length ? kf[0][1] : null, color: "#58a6ff",
-          label: this.measured.source === "curve" ? "curve (first keyframe)" : `extracted (${this.measured.source})` });
-        title = `Last run: ${this.measured.text}`;
+      if (measured) {
+        series.push({ values: measured.keyframes?.[0]?.[1] ?? null, color: "#58a6ff", label: "last run" });
+        title = `Last run: ${measured.text}`;
       }
-      this.layout = drawBars(ctx, width, y, title, series, label);
+      return { kind: "label", title, series, selected: label };
+    },
+    draw(ctx, node, width, y) {
+      const v = this.view();
+      this.shown = { kind: v.kind, title: v.title };
+      this.layout = v.keyframes ? drawCurve(ctx, width, y, v.title, v.keyframes) : drawBars(ctx, width, y, v.title, v.series, v.selected ?? null);
       this.layout.y = y;
+      this.layout.kind = v.kind;
     },
     mouse(event, pos, node) {
       const t = event.type;
       if (!this.layout || !(t === "pointerdown" || t === "mousedown" || (t === "pointermove" && event.buttons))) return false;
+      if (targetSource(node).kind !== "label") return false; // a curve or reference wins: the label is not used
       const { barX, barW, top } = this.layout;
       const row = Math.floor((pos[1] - top) / ROW_H);
       if (row < 0 || row >= EMOTIONS.length) return false;
@@ -211,6 +323,35 @@ function addPreview(node) {
   return widget;
 }
 
+// ComfyUI shows the live preview frames Render Face sends while it renders (512 px JPEGs) under
+// the node and keeps the last one after the run. Once the node has run, its own source | edited
+// preview says more, so the live one is removed: the frontend's preview entry for the node, the
+// images it decoded from it and the canvas widget that draws them.
+const LIVE_PREVIEW_WIDGET = "$$canvas-image-preview";
+
+function locatorId(node) {
+  const g = node.graph;
+  return g && g.isRootGraph === false && g.id ? `${g.id}:${node.id}` : String(node.id);
+}
+
+function clearLivePreview(node) {
+  const previews = app.nodePreviewImages || {};
+  const key = locatorId(node);
+  for (const url of previews[key] || []) {
+    if (typeof url === "string" && url.startsWith("blob:")) URL.revokeObjectURL(url);
+  }
+  delete previews[key];
+  node.preview = undefined;
+  node.imgs = undefined;
+  node.imageIndex = null;
+  const i = (node.widgets || []).findIndex((w) => w.name === LIVE_PREVIEW_WIDGET);
+  if (i > -1) {
+    node.widgets[i].onRemove?.();
+    node.widgets.splice(i, 1);
+  }
+  node.setDirtyCanvas(true, true);
+}
+
 function grow(node) {
   const size = node.computeSize();
   node.setSize([Math.max(node.size[0], size[0]), Math.max(node.size[1], size[1])]);
@@ -260,6 +401,9 @@ app.registerExtension({
         this.sserdSummary = addSummary(this, "sserd_render_summary");
       });
       chain(nodeType.prototype, "onExecuted", function (message) {
+        // now, and once more when an image of the last live frame that was still loading has landed
+        clearLivePreview(this);
+        for (const ms of [300, 1500]) setTimeout(() => clearLivePreview(this), ms);
         const r = message?.sserd_render?.[0];
         const frames = message?.sserd_previews || [];
         if (this.sserdPreview && frames.length) this.sserdPreview.show(frames);

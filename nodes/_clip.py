@@ -1,0 +1,204 @@
+"""The clip Load Video (SSERD) hands downstream: a range of a file on disk, never re-encoded.
+
+One encode generation on the ComfyUI path: the SSERD nodes decode the *source* file's frames
+in the selected range (start / end / frame cap) and Render Face encodes them once. Nothing is
+trimmed into a new lossy file on the way.
+
+- :class:`SSERDClip` is a core ``VIDEO`` (a ``VideoFromFile``) that carries the range as a
+  :class:`~sserd_core.media.VideoInfo` (``clip.info``). SSERD nodes read ``clip.info`` and
+  stream the range straight from the source. Any other consumer (core Save Video, Get Video
+  Components, Mux Audio's stream copy …) uses the ``VIDEO`` API; the first such call writes
+  the clip once, with its audio, to ComfyUI's temp folder (:meth:`SSERDClip.materialize`) —
+  or, when the clip is the whole file, simply is the file.
+- A frame-rate change (``force_fps``) cannot be a range: the resampled frames (source frames
+  dropped or repeated, bit-exact) go to a *lossless* RGB intermediate (libx264rgb, qp 0), so
+  the edit is still encoded once from the decoded source pixels.
+- Core ``AUDIO`` from Load Video (SSERD) carries where it came from (:func:`tag_audio`); Mux
+  Audio stream-copies that file's audio when the waveform reached it unchanged
+  (:func:`source_of`), so the sound of a file-to-file graph stays bit-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from fractions import Fraction
+from typing import Optional
+
+import av
+import numpy as np
+from comfy_api.latest import InputImpl
+
+from sserd_core import media, pipeline
+
+from ._common import temp_path, video_path
+
+#: key of the provenance record in a core AUDIO dict (other nodes ignore unknown keys)
+AUDIO_SOURCE_KEY = "sserd_source"
+
+
+class SSERDClip(InputImpl.VideoFromFile):
+    """A ``VIDEO`` that is the range ``info`` of a file (see the module docstring).
+
+    ``audio`` is ``(path, start, end)``: the file whose audio belongs to the clip and its
+    range in seconds (``end`` None = to the end), or None when the clip has no audio.
+    ``whole``: the clip is exactly ``info.path`` (no range, no resampling): the ``VIDEO``
+    API then reads that file as it is and nothing is ever written.
+    """
+
+    def __init__(self, info: media.VideoInfo, audio: Optional[tuple], whole: bool):
+        self.info = info
+        self.audio = audio
+        self.whole = whole
+        self._file: Optional[str] = info.path if whole else None
+        self._lock = threading.Lock()
+        super().__init__(info.path)
+
+    def materialize(self) -> str:
+        """The clip as a file any node can read (H.264 + the source audio cut to the range), written once."""
+        with self._lock:
+            if self._file is None:
+                out = temp_path("sserd_clip")
+                write_clip(self.info, self.audio, out)
+                self._file = str(out)
+                InputImpl.VideoFromFile.__init__(self, self._file)  # the VIDEO API now reads that file
+            return self._file
+
+    def __getattribute__(self, name):
+        # Every public method of the core VIDEO API (save_to, get_components, get_stream_source,
+        # get_dimensions, … and any a later ComfyUI adds) first makes the file it reads exist.
+        if name in _VIDEO_API and object.__getattribute__(self, "_file") is None:
+            object.__getattribute__(self, "materialize")()
+        return object.__getattribute__(self, name)
+
+
+_VIDEO_API = frozenset(n for n in dir(InputImpl.VideoFromFile) if not n.startswith("_"))
+
+
+def write_clip(info: media.VideoInfo, audio: Optional[tuple], out) -> None:
+    """Encode the frames of ``info`` (libx264, as every SSERD output) and mux ``audio`` = (path, start, end)."""
+    silent = temp_path("sserd_clip_video")
+    try:
+        with media.VideoWriter(str(silent), info.width, info.height, info.fps) as writer:
+            for fr in media.iter_frames(info):
+                writer.write(fr.rgb, fr.time)
+        path, start, end = audio if audio is not None else (None, 0.0, None)
+        pipeline.mux_audio(silent, path, out, audio_start=start, audio_end=end,
+                           inputs=(info.path,) + ((path,) if path else ()))
+    finally:
+        silent.unlink(missing_ok=True)
+
+
+def load_clip(path: str, start: float = 0.0, end: Optional[float] = None, frame_cap: int = 0, fps: float = 0.0,
+              progress=None) -> SSERDClip:
+    """The clip of ``path`` in [``start``, ``end``) seconds, at most ``frame_cap`` frames, at ``fps`` (0 = the file's).
+
+    Nothing is encoded for a range; only a frame-rate change writes the resampled frames, losslessly.
+    """
+    info = pipeline.load_video(path, start=start or None, end=end, max_frames=frame_cap or None)
+    capped = bool(frame_cap) and info.n_frames >= frame_cap
+    a_end = info.end
+    if capped:  # the cap, not `end`, closes the clip: its audio ends with its last frame
+        # (n_frames / fps, not info.duration: with B-frames the probe's first packets in decode order
+        # can reach past the capped frames)
+        last = info.start + info.n_frames / info.fps_float
+        a_end = last if a_end is None else min(a_end, last)
+    source_fps = info.fps_float
+    if fps > 0 and abs(fps - source_fps) > 1e-3:
+        rate = Fraction(fps).limit_denominator(1001)
+        lossless = temp_path("sserd_clip_resampled", ".mkv")
+        duration = resample_lossless(info, rate, lossless, progress)
+        audio = (path, info.start, info.start + duration) if info.has_audio else None
+        return SSERDClip(pipeline.load_video(lossless), audio, whole=False)
+    whole = not info.start and a_end is None
+    audio = (path, info.start, a_end) if info.has_audio else None
+    return SSERDClip(info, audio, whole=whole)
+
+
+def resample_lossless(info: media.VideoInfo, rate: Fraction, out, progress=None) -> float:
+    """Write ``info``'s frames at ``rate`` to ``out`` bit-exactly (RGB, libx264rgb qp 0); its duration in seconds.
+
+    For each output time ``k / rate`` the source frame shown at that moment is kept (frames are
+    dropped or repeated, never blended), so the pixels are the decoded source's.
+    """
+    tb = Fraction(1, 90000)
+    k, held, t_end = 0, None, 0.0
+    try:
+        with av.open(str(out), mode="w") as oc:
+            stream = oc.add_stream("libx264rgb", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = info.width, info.height, "rgb24"
+            stream.codec_context.time_base = tb
+            stream.options = {"qp": "0", "preset": "ultrafast"}
+
+            def put(rgb, k):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = int(round(k / rate / tb)), tb
+                for pkt in stream.encode(frame):
+                    oc.mux(pkt)
+
+            for fr in media.iter_frames(info):
+                while held is not None and k / rate < fr.time - 1e-6:
+                    put(held, k)
+                    k += 1
+                held = fr.rgb
+                t_end = fr.time + 1.0 / info.fps_float
+                if progress is not None:
+                    progress("resampling", fr.index + 1, info.n_frames)
+            while held is not None and k / rate < t_end - 1e-6:
+                put(held, k)
+                k += 1
+            for pkt in stream.encode():
+                oc.mux(pkt)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return float(k / rate)
+
+
+def clip_info(video) -> media.VideoInfo:
+    """The frames an SSERD node should read: the clip's range of its source, or the whole file of any other VIDEO."""
+    if isinstance(video, SSERDClip):
+        return video.info
+    return pipeline.load_video(video_path(video))
+
+
+def middle_frame(info: media.VideoInfo) -> np.ndarray:
+    """The middle frame of a clip's range (what a reference video is measured on)."""
+    mid = info.n_frames // 2
+    for fr in media.iter_frames(info):
+        if fr.index >= mid:
+            return fr.rgb
+    raise media.MediaError(f"No frame of {info.path} could be decoded.")
+
+
+# ----------------------------------------------------------------------------------------- audio
+
+def _digest(waveform, sample_rate: int) -> str:
+    arr = np.ascontiguousarray(waveform.detach().to("cpu").numpy() if hasattr(waveform, "detach") else waveform)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{arr.dtype}{arr.shape}{int(sample_rate)}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def tag_audio(audio: Optional[dict], path: str, start: float, end: Optional[float]) -> Optional[dict]:
+    """Record in a core AUDIO dict that it is ``path``'s audio in [``start``, ``end``) — with a digest of
+    the waveform, so a node that changes the samples in place cannot pass for the source."""
+    if audio is None:
+        return None
+    audio[AUDIO_SOURCE_KEY] = {"path": str(path), "start": float(start), "end": None if end is None else float(end),
+                               "digest": _digest(audio["waveform"], audio["sample_rate"])}
+    return audio
+
+
+def source_of(audio: Optional[dict]) -> Optional[tuple]:
+    """``(path, start, end)`` when ``audio`` is still exactly the tagged file's audio, else None."""
+    if not isinstance(audio, dict) or not isinstance(audio.get(AUDIO_SOURCE_KEY), dict):
+        return None
+    src = audio[AUDIO_SOURCE_KEY]
+    try:
+        if _digest(audio["waveform"], audio["sample_rate"]) != src["digest"]:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return src["path"], src["start"], src["end"]
