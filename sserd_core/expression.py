@@ -47,65 +47,153 @@ EMOTION_POINTS = BROW_R + BROW_L + EYE_R + EYE_L + NOSE_BASE + LIPS_OUTER + [60,
 # mirror pairs (subject's right ↔ left) for symmetric AU definitions
 _MIRROR = {17: 26, 18: 25, 19: 24, 20: 23, 21: 22, 36: 45, 37: 44, 38: 43, 39: 42, 40: 47, 41: 46,
            31: 35, 32: 34, 48: 54, 49: 53, 50: 52, 59: 55, 58: 56, 60: 64, 61: 63, 67: 65}
-_RIGHT_SIDE = set(_MIRROR)  # subject's right = image left = smaller x in canonical space
+
+# ----------------------------------------------------------------------------- skin points
+#: Skin points between the landmarks, where the 68-point layout has none but an expression
+#: moves the skin (forehead, cheeks, the fold beside the mouth, chin). Each is an affine
+#: combination of landmarks (weights sum to 1), so it follows the face under any
+#: similarity transform; positions on the population-neutral face in the comments.
+#: Names ending in ``_r`` are on the subject's right (image left) and mirror to ``_l``.
+SKIN_POINTS = {
+    "forehead_inner_r": {21: 1.8, 39: -0.8},                # (-0.15, -0.59) above the inner brow
+    "forehead_mid_r": {19: 1.8, 37: -0.8},                  # (-0.63, -0.75) above the brow's peak
+    "forehead_centre": {21: 0.75, 22: 0.75, 27: -0.5},      # (0, -0.46) above the glabella
+    "lid_crease_r": {37: 0.35, 38: 0.35, 19: 0.15, 20: 0.15},  # (-0.51, -0.18) upper lid fold, lid to brow
+    "glabella": {21: 0.25, 22: 0.25, 27: 0.5},              # (0, -0.19) between the brows
+    "infraorbital_r": {40: 0.6, 31: 0.4},                   # (-0.37, 0.25) under the eye, beside the nose
+    "malar_r": {41: 0.55, 2: 0.25, 31: 0.2},                # (-0.62, 0.28) the cheekbone
+    "nasolabial_r": {31: 0.4, 48: 0.4, 3: 0.2},             # (-0.47, 0.76) cheek side of the nasolabial fold
+    "modiolus_r": {48: 0.75, 4: 0.25},                      # (-0.54, 0.95) beside the mouth corner
+    "lower_cheek_r": {48: 0.5, 5: 0.5},                     # (-0.56, 1.08) below and beside the corner
+    "chin": {57: 0.5, 8: 0.5},                              # (0, 1.32) the chin boss
+}
 
 
-def _au(spec: dict[int, tuple[float, float]]) -> np.ndarray:
-    """Displacement field ``[68, 2]`` from ``{point: (outward, down)}`` on the subject's right side (mirrored)."""
-    d = np.zeros((68, 2), np.float32)
-    for i, (out, down) in spec.items():
+def _skin_layout():
+    names, rows = [], []
+    for name, w in SKIN_POINTS.items():
+        variants = [(name, w)]
+        if name.endswith("_r"):
+            mirrored = {}
+            for i, a in w.items():
+                j = _MIRROR.get(i, {v: k for k, v in _MIRROR.items()}.get(i, 16 - i if i <= 16 else i))
+                mirrored[j] = a
+            variants.append((name[:-2] + "_l", mirrored))
+        for n, ww in variants:
+            row = np.zeros(68, np.float32)
+            for i, a in ww.items():
+                row[i] = a
+            names.append(n)
+            rows.append(row)
+    return names, np.stack(rows)
+
+
+SKIN_NAMES, _SKIN_MATRIX = _skin_layout()
+#: total number of control points: the 68 landmarks, then the skin points
+N_CONTROL = 68 + len(SKIN_NAMES)
+_CONTROL_INDEX = {n: 68 + k for k, n in enumerate(SKIN_NAMES)}
+#: pairs of control indices that mirror each other (landmarks and skin points)
+_CONTROL_MIRROR = dict(_MIRROR)
+_CONTROL_MIRROR.update({_CONTROL_INDEX[n]: _CONTROL_INDEX[n[:-2] + "_l"] for n in SKIN_NAMES if n.endswith("_r")})
+_RIGHT_SIDE = set(_CONTROL_MIRROR)  # subject's right = image left = smaller x in canonical space
+
+
+def control_points(landmarks: np.ndarray) -> np.ndarray:
+    """The warp's control points ``[N_CONTROL, 2]``: the 68 landmarks, then the skin points (same units)."""
+    lm = np.asarray(landmarks, np.float32)
+    return np.concatenate([lm, _SKIN_MATRIX @ lm]).astype(np.float32)
+
+
+def _au(spec: dict) -> np.ndarray:
+    """Displacement field ``[N_CONTROL, 2]`` from ``{point: (outward, down)}`` on the subject's right side
+    (mirrored to the left). A point is a landmark index or a skin point's name (without ``_r``)."""
+    d = np.zeros((N_CONTROL, 2), np.float32)
+    for key, (out, down) in spec.items():
+        i = key if isinstance(key, int) else _CONTROL_INDEX.get(key + "_r", _CONTROL_INDEX.get(key))
         if i in _RIGHT_SIDE:
             d[i] = (-out, down)
-            d[_MIRROR[i]] = (out, down)
+            d[_CONTROL_MIRROR[i]] = (out, down)
         else:  # centre points: no outward component
             d[i] = (0.0, down)
     return d
 
 
-#: FACS action units as displacement fields in canonical units (IOD = 1) at intensity 1.
+#: FACS action units as displacement fields in canonical units (inter-ocular distance = 1)
+#: at intensity 1 = a strong, posed expression (about the apex of a posed expression in
+#: the CK+ and MEAD recordings at level 3; a spontaneous everyday expression is 0.3-0.6).
+#: Upper and lower inner-lip points always move together vertically, so no action unit
+#: changes the lip gap (speech); the jaw and the inner-lip centres never move.
 ACTION_UNITS = {
-    "AU1": _au({21: (0, -.11), 20: (0, -.075), 19: (0, -.04), 18: (0, -.02)}),                  # inner brow raiser
-    "AU2": _au({17: (0, -.10), 18: (0, -.09), 19: (0, -.06), 20: (0, -.03)}),                   # outer brow raiser
-    "AU4": _au({21: (-.045, .075), 20: (-.025, .075), 19: (-.01, .055), 18: (0, .03), 17: (0, .01),
-                37: (0, .012), 38: (0, .015)}),                                                  # brow lowerer
-    "AU5": _au({37: (0, -.045), 38: (0, -.045)}),                                               # upper lid raiser
-    "AU6": _au({40: (0, -.03), 41: (0, -.035), 36: (0, -.01)}),                                 # cheek raiser
-    "AU7": _au({40: (0, -.022), 41: (0, -.022), 37: (0, .012), 38: (0, .012)}),                 # lid tightener
-    "AU9": _au({31: (0, -.055), 32: (0, -.04), 33: (0, -.03), 21: (0, .02),
-                50: (0, -.035), 51: (0, -.03), 49: (0, -.02)}),                                  # nose wrinkler
-    "AU12": _au({48: (.07, -.075), 60: (.07, -.075), 49: (.035, -.04), 59: (.035, -.04),
-                 61: (.02, -.03), 67: (.02, -.03), 50: (.01, -.015), 58: (.01, -.015)}),         # lip corner puller
-    "AU15": _au({48: (0, .065), 60: (0, .065), 49: (0, .03), 59: (0, .03), 61: (0, .02), 67: (0, .02)}),  # corner depressor
-    "AU16": _au({58: (0, .02), 57: (0, .025)}),                                                  # lower lip depressor
-    "AU20": _au({48: (.065, .01), 60: (.065, .01), 49: (.03, 0), 59: (.03, 0), 61: (.02, 0), 67: (.02, 0)}),  # stretcher
-    "AU23": _au({48: (-.035, 0), 60: (-.035, 0), 49: (-.015, .01), 59: (-.015, -.01), 50: (0, .01),
-                 51: (0, .01), 58: (0, -.01), 57: (0, -.01)}),                                   # lip tightener
+    "AU1": _au({21: (0, -.19), 20: (0, -.131), 19: (0, -.071), 18: (0, -.036), 38: (0, -.012),     # inner brow raiser
+                "forehead_inner": (0, -.119), "forehead_centre": (0, -.107), "forehead_mid": (0, -.054),
+                "lid_crease": (0, -.025)}),
+    "AU2": _au({17: (0, -.167), 18: (0, -.178), 19: (0, -.143), 20: (0, -.071), 21: (0, -.018),    # outer brow raiser
+                "forehead_mid": (0, -.107), "forehead_inner": (0, -.03),
+                "lid_crease": (0, -.025)}),
+    "AU4": _au({21: (-.095, .162), 20: (-.068, .149), 19: (-.034, .108), 18: (-.014, .068), 17: (0, .027),  # brow lowerer
+                37: (0, .024), 38: (0, .03), "forehead_inner": (-.054, .081), "forehead_centre": (0, .047),
+                "glabella": (0, .034), "forehead_mid": (-.014, .041)}),
+    "AU5": _au({37: (0, -.038), 38: (0, -.038), 36: (0, -.004), 39: (0, -.004),               # upper lid raiser
+                "lid_crease": (0, -.035)}),
+    "AU6": _au({40: (0, -.046), 41: (0, -.052), 36: (0, -.013), 17: (0, .026), 18: (0, .013),      # cheek raiser
+                "malar": (.013, -.091), "infraorbital": (0, -.065), "nasolabial": (.013, -.052)}),
+    "AU7": _au({40: (0, -.044), 41: (0, -.044), 37: (0, .019), 38: (0, .019)}),                # lid tightener
+    "AU9": _au({31: (-.015, -.09), 32: (0, -.075), 33: (0, -.06), 21: (-.03, .075), 20: (0, .038),  # nose wrinkler
+                50: (0, -.06), 51: (0, -.053), 49: (0, -.038), 61: (0, -.03), 67: (0, -.03),
+                40: (0, -.03), 41: (0, -.03), "infraorbital": (0, -.068), "glabella": (0, .068),
+                "nasolabial": (0, -.053)}),
+    "AU10": _au({49: (0, -.077), 50: (0, -.091), 51: (0, -.077), 61: (0, -.056), 67: (0, -.056),  # upper lip raiser
+                 48: (0, -.021), 60: (0, -.021), "nasolabial": (0, -.056)}),
+    "AU12": _au({48: (.182, -.182), 60: (.168, -.182), 49: (.098, -.119), 59: (.098, -.077),         # lip corner puller
+                 61: (.063, -.063), 67: (.063, -.063), 50: (.035, -.063), 51: (0, -.042), 58: (.035, -.028),
+                 "modiolus": (.14, -.14), "nasolabial": (.07, -.084), "lower_cheek": (.07, -.07),
+                 "malar": (.021, -.035)}),
+    "AU15": _au({48: (-.022, .18), 60: (-.022, .165), 49: (0, .075), 59: (0, .075), 61: (0, .045),  # corner depressor
+                 67: (0, .045), 50: (0, .018), 58: (0, .018), "modiolus": (0, .12), "lower_cheek": (0, .06)}),
+    "AU16": _au({58: (0, .039), 57: (0, .046), 59: (0, .019)}),                                  # lower lip depressor
+    "AU17": _au({57: (0, -.033), 58: (0, -.026), "chin": (0, -.039)}),                           # chin raiser
+    "AU20": _au({48: (.154, .049), 60: (.154, .049), 49: (.077, .017), 59: (.077, .025),          # lip stretcher
+                 61: (.042, 0), 67: (.042, 0), 50: (.025, 0), 58: (.025, 0),
+                 "modiolus": (.119, .035), "lower_cheek": (.049, .017)}),
+    "AU23": _au({48: (-.1, 0), 60: (-.1, 0), 49: (-.05, .019), 59: (-.05, -.019),             # lip tightener
+                 61: (-.031, 0), 67: (-.031, 0), 50: (-.015, .025), 51: (0, .025), 58: (-.015, -.025), 57: (0, -.025),
+                 "modiolus": (-.062, 0)}),
+    "AU18": _au({48: (-.08, .01), 60: (-.08, .01), 49: (-.04, 0), 59: (-.04, 0), 61: (-.02, 0),  # lip pucker
+                 67: (-.02, 0), "modiolus": (-.05, 0)}),
 }
 #: The paper's emotions as AU combinations (after Ekman & Friesen's EMFACS). AU26 (jaw drop,
 #: part of surprise) is left out on purpose: the jaw is speech content and is never edited.
 EMOTION_AUS = {
-    "angry": {"AU4": 1.0, "AU5": 0.5, "AU7": 1.0, "AU23": 1.0},
-    "disgusted": {"AU9": 1.0, "AU15": 0.7, "AU16": 1.0, "AU4": 0.3},
-    "fear": {"AU1": 1.0, "AU2": 1.0, "AU4": 0.5, "AU5": 1.0, "AU20": 1.0},
+    "angry": {"AU4": 1.0, "AU5": 0.4, "AU7": 1.0, "AU23": 1.0},
+    "disgusted": {"AU9": 1.0, "AU10": 1.0, "AU15": 0.5, "AU16": 0.5, "AU4": 0.4},
+    "fear": {"AU1": 1.0, "AU2": 0.8, "AU4": 0.6, "AU5": 1.0, "AU20": 1.0},
     "happy": {"AU6": 1.0, "AU12": 1.0},
-    "sad": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0},
-    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0},
+    "sad": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU18": 0.3},
 }
 
 
 def emotion_field(name: str) -> np.ndarray:
-    """Canonical displacement field ``[68, 2]`` of one emotion at intensity 1."""
+    """Canonical displacement field ``[N_CONTROL, 2]`` of one emotion at intensity 1."""
     return sum(w * ACTION_UNITS[au] for au, w in EMOTION_AUS[name].items()).astype(np.float32)
 
 
-#: ``[7, 68, 2]`` displacement basis in EMOTIONS order (neutral = zeros)
-EMOTION_BASIS = np.stack([np.zeros((68, 2), np.float32)] + [emotion_field(e) for e in EMOTIONS[1:]])
+#: ``[7, N_CONTROL, 2]`` displacement basis in EMOTIONS order (neutral = zeros)
+CONTROL_BASIS = np.stack([np.zeros((N_CONTROL, 2), np.float32)] + [emotion_field(e) for e in EMOTIONS[1:]])
+#: ``[7, 68, 2]`` the same for the 68 landmarks alone
+EMOTION_BASIS = np.ascontiguousarray(CONTROL_BASIS[:, :68])
 
 
 def emotion_displacement(vector: np.ndarray) -> np.ndarray:
-    """Canonical displacement ``[68, 2]`` of an emotion vector (intensities × basis)."""
+    """Canonical displacement ``[68, 2]`` of the landmarks for an emotion vector (intensities × basis)."""
     v = np.asarray(vector, np.float32)
     return np.tensordot(v[1:], EMOTION_BASIS[1:], axes=1)
+
+
+def control_displacement(vector: np.ndarray) -> np.ndarray:
+    """Canonical displacement ``[N_CONTROL, 2]`` of all control points (landmarks + skin points)."""
+    v = np.asarray(vector, np.float32)
+    return np.tensordot(v[1:], CONTROL_BASIS[1:], axes=1)
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -153,6 +241,17 @@ FEATURES = ("inner_brow", "outer_brow", "brow_gap", "upper_lid", "lower_lid", "n
             "mouth_width", "upper_lip")
 #: per-feature weight in the emotion fit (≈ 1 / typical landmark noise of that feature)
 _FEATURE_WEIGHT = np.array([1.0, 1.0, 0.7, 1.3, 1.3, 1.0, 1.2, 0.5, 0.6], np.float32)
+#: how much each feature of a *neutral* face varies from person to person (IOD units, about
+#: 1.5 standard deviations of adult faces): a difference from the population neutral smaller
+#: than this is taken as the person's build, not as an expression
+IDENTITY_SPREAD = np.array([0.07, 0.07, 0.07, 0.045, 0.02, 0.09, 0.02, 0.035, 0.05], np.float32)
+
+
+def identity_tolerant(feature_delta: np.ndarray) -> np.ndarray:
+    """A feature change relative to the *population* neutral with each feature's person-to-person
+    spread (:data:`IDENTITY_SPREAD`) taken off its magnitude (soft threshold)."""
+    d = np.asarray(feature_delta, np.float32)
+    return np.sign(d) * np.maximum(np.abs(d) - IDENTITY_SPREAD, 0.0)
 
 
 def emotion_features(X: np.ndarray) -> np.ndarray:
@@ -216,11 +315,39 @@ def measure_landmarks(landmarks: np.ndarray, neutral_features: Optional[np.ndarr
     return fit_emotion(f - ref, dead_zone)
 
 
+def reference_target(measured: np.ndarray, full_at: float = 0.3, floor: float = 0.05) -> np.ndarray:
+    """The target a reference face asks for: its mix of emotions, at full strength.
+
+    A label at intensity 1 asks for a full expression; a reference photo of a clearly
+    smiling face must land as strongly, although measured against a population neutral
+    (and with a person-to-person margin taken off) it reads as a partial expression. So
+    the measured mix ``[7]`` is kept and its total intensity is stretched: a total of
+    ``full_at`` or more becomes 1, a smaller one proportionally less, and below ``floor``
+    the reference counts as neutral.
+    """
+    v = np.asarray(measured, np.float32)
+    total = float(v[1:].sum())
+    out = np.zeros_like(v)
+    if total > floor:
+        out[1:] = v[1:] / total * min(1.0, (total - floor) / (full_at - floor))
+    return normalise(out)
+
+
 def measure_image(rgb: np.ndarray) -> list[np.ndarray]:
-    """Emotion vectors of the faces in an image, largest face first (relative to the population neutral)."""
+    """Target emotion vectors of the faces in an image, largest face first.
+
+    Each face is measured against the population neutral with the person-to-person spread
+    of neutral faces taken off (:func:`identity_tolerant`), then brought to full strength by
+    :func:`reference_target`, so a reference face's emotion lands as strongly as a label's.
+    """
     from .face import detect_landmarks
 
-    return [measure_landmarks(lm) for lm in detect_landmarks(rgb)]
+    f_pop = emotion_features(population_neutral())
+    out = []
+    for lm in detect_landmarks(rgb):
+        d = identity_tolerant(emotion_features(to_canonical(lm)) - f_pop)
+        out.append(reference_target(fit_emotion(d, dead_zone=0.03)))
+    return out
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:
@@ -264,18 +391,38 @@ def _smooth(x: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+#: a lip gap that never closes: (opening of the 10 % most closed frames where it starts to count,
+#: the span over which it reaches full weight, both IOD units; the happy intensity it adds at full weight)
+_HELD_OPEN = (0.05, 0.15, 0.6)
+#: largest plausible change of an emotion feature per unit of lip opening (both in IOD units)
+_MAX_COUPLING = 0.3
+
+
+def _high_pass(x: np.ndarray, window: int) -> np.ndarray:
+    """``x`` ``[N, K]`` minus its moving average over ``window`` frames: the syllable-rate part."""
+    k = np.ones(window) / window
+    pad = window // 2
+    padded = np.pad(x, ((pad, pad), (0, 0)), mode="edge")
+    low = np.stack([np.convolve(padded[:, j], k, mode="valid")[: len(x)] for j in range(x.shape[1])], 1)
+    return x - low
+
+
 def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: np.ndarray, face_index: int = 0,
-                        neutral_dead_zone: float = 0.25):
+                        neutral_dead_zone: float = 0.05, calm_fraction: float = 0.25):
     """Split a tracked face into speech content, the person's neutral face and per-frame source emotion.
 
     1. canonical landmarks per frame; content = (inner-lip opening, mouth width).
-    2. emotion features per frame, with their linear dependence on the content removed
-       (least squares over the clip) so speech does not read as emotion.
-    3. the person's neutral = the clip's median face, minus any emotion it shows beyond
-       ``neutral_dead_zone`` relative to the population neutral (so a clip that is
-       happy throughout is recognised as happy and can be edited to neutral).
-    4. per-frame source emotion relative to that neutral (intensities under 0.1 are taken
-       as landmark noise), smoothed over ~1 s: emotions change slower than syllables.
+    2. emotion features per frame, with their linear dependence on the content removed so
+       speech does not read as emotion. The dependence is estimated from the fast (syllable-
+       rate) part of both signals only: an emotion changes slower than speech, so a smile that
+       opens the lips does not teach the regression that a wide mouth is speech.
+    3. the person's neutral = the median of the clip's calmest frames (the ``calm_fraction``
+       whose features are closest to the population neutral), minus any emotion those still
+       show beyond the person-to-person spread of neutral faces (:data:`IDENTITY_SPREAD`) and
+       ``neutral_dead_zone`` (a clip that laughs throughout is recognised as happy
+       and can be edited to neutral; a clip that starts neutral gets its own neutral face).
+    4. per-frame source emotion relative to that neutral, smoothed over ~0.5 s: emotions
+       change slower than syllables.
     """
     from .content import ContentTrack
 
@@ -291,30 +438,47 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
         content[i] = content_features(X[i])
         feats[i] = emotion_features(X[i])
     idx = np.where(found)[0]
-    # 2. remove speech-driven variation from the features
+    fps = float(getattr(video, "fps_float", 25.0) or 25.0)
+    # 2. remove speech-driven variation from the features: how the lip opening moves them, learnt
+    # from the syllable-rate part of both signals, with a ridge towards zero and a cap, so a clip
+    # without fast lip motion learns nothing. The mouth width is not used: a smile is mostly width.
     c_med = np.median(content[idx], 0).astype(np.float32)
     C = content[idx] - c_med
     F = feats[idx]
     coupling = np.zeros((2, len(FEATURES)), np.float32)
-    if len(idx) >= 12 and np.all(C.std(0) > 1e-3):
-        A = np.hstack([C, np.ones((len(idx), 1), np.float32)])
-        coef, *_ = np.linalg.lstsq(A.T @ A + 1e-3 * np.eye(3), A.T @ F, rcond=None)
-        coupling = coef[:2].astype(np.float32)
-        F = F - C @ coupling
-        feats[idx] = F
-    # 3. the person's neutral
-    median_face = np.median(X[idx], 0)
-    f_med = np.median(F, 0)
+    hp_window = max(3, int(round(0.3 * fps)) | 1)
+    if len(idx) >= 2 * hp_window:
+        oh, Fh = _high_pass(C[:, :1], hp_window)[:, 0], _high_pass(F, hp_window)
+        if oh.std() > 5e-3:
+            lam = len(idx) * 0.01 ** 2
+            coupling[0] = np.clip(oh @ Fh / (oh @ oh + lam), -_MAX_COUPLING, _MAX_COUPLING)
+            F = F - C @ coupling
+            feats[idx] = F
+    # 3. the person's neutral, from the calmest frames
     f_pop = emotion_features(population_neutral())
-    shown = fit_emotion(f_med - f_pop, dead_zone=neutral_dead_zone)
+    sig = feature_signatures()
+    intensity = np.array([fit_emotion(identity_tolerant(f - f_pop))[1:].sum() for f in F])
+    calm = intensity <= np.quantile(intensity, calm_fraction)
+    median_face = np.median(X[idx][calm], 0)
+    f_calm = np.median(F[calm], 0)
+    shown = fit_emotion(identity_tolerant(f_calm - f_pop), dead_zone=neutral_dead_zone)
+    # lips held apart through the whole clip: speech closes the lips between words, a laugh or a
+    # grin does not. With corners that are not turned down, that is a smile the geometry of the
+    # calm frames alone under-reads (open-mouthed laughs keep the corners level with the gap).
+    held_open = float(np.clip((np.quantile(content[idx, 0], 0.1) - _HELD_OPEN[0]) / _HELD_OPEN[1], 0.0, 1.0))
+    lip_i = FEATURES.index("lip_corner")
+    if held_open > 0 and f_calm[lip_i] - f_pop[lip_i] > -IDENTITY_SPREAD[lip_i]:
+        happy = EMOTIONS.index("happy")
+        shown[happy] = min(1.0 - float(shown[1:].sum() - shown[happy]), shown[happy] + _HELD_OPEN[2] * held_open)
+        shown = normalise(shown)
     neutral = (median_face - emotion_displacement(shown)).astype(np.float32)
-    neutral_f = f_med - shown[1:] @ feature_signatures()
+    neutral_f = f_calm - shown[1:] @ sig
     # 4. per-frame source emotion
     src = np.zeros((n, len(EMOTIONS)), np.float32)
     src[:, 0] = 1.0
     for i in idx:
-        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.1)
-    window = max(1, int(round(1.0 * video.fps_float)) | 1)
+        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.03)
+    window = max(1, int(round(0.5 * fps)) | 1)
     src = _smooth(src, found, window)
     src = np.stack([normalise(v) for v in src])
     return ContentTrack(video, times, landmarks.astype(np.float32), found.astype(bool), T, X, neutral, content,

@@ -18,12 +18,12 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from . import expression
 from .blend import paste_back
 from .editor import FaceEditor, FaceFrame
+from .occlusion import occlusion_mask
+from .shading import fold_amounts, shading_gain
 
 _RING_POINTS = 20
 
@@ -69,11 +69,24 @@ def face_ring(landmarks: np.ndarray, scale: float = 1.45, n: int = _RING_POINTS)
     return np.stack([c[0] + rx * np.cos(a), c[1] + ry * np.sin(a)], 1).astype(np.float32)
 
 
+def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
+    """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion, content points pinned."""
+    delta = expression.control_displacement(target) - expression.control_displacement(face.source_emotion)
+    delta[expression.CONTENT_POINTS] = 0.0
+    return delta
+
+
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     """Edited landmarks ``[68, 2]`` (frame px): source + displacement(target − source emotion); content pinned."""
-    delta = expression.emotion_displacement(target) - expression.emotion_displacement(face.source_emotion)
-    delta[expression.CONTENT_POINTS] = 0.0
+    delta = _emotion_delta(face, target)[:68]
     return face.landmarks + expression.displacement_to_frame(face.to_canonical, delta)
+
+
+def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.expression.SKIN_POINTS`."""
+    src = expression.control_points(face.landmarks)[68:]
+    delta = _emotion_delta(face, target)[68:]
+    return src, src + expression.displacement_to_frame(face.to_canonical, delta)
 
 
 class LandmarkEditor(FaceEditor):
@@ -84,10 +97,13 @@ class LandmarkEditor(FaceEditor):
     """
 
     name = "landmark"
+    parallel_safe = True  # every frame is edited from its own inputs only
 
     def __init__(self, device: Optional[str] = None, grid_step: int = 8, interpolation: str = "bicubic",
-                 backend: str = "auto"):
-        self.device = torch.device(device) if device else torch.device("cpu")
+                 backend: str = "auto", shading: bool = True, occlusion: bool = True):
+        self.shading = shading
+        self.occlusion = occlusion
+        self.device = _device(device)
         self.grid_step = max(1, int(grid_step))
         self.interpolation = interpolation
         self.backend = backend  # "auto": cv2.remap on CPU, grid_sample on GPU; "torch": grid_sample everywhere
@@ -104,8 +120,9 @@ class LandmarkEditor(FaceEditor):
     def edit_one(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
         if face is None:
             return frame
-        src_lm = face.landmarks.astype(np.float64)
-        dst_lm = self.target_landmarks(face, target).astype(np.float64)
+        src_skin, dst_skin = target_skin_points(face, target)
+        src_lm = np.vstack([face.landmarks, src_skin]).astype(np.float64)
+        dst_lm = np.vstack([self.target_landmarks(face, target), dst_skin]).astype(np.float64)
         if np.abs(dst_lm - src_lm).max() < 0.05:
             return frame  # nothing to change (e.g. neutral → neutral)
         H, W = frame.shape[:2]
@@ -129,9 +146,25 @@ class LandmarkEditor(FaceEditor):
         full_w, full_h = (gy.shape[1] - 1) * gs + 1, (gy.shape[0] - 1) * gs + 1
         map_x = cv2.resize(src_pts[:, 0].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
         map_y = cv2.resize(src_pts[:, 1].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
+        occluded = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1)) if self.occlusion else None
+        if occluded is not None and occluded.max() > 0.05:
+            # whatever covers the face is not skin: no flow under it (and smoothly less around it)
+            keep = 1.0 - np.clip(cv2.GaussianBlur(occluded, (0, 0), 0.04 * scale) * 1.5, 0, 1)
+            gx = np.arange(w, dtype=np.float32)[None, :] + x0
+            gy = np.arange(h, dtype=np.float32)[:, None] + y0
+            map_x = (gx + (map_x - gx) * keep).astype(np.float32)
+            map_y = (gy + (map_y - gy) * keep).astype(np.float32)
         crop = self._warp(frame, x0, y0, w, h, map_x, map_y)
+        if self.shading:
+            iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
+            gain = shading_gain((h, w), dst_lm - [x0, y0], iod,
+                                fold_amounts(np.asarray(target), np.asarray(face.source_emotion)), crop)
+            if gain is not None:
+                crop = np.clip(crop.astype(np.float32) * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
         # blend mask: an ellipse inside the fixed ring (where the flow has decayed), feathered
         mask = ellipse_mask((h, w), ring - [x0, y0], shrink=0.86, feather=0.18)
+        if occluded is not None:
+            mask = mask * (1.0 - occluded)
         crop_to_frame = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
         # the warp moves the source's own pixels, so their colours already match the frame:
         # colour matching (for generated pixels, the neural backend) is skipped here
@@ -148,10 +181,13 @@ class LandmarkEditor(FaceEditor):
             interp = cv2.INTER_CUBIC if self.interpolation == "bicubic" else cv2.INTER_LINEAR
             return cv2.remap(frame, map_x, map_y, interp, borderMode=cv2.BORDER_REPLICATE)
         H, W = frame.shape[:2]
+        torch = _torch()
+        F = torch.nn.functional
+        dev = torch.device(str(self.device))
         with _cpu_threads(1 if self.device.type == "cpu" else None):
-            img = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1)[None].float()
-            gx = torch.from_numpy(map_x).to(self.device) / max(W - 1, 1) * 2 - 1
-            gy = torch.from_numpy(map_y).to(self.device) / max(H - 1, 1) * 2 - 1
+            img = torch.from_numpy(np.ascontiguousarray(frame)).to(dev).permute(2, 0, 1)[None].float()
+            gx = torch.from_numpy(map_x).to(dev) / max(W - 1, 1) * 2 - 1
+            gy = torch.from_numpy(map_y).to(dev) / max(H - 1, 1) * 2 - 1
             grid = torch.stack([gx, gy], -1)[None]
             warped = F.grid_sample(img, grid, mode=self.interpolation, padding_mode="border", align_corners=True)
             return warped[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).cpu().numpy()
@@ -170,12 +206,50 @@ def ellipse_mask(shape: tuple[int, int], ring: np.ndarray, shrink: float = 0.86,
     return t * t * (3 - 2 * t)  # smoothstep
 
 
+class _CPU:
+    """The CPU as a device, without importing torch: the default landmark path runs on OpenCV alone."""
+
+    type = "cpu"
+    index = None
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    __repr__ = __str__
+
+    def __eq__(self, other) -> bool:
+        return str(other) == "cpu"
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+
+def _torch():
+    """torch, imported on first use (the GPU warp, ``backend="torch"``); a one-line error when missing."""
+    try:
+        import torch
+    except ImportError:
+        from .errors import SSERDError
+
+        raise SSERDError("This needs torch, which is not installed: pip install 'comfyui-sserd[gpu]' "
+                         "(the default CPU edit does not).") from None
+    return torch
+
+
+def _device(device):
+    """``None``/"cpu" → the CPU (no torch import); anything else → a ``torch.device``."""
+    if device is None or str(device) == "cpu":
+        return _CPU()
+    return _torch().device(device)
+
+
 @contextlib.contextmanager
 def _cpu_threads(n: Optional[int]):
     """Run small CPU tensor ops on ``n`` threads (more threads only add overhead on a face-sized crop)."""
     if n is None:
         yield
         return
+    torch = _torch()
     old = torch.get_num_threads()
     if old != n:
         torch.set_num_threads(n)

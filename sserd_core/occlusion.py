@@ -1,0 +1,127 @@
+"""What covers the face: a hand, a microphone, hair — found so the edit can leave it alone.
+
+The landmark backend warps skin. Something in front of the face (fingers over the mouth,
+a microphone, a strand of hair) must not be bent along with the lips, so the renderer
+fades its edit out wherever this module finds an occluder.
+
+No segmentation network ships in a wheel this project may depend on, so the detector
+uses two properties of a face that an occluder breaks:
+
+- **mirror symmetry of the skin's structure.** In canonical face space (eye corners
+  level, unit = inter-ocular distance) the left and right halves of a face carry the same
+  kind of detail at mirrored places: a cheek is smooth on both sides, a lip edge is an
+  edge on both sides. Fingers, a microphone or hair put strong edges on one side only.
+  The fine structure (luminance minus its local mean, so shading and side light cancel)
+  is compared with its mirror image; where one side has much more of it than the other,
+  that side is covered.
+- **the skin's own colour.** A chroma model of the face's skin (from the cheeks and the
+  forehead of the same frame) flags pixels of another colour (a dark microphone, hair).
+
+Both are looked at only where an occluder matters for the edit (the face inside the
+jaw line and up to the brows), and the result is a soft mask that is 1 where the face is
+covered. Known limits: an occluder that covers both sides of the face symmetrically in
+skin colour is not found; a strongly turned head makes the far side look less detailed
+(the threshold leaves room for the yaw of a talking head).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: canonical-space raster: pixels per inter-ocular distance, and the window (x: -W..W, y: Y0..Y1)
+_PPU = 48.0
+_HALF_W, _Y0, _Y1 = 1.25, -0.75, 1.75
+
+
+def _canonical_raster(T: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Affine ``[2, 3]`` frame px → raster px of the canonical window, and the raster size (w, h)."""
+    S = np.array([[_PPU, 0, _HALF_W * _PPU], [0, _PPU, -_Y0 * _PPU]], np.float64)
+    A = S[:, :2] @ T[:, :2].astype(np.float64)
+    b = S[:, :2] @ T[:, 2].astype(np.float64) + S[:, 2]
+    w, h = int(round(2 * _HALF_W * _PPU)), int(round((_Y1 - _Y0) * _PPU))
+    return np.hstack([A, b[:, None]]), (w, h)
+
+
+def _structure(gray: np.ndarray) -> np.ndarray:
+    """Fine detail energy: |luminance − its local mean| / local mean, smoothed (0..~1)."""
+    g = gray.astype(np.float32) + 8.0
+    local = cv2.GaussianBlur(g, (0, 0), 2.5)
+    detail = np.abs(g - local) / local
+    return cv2.GaussianBlur(detail, (0, 0), 3.0)
+
+
+def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray,
+                   roi: tuple[int, int, int, int]) -> np.ndarray:
+    """Soft occlusion mask ``float32 [h, w]`` in 0..1 over ``roi`` = (x0, y0, x1, y1) of ``frame``.
+
+    ``frame`` ``uint8 [H, W, 3]`` RGB; ``landmarks`` ``[68, 2]`` frame px; ``to_canonical``
+    the face's ``[2, 3]`` frame → canonical transform. 1 = something covers the face there.
+    """
+    from .expression import apply
+
+    x0, y0, x1, y1 = roi
+    A, (w, h) = _canonical_raster(to_canonical)
+    canon = cv2.warpAffine(frame, A, (w, h), flags=cv2.INTER_AREA if _PPU < 1 else cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    ycc = cv2.cvtColor(canon, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    # where to look: inside the jaw line, from the brows down (canonical raster px)
+    X = apply(to_canonical, landmarks).astype(np.float64)
+    to_px = lambda p: np.round((np.asarray(p) + [_HALF_W, -_Y0]) * _PPU).astype(np.int32)  # noqa: E731
+    outline = np.vstack([X[0:17], X[[26, 24, 19, 17]] + [0, -0.1]])
+    region = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(region, [to_px(outline)], 1)
+    # keep away from the outline, where a turned head shows background or hair on one side only
+    k_out = int(0.45 * _PPU) | 1
+    region = cv2.erode(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_out, k_out))).astype(bool)
+    # eyes and brows: gaze and a turned head make them differ left to right on their own
+    eyes = np.zeros((h, w), np.uint8)
+    for idx in (list(range(36, 42)), list(range(42, 48))):
+        cv2.fillPoly(eyes, [to_px(X[idx])], 1)
+    for idx in (list(range(17, 22)), list(range(22, 27))):
+        cv2.polylines(eyes, [to_px(X[idx])], False, 1, int(0.15 * _PPU))
+    k_eye = int(0.25 * _PPU) | 1
+    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_eye, k_eye))).astype(bool)
+    region &= ~eyes
+    # 1. mirror asymmetry of the fine structure (the raster is symmetric about x = 0: column w/2)
+    s = _structure(ycc[..., 0])
+    s_m = s[:, ::-1]
+    both = region & region[:, ::-1]
+    excess = np.clip(s - s_m - 0.02, 0, None) / (s + s_m + 0.03)
+    asym = np.where(both, excess, 0.0)
+    # 2. colour unlike the face's skin (chroma distance from the cheeks' and forehead's median)
+    skin_pts = [X[[1, 2, 31, 41]].mean(0), X[[15, 14, 35, 46]].mean(0), X[[19, 24, 27]].mean(0) + [0, -0.2]]
+    samples = []
+    for p in skin_pts:
+        cx, cy = to_px(p)
+        r = max(2, int(0.08 * _PPU))
+        patch = ycc[max(0, cy - r):cy + r, max(0, cx - r):cx + r, 1:].reshape(-1, 2)
+        if len(patch):
+            samples.append(patch)
+    colour = np.zeros((h, w), np.float32)
+    if samples:
+        skin = np.concatenate(samples)
+        mu = np.median(skin, 0)
+        spread = np.maximum(np.percentile(np.abs(skin - mu), 90, axis=0), 3.0)
+        dist = np.sqrt((((ycc[..., 1:] - mu) / spread) ** 2).sum(-1))
+        # lips, eyes and brows are not skin-coloured but belong to the face: exclude them
+        features = np.zeros((h, w), np.uint8)
+        for idx in (list(range(48, 60)), list(range(36, 42)), list(range(42, 48))):
+            cv2.fillPoly(features, [to_px(X[idx])], 1)
+        for idx in (list(range(17, 22)), list(range(22, 27))):
+            cv2.polylines(features, [to_px(X[idx])], False, 1, int(0.12 * _PPU))
+        features = cv2.dilate(features, np.ones((7, 7), np.uint8)).astype(bool)
+        off = np.where(region & ~features, np.clip((dist - 3.0) / 3.0, 0, 1), 0.0).astype(np.float32)
+        # only where the mirrored place is skin-coloured: a beard or make-up is on both sides
+        colour = np.clip(off - off[:, ::-1], 0, 1)
+    occ = np.maximum(np.clip((asym - 0.25) / 0.25, 0, 1), colour).astype(np.float32)
+    # close small gaps (between fingers' edges), then feather
+    k = int(0.2 * _PPU) | 1
+    occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    occ = cv2.GaussianBlur(occ, (0, 0), 0.06 * _PPU)
+    occ = np.clip(occ * 1.5, 0, 1)
+    # back to the frame ROI
+    M = A.copy()
+    M[:, 2] = A[:, 2] + A[:, :2] @ np.array([x0, y0], np.float64)  # ROI px → raster px
+    return cv2.warpAffine(occ.astype(np.float32), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
