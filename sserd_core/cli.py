@@ -113,7 +113,7 @@ def cmd_edit(args) -> int:
     validate.distinct_paths(input=args.input, output=out, side_by_side=cmp_path, plot=args.plot,
                             preview_folder=preview_dir)
     emotion = extract_emotion(label=args.emotion, intensity=1.0 if args.intensity is None else args.intensity,
-                              reference=args.reference, curve=args.curve)
+                              reference=args.reference, curve=args.curve, sync=args.sync)
     editor = _load_editor(args)
     _mention_stale(out.parent if str(out.parent) else Path("."))
     progress = _progress_factory(args.quiet)
@@ -139,17 +139,6 @@ def cmd_edit(args) -> int:
     return 0
 
 
-def _is_still_image(path: Path) -> bool:
-    """True for a single still picture (PNG, JPEG, WebP, BMP, TIFF, a one-frame GIF), False for a video."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return int(getattr(im, "n_frames", 1)) == 1
-    except (UnidentifiedImageError, OSError):
-        return False
-
-
 def cmd_info(args) -> int:
     import numpy as np
 
@@ -163,7 +152,7 @@ def cmd_info(args) -> int:
     if not path.exists():
         raise SSERDError(f"Input file not found: {args.input}.")
     validate.face_index(args.face_index)
-    if _is_still_image(path):
+    if media.is_still_image(path):
         rgb = media.read_image(path)
         faces = detect_landmarks(rgb)
         print(f"{path}: image {rgb.shape[1]}x{rgb.shape[0]}, {len(faces)} face{'s' if len(faces) != 1 else ''} found")
@@ -214,11 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--emotion", metavar="LABEL", help=f"an emotion label: {', '.join(EMOTIONS)}")
     g.add_argument("--intensity", type=float, default=None,
                    help="how strongly to show --emotion, 0..1 (default 1.0); e.g. --emotion happy --intensity 0.5")
-    g.add_argument("--reference", metavar="IMAGE",
-                   help="an image (or video) of anyone's face: its emotion is measured and shown on the source face")
+    g.add_argument("--reference", metavar="IMAGE_OR_CLIP",
+                   help="an image of anyone's face: its emotion is measured and shown on the source face; or a "
+                        "video (a driving clip): every source frame shows the emotion of the clip's frame at the "
+                        "same time (see --sync), looping when the clip is shorter")
     g.add_argument("--curve", metavar="TEXT",
                    help='emotion keyframes over time, TIME:EMOTION[@INTENSITY],...: e.g. "0:neutral,2:happy@0.9" '
                         "(seconds from --start; linear in between, held after the last)")
+    g.add_argument("--sync", choices=("time", "index"), default="time",
+                   help="with a driving clip as --reference: match frames by time (default) or by frame index")
     o = e.add_argument_group("options")
     o.add_argument("--face-index", type=int, default=0,
                    help="which face to edit when there are several: 0 = largest (default), 1 = next largest, ...")

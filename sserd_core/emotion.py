@@ -8,6 +8,8 @@ intensity vector ``[1, 0, 0, 0, 0, 0, 0]`` is a neutral face.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -66,12 +68,34 @@ class EmotionSpec:
     is held. ``reference_rgb`` (``uint8 [H, W, 3]``) is kept when the target came from a
     reference face so a neural backend can encode it; ``measured`` is the emotion vector
     measured on that reference (for display). ``source`` says how the spec was made.
+
+    A **driving clip** (the paper's cross-ID protocol: every source frame takes its emotion from
+    a frame of another clip) sets ``driving_path`` (the clip, for a neural backend to encode
+    frame by frame), ``frame_vectors`` ``[N, 7]`` (the emotion measured on each of its frames,
+    for the landmark backend) and ``sync``: ``"time"`` — source time *t* shows the clip at
+    *t* (looping with period ``loop`` seconds when the clip is shorter) — or ``"index"`` —
+    source frame *i* shows clip frame *i* mod *N*.
     """
 
     keyframes: list = field(default_factory=list)
     reference_rgb: Optional[np.ndarray] = None
     measured: Optional[np.ndarray] = None
     source: str = "label"
+    driving_path: Optional[str] = None
+    frame_vectors: Optional[np.ndarray] = None
+    sync: str = "time"
+    loop: Optional[float] = None
+
+    def targets(self, times) -> np.ndarray:
+        """Target vectors ``[N, 7]`` for frames shown at ``times`` (seconds from the range start)."""
+        times = np.asarray(times, np.float64)
+        if len(times) == 0:
+            return np.zeros((0, 7), np.float32)
+        if self.sync == "index" and self.frame_vectors is not None and len(self.frame_vectors):
+            return np.asarray(self.frame_vectors, np.float32)[np.arange(len(times)) % len(self.frame_vectors)]
+        if self.loop:
+            times = np.mod(times, self.loop)
+        return np.stack([self.at(float(t)) for t in times]).astype(np.float32)
 
     def at(self, t: float) -> np.ndarray:
         """Emotion vector ``[7]`` at time ``t`` seconds (from the start of the edited range)."""
@@ -88,6 +112,10 @@ class EmotionSpec:
         return normalise((1 - a) * v0 + a * v1)
 
     def describe(self) -> str:
+        if self.driving_path is not None:
+            n = len(self.frame_vectors) if self.frame_vectors is not None else 0
+            return (f"driving clip {os.path.basename(self.driving_path)} ({n} frames, {self.sync}-synchronised; "
+                    f"mean {describe(self.measured)})")
         if len(self.keyframes) == 1:
             return describe(self.keyframes[0][1])
         return ", ".join(f"{t:g}s: {describe(v)}" for t, v in self.keyframes)
@@ -100,6 +128,18 @@ class EmotionSpec:
     def from_vector(cls, v: np.ndarray, reference_rgb: Optional[np.ndarray] = None, source: str = "reference") -> "EmotionSpec":
         v = normalise(v)
         return cls([(0.0, v)], reference_rgb=reference_rgb, measured=v, source=source)
+
+    @classmethod
+    def from_driving_clip(cls, path: str, times: np.ndarray, vectors: np.ndarray, duration: float,
+                          sync: str = "time", reference_rgb: Optional[np.ndarray] = None) -> "EmotionSpec":
+        """Per-frame emotion of a driving clip (``vectors`` ``[N, 7]`` measured at ``times``), looping."""
+        if sync not in ("time", "index"):
+            raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
+        vectors = np.asarray(vectors, np.float32)
+        frames = [(float(t), normalise(v)) for t, v in zip(times, vectors)]
+        return cls(frames, reference_rgb=reference_rgb, measured=normalise(vectors.mean(0)), source="driving clip",
+                   driving_path=str(path), frame_vectors=np.stack([v for _, v in frames]), sync=sync,
+                   loop=float(duration))
 
     @classmethod
     def from_curve(cls, text: str) -> "EmotionSpec":

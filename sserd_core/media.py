@@ -281,6 +281,17 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
         t.join(timeout=5)
 
 
+def is_still_image(path: str | os.PathLike) -> bool:
+    """True for a single still picture (PNG, JPEG, WebP, BMP, TIFF, a one-frame GIF), False for a video."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1)) == 1
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
 def read_image(path_or_array) -> np.ndarray:
     """Load an image (path or array) as ``uint8`` RGB ``[H, W, 3]``; raises a readable error otherwise."""
     if isinstance(path_or_array, np.ndarray):

@@ -95,12 +95,17 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
 
 
 def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, reference=None,
-                    curve: Optional[str] = None) -> EmotionSpec:
+                    curve: Optional[str] = None, sync: str = "time",
+                    progress: Optional[ProgressFn] = None) -> EmotionSpec:
     """The target emotion, from exactly one of: ``curve`` text, a ``reference`` face, or a ``label``.
 
-    ``reference`` is an image/video path or an RGB ``uint8 [H, W, 3]`` array of anyone's
-    face; its emotion is measured from its landmarks (relative to a population neutral
-    face) and later retargeted onto the source face's geometry.
+    ``reference`` is an image path or an RGB ``uint8 [H, W, 3]`` array of anyone's face — its
+    emotion is measured from its landmarks (relative to a population neutral face) and later
+    retargeted onto the source face's geometry — or a **video** path: a driving clip (the
+    paper's cross-ID protocol), whose face is tracked and whose emotion is measured on every
+    frame; each source frame then shows the clip's emotion at the same time (``sync="time"``)
+    or at the same frame index (``sync="index"``), looping when the clip is shorter. A neural
+    backend encodes the clip's frames themselves.
     """
     given = [x is not None and not (isinstance(x, str) and x == "") for x in (label, reference, curve)]
     if sum(given) > 1:
@@ -111,6 +116,8 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
             if not np.isfinite(t):
                 raise SSERDError(f"Curve times must be finite numbers of seconds, got {t} in '{curve}'.")
         return spec
+    if reference is not None and not isinstance(reference, np.ndarray) and not media.is_still_image(reference):
+        return _driving_clip(reference, sync, progress)
     if reference is not None:
         rgb = media.read_image(reference)
         if rgb.shape[0] < 16 or rgb.shape[1] < 16:
@@ -124,6 +131,34 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
         raise SSERDError(f"The emotion label must be text (e.g. 'happy'), got {label!r}.")
     intensity = validate.number("The intensity", intensity, lo=0.0, hi=1.0)
     return EmotionSpec.from_label(label or "neutral", intensity)
+
+
+def _driving_clip(path, sync: str, progress: Optional[ProgressFn]) -> EmotionSpec:
+    if sync not in ("time", "index"):
+        raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
+    if not Path(path).exists():
+        raise media.MediaError(f"Reference file not found: {path}.")
+    info = load_video(path)
+    wrapped = (lambda stage, d, t: progress("tracking reference", d, t)) if progress else None
+    track = disentangle_content(info, progress=wrapped)
+    found = np.flatnonzero(track.found)
+    # each frame measured like a reference image (against the population neutral: a driving clip need
+    # not show its actor's neutral face), then lightly smoothed (~0.2 s) against landmark noise
+    vectors = np.zeros((track.n_frames, 7), np.float32)
+    for i in found:
+        vectors[i] = expression.measure_landmarks(track.landmarks[i])
+    k = max(1, int(round(0.2 * info.fps_float)) | 1)
+    if k > 1 and len(found) > k:
+        kernel = np.ones(k, np.float32) / k
+        padded = np.pad(vectors[found], ((k // 2, k // 2), (0, 0)), mode="edge")
+        vectors[found] = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(7)], 1)
+    # frames where the reference face is not visible take the nearest visible frame's emotion
+    nearest = found[np.clip(np.searchsorted(found, np.arange(len(vectors))), 0, len(found) - 1)]
+    prev = found[np.clip(np.searchsorted(found, np.arange(len(vectors))) - 1, 0, len(found) - 1)]
+    pick = np.where(np.abs(prev - np.arange(len(vectors))) < np.abs(nearest - np.arange(len(vectors))), prev, nearest)
+    vectors = vectors[pick]
+    middle = media.read_image(path)
+    return EmotionSpec.from_driving_clip(str(path), track.times, vectors, info.duration, sync=sync, reference_rgb=middle)
 
 
 def as_emotion(emotion) -> EmotionSpec:
@@ -193,9 +228,19 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
         workers = 1
     video = content.video
     n = content.n_frames
-    editor.prepare(emotion)
     times = content.times
-    targets = np.stack([emotion.at(float(t)) for t in times]) if n else np.zeros((0, 7), np.float32)
+    targets = emotion.targets(times[:n])
+    driving = None
+    if emotion.driving_path is not None and hasattr(editor, "set_driving_clip"):
+        # a neural backend takes the clip's frames themselves as per-frame references
+        from .neural import load_driving_clip
+
+        driving = load_driving_clip(editor, emotion.driving_path, sync=emotion.sync, source_fps=video.fps_float,
+                                    source_frames=n)
+        editor.set_driving_clip(driving)
+    elif hasattr(editor, "set_driving_clip"):
+        editor.set_driving_clip(None)  # an editor reused across jobs never keeps an earlier job's clip
+    editor.prepare(emotion)
     src_emo = np.full((n, 7), np.nan, np.float32)
     out_emo = np.full((n, 7), np.nan, np.float32)
     src_mouth = np.full(n, np.nan, np.float32)
