@@ -239,7 +239,7 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
          progress=gr.Progress()):
-    """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot, summary).
+    """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
 
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
@@ -269,11 +269,9 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             fn = run_edit_gpu if backend == "neural" else run_edit
             result = fn(video, str(out), str(cmp), emotion, face, start_s, end_s, backend, model, progress)
             summary = _summary(result, backend)
-            try:
-                figure = plots.plot_render_result(result.render)
-            except ImportError:  # matplotlib is a Space extra, not a runtime requirement of the pack
-                figure = None
-                summary += "\n\n*(The plot needs matplotlib: `pip install matplotlib`.)*"
+            # a PNG file, not a gr.Plot: the page shows the same picture, and API clients get a path to
+            # download rather than a base64-encoded figure inside the JSON answer
+            plot_png = str(plots.plot_emotion_over_time(result.render, work / "measured.png"))
         except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
             log.info("request refused: %s", exc)
             raise gr.Error(str(exc), duration=None, print_exception=False) from exc
@@ -281,7 +279,7 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             log.exception("edit failed")
             raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the input "
                            "that caused it.", duration=None, print_exception=False) from exc
-        yield str(out), str(cmp), figure, summary
+        yield str(out), str(cmp), plot_png, summary
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -361,7 +359,8 @@ def build_demo() -> gr.Blocks:
                                   elem_id="sserd-comparison")
         gr.Markdown("**Measured on every frame:** the emotion (did it change?) and the mouth opening "
                     "(is the speech kept?)")
-        plot = gr.Plot(label="Measured emotion and mouth opening over time", show_label=False, elem_id="sserd-plot")
+        plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False, elem_id="sserd-plot",
+                        label="Measured emotion and mouth opening over time")
         summary = gr.Markdown(elem_id="sserd-summary")
 
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_curve, "curve")):

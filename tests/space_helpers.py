@@ -45,8 +45,9 @@ class RunningSpace:
         return self.proc.poll() is None and requests.get(self.url, timeout=10).status_code == 200
 
 
-def start_space(tmp: Path, **env_overrides) -> RunningSpace:
-    """Start ``python app.py`` on 127.0.0.1 and a free port; wait until it answers."""
+def start_space(tmp: Path, python: str = sys.executable, **env_overrides) -> RunningSpace:
+    """Start ``python app.py`` (with ``python``, default this interpreter) on 127.0.0.1 and a free port;
+    wait until it answers."""
     port = free_port()
     work = tmp / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -54,9 +55,13 @@ def start_space(tmp: Path, **env_overrides) -> RunningSpace:
                GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio"), SSERD_WORK_DIR=str(work),
                MPLBACKEND="Agg", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     env.update({k: str(v) for k, v in env_overrides.items()})
+    if python != sys.executable:  # another environment: nothing of this one may leak in
+        for k in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+            env.pop(k, None)
+        env["PYTHONNOUSERSITE"] = "1"
     log_path = tmp / "space.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(python), "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -172,3 +177,40 @@ def noise_clip(dst, seconds: float = 0.4, size: int = 128, fps: int = 25) -> Pat
             out.mux(vs.encode(f))
         out.mux(vs.encode(None))
     return Path(dst)
+
+
+# ----------------------------------------------------------------------------- the Space as Hugging Face builds it
+
+def front_matter(readme: Path = ROOT / "README.md") -> dict:
+    """The YAML block at the very top of README.md: the Space's settings."""
+    import yaml
+
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("---\n"), "README.md must start with the Space's front matter (---)"
+    block = text[4:text.index("\n---\n", 4)]
+    return yaml.safe_load(block)
+
+
+def space_requirements(meta: dict) -> list:
+    """What a Gradio-SDK Space installs: the repository's requirements.txt, then the SDK's Gradio
+    (``gradio[oauth]==sdk_version``), uvicorn and ``spaces`` (as the Space builder does)."""
+    return ["-r", str(ROOT / "requirements.txt"), f"gradio[oauth]=={meta['sdk_version']}", "uvicorn>=0.14.0", "spaces"]
+
+
+def build_space_venv(dest: Path, meta: dict) -> Path:
+    """A fresh venv with exactly the Space's requirements (python ``meta['python_version']``); its python."""
+    import shutil
+
+    want = str(meta["python_version"])
+    python = shutil.which(f"python{want}") or (sys.executable if f"{sys.version_info[0]}.{sys.version_info[1]}" == want
+                                                else None)
+    if python is None:
+        raise RuntimeError(f"python{want} (the Space's python_version) is not installed here")
+    subprocess.run([python, "-m", "venv", str(dest)], check=True)
+    py = dest / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    out = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                          *space_requirements(meta)], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"pip failed ({out.returncode}):\n{out.stderr[-4000:]}")
+    return py

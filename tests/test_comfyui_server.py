@@ -355,19 +355,21 @@ def test_load_video_range_cap_and_frame_rate(server):
 def test_an_edit_of_a_range_is_encoded_once_from_the_source(server, force_fps, tmp_path):
     """Load Video (SSERD) with a range (and a frame-rate change) writes no lossy clip: Render Face
     decodes the source's frames and encodes once, so outside the face the edit is within 1 grey
-    level of a direct decode → libx264 veryfast crf 18 encode of the same frames, and as close to
-    the source as that encode (see tests/generation_helpers.py)."""
+    level of a direct decode → libx264 veryfast crf 18 encode of the same frames and as close to
+    the source as that encode, and it matches one encode of the same edit rendered here from the
+    decoded source (see tests/generation_helpers.py)."""
     from generation_helpers import check_one_generation, one_generation
-
-    from sserd_core import pipeline
 
     prompt = edit_prompt("sample.mp4", "happy", 0.8, prefix=f"once/edit_{int(force_fps)}")
     prompt["1"]["inputs"].update(start_time=0.4, frame_cap=20, force_fps=force_fps)
     entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     edited = saved(server, entry)[0]
+    # Render Face's default editor: the landmark editor on ComfyUI's device (the CPU here) with Load Model's
+    # defaults; the single-encode reference is rendered with the server's own python (same libraries)
     report = one_generation(edited, server.input_dir / "sample.mp4", start=0.4, max_frames=20, fps=force_fps,
-                            emotion=pipeline.extract_emotion("happy", 0.8), scratch=tmp_path)
+                            emotion="happy@0.8", device="cpu", grid_step=4, python=str(server.python),
+                            scratch=tmp_path)
     H.ARTIFACTS.mkdir(exist_ok=True)
     (H.ARTIFACTS / f"comfyui_one_generation_fps{int(force_fps)}.json").write_text(json.dumps(report, indent=1))
     assert report["frames"] == (10 if force_fps else 20)
