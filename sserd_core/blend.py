@@ -1,12 +1,17 @@
 """Paste an edited face crop back into the full frame.
 
-Shared by both backends: feathered mask → colour matching → multi-band (Laplacian
-pyramid) blending restricted to the face's bounding region. Pixels where the mask is
-zero are copied from the source frame, so everything outside the face region stays
-bit-identical to the input.
+Shared by both backends: feathered mask → colour matching → blending restricted to the
+face's bounding region. Generated pixels (the neural backend) get a multi-band (Laplacian
+pyramid) blend so no seam shows between two different images; pixels that were only moved
+(the landmark warp, whose flow is zero where the mask ends) already meet the source at the
+mask's edge, so a feathered composite gives the same picture at a fraction of the cost.
+Pixels where the mask is zero are copied from the source frame, so everything outside the
+face region stays bit-identical to the input.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -78,7 +83,7 @@ def laplacian_blend(a: np.ndarray, b: np.ndarray, mask: np.ndarray, levels: int 
 
 
 def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.ndarray, crop_mask: np.ndarray,
-               colour_match: bool = True, levels: int = 4) -> np.ndarray:
+               colour_match: bool = True, levels: int = 4, multiband: Optional[bool] = None) -> np.ndarray:
     """Blend an edited face crop into ``frame``; return a new frame.
 
     - ``frame``: ``uint8 [H, W, 3]`` source frame (not modified).
@@ -87,9 +92,13 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
       translation for an axis-aligned crop; a similarity for an aligned crop).
     - ``crop_mask``: ``float32 [h, w]`` 0..1, 1 where the edited face should replace the frame.
 
+    - ``multiband``: Laplacian-pyramid blend (``levels`` bands) or a feathered composite; default:
+      multi-band for generated pixels (``colour_match``), feathered for moved ones.
+
     Work happens inside the bounding box of the mapped mask; outside it, and wherever the
     mapped mask is exactly 0, the result is bit-identical to ``frame``.
     """
+    multiband = colour_match if multiband is None else multiband
     H, W = frame.shape[:2]
     h, w = crop_mask.shape
     A = np.asarray(crop_to_frame, np.float64)
@@ -106,7 +115,7 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
     is_translation = np.allclose(A[:, :2], np.eye(2)) and np.allclose(A[:, 2], np.round(A[:, 2]))
     if is_translation:
         tx, ty = int(round(T[0, 2])), int(round(T[1, 2]))
-        edited = np.zeros((roi_h, roi_w, 3), np.float32)
+        edited = np.zeros((roi_h, roi_w, 3), edited_crop.dtype if edited_crop.dtype == np.uint8 else np.float32)
         mask = np.zeros((roi_h, roi_w), np.float32)
         sy0, sx0 = max(0, -ty), max(0, -tx)
         dy0, dx0 = max(0, ty), max(0, tx)
@@ -120,18 +129,29 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
         mask = cv2.warpAffine(crop_mask.astype(np.float32), T, (roi_w, roi_h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     # only the mask's bounding box needs blending; the rest of the ROI stays the source's
-    ys, xs = np.nonzero(mask > 0)
-    if len(ys) == 0:
+    bx0, by0, bw, bh = cv2.boundingRect((mask > 0).astype(np.uint8))
+    if bw == 0 or bh == 0:
         return frame.copy()
-    by0, by1, bx0, bx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    by1, bx1 = by0 + bh, bx0 + bw
     mask = mask[by0:by1, bx0:bx1]
     edited = edited[by0:by1, bx0:bx1]
     y0, x0 = y0 + by0, x0 + bx0
     y1, x1 = y0 + (by1 - by0), x0 + (bx1 - bx0)
+    if not multiband and not colour_match:
+        # feathered composite in uint8 (cv2.blendLinear: w·edited + (1 − w)·source per pixel)
+        src8 = frame[y0:y1, x0:x1]
+        ed8 = edited if edited.dtype == np.uint8 else np.clip(np.round(edited), 0, 255).astype(np.uint8)
+        mask = np.ascontiguousarray(mask, np.float32)
+        blended = cv2.blendLinear(np.ascontiguousarray(ed8), np.ascontiguousarray(src8), mask, 1.0 - mask)
+        np.copyto(blended, src8, where=(mask <= 0)[..., None])  # exactly the source where the mask is 0
+        out = frame.copy()
+        out[y0:y1, x0:x1] = blended
+        return out
     src = frame[y0:y1, x0:x1].astype(np.float32)
     if colour_match:
         edited = match_colour(edited, src, mask)
-    blended = laplacian_blend(edited.astype(np.float32), src, mask, levels=levels)
+    edited = edited.astype(np.float32)
+    blended = laplacian_blend(edited, src, mask, levels=levels) if multiband else edited * mask[..., None] + src * (1 - mask[..., None])
     out = frame.copy()
     roi = out[y0:y1, x0:x1]
     keep = mask > 0
