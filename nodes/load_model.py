@@ -10,6 +10,7 @@ import folder_paths
 import comfy.model_management
 from comfy_api.latest import io
 
+from sserd_core import pipeline
 from sserd_core.errors import SSERDError
 
 from ._common import CATEGORY, ModelType
@@ -42,9 +43,10 @@ def device_for(choice: str) -> str:
     return "cpu" if choice == "cpu" else str(comfy.model_management.get_torch_device())
 
 
-def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto", grid_step: int = 4,
+def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto", grid_step: int = 8,
                 interpolation: str = "bicubic"):
-    """The :class:`~sserd_core.editor.FaceEditor` for the node's settings."""
+    """The :class:`~sserd_core.editor.FaceEditor` for the node's settings, through the core's one
+    :func:`sserd_core.pipeline.make_editor` (same defaults as the CLI and the Space: same pixels)."""
     dev = device_for(device)
     source = repo_id.strip() if repo_id and repo_id.strip() else None
     if source is None and backend != BUILTIN:
@@ -57,21 +59,14 @@ def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto",
         if source is None:
             raise SSERDError(f"SSERD checkpoint '{backend}' not found in models/{MODEL_FOLDER}/.")
     if source is None:
-        from sserd_core.render import LandmarkEditor
-
-        return LandmarkEditor(device=dev, grid_step=grid_step, interpolation=interpolation)
-    try:
-        from sserd_core.neural import load_editor
-    except ImportError as exc:
-        raise SSERDError(f"Cannot load SSERD model '{source}': neural checkpoints need the 'neural' extra "
-                         f"({exc.name} is missing): pip install diffusers huggingface_hub safetensors") from None
+        return pipeline.make_editor("landmark", dev, grid_step=grid_step, interpolation=interpolation)
     if dev != "cpu" and os.path.isdir(source):
         # make room on the GPU the way ComfyUI's own loaders do: unload other models
         # until the checkpoint (plus the same again for activations) fits
         weights = sum(os.path.getsize(os.path.join(source, f)) for f in os.listdir(source)
                       if f.endswith(".safetensors"))
         comfy.model_management.free_memory(2 * weights, torch.device(dev))
-    return load_editor(source, device=dev)
+    return pipeline.make_editor(source, dev)
 
 
 class LoadModel(io.ComfyNode):
@@ -95,7 +90,7 @@ class LoadModel(io.ComfyNode):
                 io.Combo.Input("device", options=["auto", "cpu"], default="auto",
                                tooltip="'auto' = ComfyUI's compute device (the GPU if ComfyUI uses one); "
                                        "'cpu' forces the CPU."),
-                io.Int.Input("grid_step", default=4, min=1, max=16,
+                io.Int.Input("grid_step", default=8, min=1, max=16,
                              tooltip="Landmark editor: the warp is computed every N pixels and interpolated. "
                                      "Smaller = slower, marginally finer."),
                 io.Combo.Input("interpolation", options=["bicubic", "bilinear"], default="bicubic",
@@ -107,5 +102,5 @@ class LoadModel(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=4, interpolation="bicubic") -> io.NodeOutput:
+    def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=8, interpolation="bicubic") -> io.NodeOutput:
         return io.NodeOutput(make_editor(backend, repo_id, device, grid_step, interpolation))

@@ -145,7 +145,7 @@ def cross_identity() -> dict:
     load = g.node("SSERD_LoadVideo", (20, 0), ["sample_hopper.mp4", 0.0, 0.0, 0, 0.0, "image"])
     ref = g.node("LoadImage", (380, 330), ["astronaut_face.png", "image"])
     emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["neutral", 1.0, ""])
-    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 4, "bicubic"])
+    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 8, "bicubic"])
     g.link(ref, "IMAGE", emotion, "reference_image")
     edit_chain(g, load, emotion, model=model, prefix="sserd/cross_identity",
                side_by_side_prefix="sserd/cross_identity_side_by_side")

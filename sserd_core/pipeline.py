@@ -195,9 +195,8 @@ class RenderResult:
 
 
 def default_editor() -> FaceEditor:
-    from .render import LandmarkEditor
-
-    return LandmarkEditor()
+    """The editor used when none is given: :func:`make_editor`'s defaults (the landmark editor on the CPU)."""
+    return make_editor()
 
 
 def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[str, os.PathLike], *,
