@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 
+from . import geometry
 from .blend import feather_mask, paste_back
 from .editor import FaceEditor, FaceFrame
 from .emotion import EMOTIONS, EmotionSpec, canonical_label
@@ -99,24 +100,7 @@ def crop_geometry(alignment: str) -> str:
     raise SSERDError(f"Unknown alignment '{alignment}' (use sserd-template or ffhq).")
 
 
-def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) ``[2, 3]`` mapping ``src`` → ``dst``.
-
-    ``src``, ``dst``: ``[N, 2]``; Umeyama's closed form (no reflection).
-    """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rot = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign) / max(s.var(0).sum(), 1e-12))
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
+similarity_fit = geometry.similarity_fit  # Umeyama, defined once in sserd_core.geometry
 
 
 def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:

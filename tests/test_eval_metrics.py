@@ -74,8 +74,9 @@ def _face_sequence(n=20, seed=0):
 def test_canonicalise_puts_eyes_at_unit_positions():
     seq, _ = _face_sequence(3)
     c = canonicalise(seq)
-    assert np.allclose(c[:, 36:42].mean(1), [-0.5, 0], atol=1e-4)
-    assert np.allclose(c[:, 42:48].mean(1), [0.5, 0], atol=1e-4)
+    # eye centres = the midpoints of each eye's corners (sserd_core.geometry, shared with the editor)
+    assert np.allclose((c[:, 36] + c[:, 39]) / 2, [-0.5, 0], atol=1e-4)
+    assert np.allclose((c[:, 42] + c[:, 45]) / 2, [0.5, 0], atol=1e-4)
 
 
 def test_mlmd_zero_for_identical_and_grows_with_mouth_shift():
@@ -84,7 +85,7 @@ def test_mlmd_zero_for_identical_and_grows_with_mouth_shift():
     # a uniformly rescaled / moved copy of the same face: still 0 (distance is in face units)
     moved = seq * 1.7 + [31, -12]
     assert mouth_landmark_distance(moved, seq) == pytest.approx(0.0, abs=1e-5)
-    iod = np.linalg.norm(seq[:, 42:48].mean(1) - seq[:, 36:42].mean(1), axis=1).mean()
+    iod = np.linalg.norm((seq[:, 42] + seq[:, 45]) / 2 - (seq[:, 36] + seq[:, 39]) / 2, axis=1).mean()
     dists = []
     for shift_iod in (0.05, 0.1, 0.2):
         shifted = seq.copy()

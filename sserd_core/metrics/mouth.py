@@ -5,8 +5,8 @@ say whether an edit kept the *source's* mouth motion — what "speech-preserving
 
 - **M-LMD** (mouth landmark distance): mean Euclidean distance between the 20 mouth
   landmarks (48-67) of the generated and the source frame, after each face is mapped to
-  the canonical face space (eye centres at (∓0.5, 0), so the unit is the inter-ocular
-  distance, "IOD"). Lower is better; 0 for identical mouths. Emotion edits legitimately
+  the canonical face space of :mod:`sserd_core.geometry` (eye centres at (∓0.5, 0), so the
+  unit is the inter-ocular distance, "IOD"). Lower is better; 0 for identical mouths. Emotion edits legitimately
   move the lip corners a little (a smile), so an emotion edit is not expected to reach 0.
 - **M-Open corr** (mouth-opening correlation): Pearson correlation over time between
   the inner-lip opening of the generated and of the source clip. 1 = the mouth opens and
@@ -21,30 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-MOUTH = np.arange(48, 68)
-#: inner-lip point pairs (upper, lower) whose mean distance is the mouth opening
-INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
-LEFT_EYE, RIGHT_EYE = np.arange(36, 42), np.arange(42, 48)
-
-
-def canonicalise(landmarks: np.ndarray) -> np.ndarray:
-    """Map landmarks ``[..., 68, 2]`` (pixels) to canonical face space: eye centres at (-0.5, 0) and (0.5, 0).
-
-    A similarity transform (rotation, uniform scale, translation) per face; NaN stays NaN.
-    """
-    lm = np.asarray(landmarks, np.float64)
-    left = lm[..., LEFT_EYE, :].mean(-2)
-    right = lm[..., RIGHT_EYE, :].mean(-2)
-    centre = (left + right) / 2
-    axis = right - left
-    scale = np.linalg.norm(axis, axis=-1, keepdims=True)
-    scale = np.where(scale > 0, scale, np.nan)
-    ux = axis / scale  # unit x-axis of the face
-    uy = np.stack([-ux[..., 1], ux[..., 0]], -1)  # perpendicular (image y points down)
-    rel = lm - centre[..., None, :]
-    x = (rel * ux[..., None, :]).sum(-1) / scale
-    y = (rel * uy[..., None, :]).sum(-1) / scale
-    return np.stack([x, y], -1).astype(np.float32)
+from ..geometry import INNER_LIP_PAIRS, MOUTH, canonicalise  # noqa: F401  (defined once, re-exported)
+from ..geometry import mouth_opening as _opening
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,9 +43,9 @@ def mouth_landmark_distance(generated: np.ndarray, source: np.ndarray) -> float:
 
 
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
-    """Inner-lip opening per frame ``[N]`` in IOD units, from landmarks ``[N, 68, 2]`` (pixels)."""
-    c = canonicalise(landmarks)
-    return np.mean([np.linalg.norm(c[..., u, :] - c[..., l, :], axis=-1) for u, l in INNER_LIP_PAIRS], axis=0)
+    """Inner-lip opening per frame ``[N]`` in IOD units, from landmarks ``[N, 68, 2]`` (pixels): the same
+    quantity as the editor's content and ``RenderResult.*_mouth`` (:func:`sserd_core.geometry.mouth_opening`)."""
+    return np.atleast_1d(np.asarray(_opening(landmarks), np.float64))
 
 
 def opening_correlation(generated_opening: np.ndarray, source_opening: np.ndarray, eps: float = 1e-4) -> float:

@@ -34,6 +34,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..errors import SSERDError
+from ..geometry import similarity_fit
 
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                              [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
@@ -121,14 +122,8 @@ def _load_generic(path: Path, what: str):
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity ``[2, 3]`` mapping points ``src`` → ``dst`` (Umeyama, no reflection)."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = src.mean(0), dst.mean(0)
-    s, d = src - ms, dst - md
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    r = u @ np.diag([1, np.sign(np.linalg.det(u @ vt))]) @ vt
-    scale = (sig * [1, np.sign(np.linalg.det(u @ vt))]).sum() / (s ** 2).sum(1).mean()
-    return np.hstack([scale * r, (md - scale * r @ ms)[:, None]]).astype(np.float32)
+    """Least-squares similarity ``float32 [2, 3]`` mapping points ``src`` → ``dst`` (:func:`sserd_core.geometry.similarity_fit`)."""
+    return similarity_fit(src, dst).astype(np.float32)
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
