@@ -5,17 +5,21 @@ settings of every SSERD output (``sserd_core.media.VideoWriter``: libx264 ``very
 
 - ``direct``: the source's frames, decoded and encoded once (no edit);
 - ``once``: the same edit rendered here from the decoded source frames, encoded once — what a
-  one-generation path must produce (the Space gives exactly this file);
+  one-generation path must produce;
 - the decoded source frames themselves.
 
-Outside the face (pixels the edit leaves untouched, widened by 16 px) the edited file must be
-within 1 grey level of ``direct`` (mean absolute difference) and as close to the source as
-``direct`` is (+0.25); over the whole frame it must match ``once`` (measured: exactly, 0.0;
-asserted: mean ≤ 1). A lossy
-intermediate (a trimmed or conformed copy) adds a second generation: ~1.6 grey levels from
-``direct`` and ``once``, ~0.9 more from the source, on the sample clip. x264's rate control
-looks ahead (mb-tree), so two single encodes of slightly different frames — ``direct`` and an
-edit — differ by 0.5–1 grey level even where the pixels are equal; ``once`` has no such noise.
+Asserted: the edited file matches ``once`` (measured: identical, mean difference 0.0; bound 1.0)
+and, outside the face (pixels the edit leaves untouched, widened by 16 px), it is no further
+from the source than ``direct`` is (+0.25). A lossy intermediate (a trimmed or conformed copy)
+adds a second generation: ~1.8 grey levels from ``once`` and ~0.9 more from the source on the
+sample clip, so both checks catch it.
+
+Reported, not asserted: the mean difference from ``direct`` outside the face. One would expect
+it under 1 grey level for a single encode, but x264's rate control looks ahead (mb-tree, frame
+QP), so changing the face changes how the *whole* frame is quantised: two single encodes whose
+inputs differ only in the face differ by 0.5 (a mild edit) to 1.3 (a strong one) grey levels
+outside it, while a real second generation gives 1.6–1.7. It follows the edit's strength, not
+the number of generations.
 """
 
 from __future__ import annotations
@@ -154,12 +158,11 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
 
 def check_one_generation(report: dict, what: str) -> None:
     assert report["outside_face_fraction"] > 0.3, (what, report)
-    assert report["edited_vs_direct_outside_face"] <= 1.0, (what, report)
-    assert report["edited_vs_source_outside_face"] <= report["direct_vs_source_outside_face"] + GENERATION_SLACK, \
-        (what, report)
     # 0.0 when the same code renders both (the Space; ComfyUI when sserd_core does not change while the test
     # runs: the server imports it once, the reference re-imports it); a second generation gives ~1.8
     assert report["edited_vs_once"] <= 1.0, (what, report)
+    assert report["edited_vs_source_outside_face"] <= report["direct_vs_source_outside_face"] + GENERATION_SLACK, \
+        (what, report)
     assert report["edit_strength_inside_face"] > 0.5, (what, "the edit changed nothing", report)
 
 

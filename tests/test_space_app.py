@@ -187,8 +187,8 @@ def test_three_concurrent_requests_all_finish(space, tmp_path):
 
 def test_edit_of_a_range_is_encoded_once_from_the_source(space, client, tmp_path):
     """One encode generation: the Space edits the uploaded file's range directly (no trimmed copy), so
-    outside the face the result is within 1 grey level of a direct decode → libx264 veryfast crf 18
-    encode of the same source frames, and as close to the source as that encode."""
+    the result is one libx264 veryfast crf 18 encode of the edited decoded source frames, and outside
+    the face as close to the source as a direct decode-and-encode (see tests/generation_helpers.py)."""
     from generation_helpers import check_one_generation, one_generation
 
     result = edit(client, SAMPLE, label="happy", intensity=0.8, start=0.4, end=1.2).result(timeout=300)
