@@ -89,7 +89,9 @@ class LoadVideo(io.ComfyNode):
                          ComfyProgress() if force_fps > 0 else None)
         info = clip.info
         audio = None
-        if clip.audio is not None and output_connected(cls, 1):
+        if clip.audio is not None:
+            # always decoded (small next to frames): ComfyUI caches this node's outputs by its inputs alone,
+            # so an output left out because nothing used it would still be missing once something does
             src, a_start, a_end = clip.audio
             audio = tag_audio(audio_to_core(media.read_audio(src, a_start, a_end)), src, a_start, a_end)
         images = ImageBatch.from_video(info) if output_connected(cls, 4) else None
