@@ -111,7 +111,8 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
                    fps: float = 0.0, emotion: str = "happy@0.8", device: Optional[str] = None,
                    grid_step: Optional[int] = None, python: Optional[str] = None, scratch: Path) -> dict:
     """Compare ``edited`` (an edit of ``source``'s range, at ``fps``, to ``emotion`` = LABEL@INTENSITY with the
-    landmark editor's ``device`` / ``grid_step``) with the three references; the numbers.
+    landmark editor of ``pipeline.make_editor`` on ``device``, its ``grid_step`` default unless given) with the
+    three references; the numbers.
 
     ``python``: render the ``once`` reference with that interpreter (the environment that made ``edited``,
     e.g. ComfyUI's venv: same libraries, same pixels); default this one.
@@ -120,7 +121,6 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
     import subprocess
 
     from sserd_core import pipeline
-    from sserd_core.render import LandmarkEditor
 
     scratch.mkdir(parents=True, exist_ok=True)
     info = pipeline.load_video(source, start=start or None, end=end, max_frames=max_frames)
@@ -129,7 +129,7 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
     clip = info if not fps else pipeline.load_video(lossless(frames, info.width, info.height, rate,
                                                              scratch / "resampled.mkv"))
     label, _, intensity = emotion.partition("@")
-    editor = LandmarkEditor(device=device, **({"grid_step": grid_step} if grid_step else {}))
+    editor = pipeline.make_editor("landmark", device, **({"grid_step": grid_step} if grid_step else {}))
     edits = edit_here(clip, pipeline.extract_emotion(label, float(intensity or 1.0)), scratch / "edit_here.mp4", editor)
     direct = encode(frames, info.width, info.height, rate, scratch / "direct.mp4")
     once = scratch / "once.mp4"
@@ -175,7 +175,6 @@ def main(argv=None) -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from sserd_core import pipeline
-    from sserd_core.render import LandmarkEditor
 
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
@@ -189,7 +188,7 @@ def main(argv=None) -> None:
     ap.add_argument("--grid-step", type=int, default=None)
     a = ap.parse_args(argv)
     label, _, intensity = a.emotion.partition("@")
-    editor = LandmarkEditor(device=a.device, **({"grid_step": a.grid_step} if a.grid_step else {}))
+    editor = pipeline.make_editor("landmark", a.device, **({"grid_step": a.grid_step} if a.grid_step else {}))
     out = Path(a.out)
     info = pipeline.load_video(a.source, start=a.start or None, end=a.end, max_frames=a.max_frames)
     frames = source_frames(info, a.fps)

@@ -364,11 +364,10 @@ def test_an_edit_of_a_range_is_encoded_once_from_the_source(server, force_fps, t
     entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     edited = saved(server, entry)[0]
-    # Render Face's default editor: the landmark editor on ComfyUI's device (the CPU here) with Load Model's
-    # defaults; the single-encode reference is rendered with the server's own python (same libraries)
+    # Render Face's default editor: pipeline.make_editor's landmark editor on ComfyUI's device (the CPU here);
+    # the single-encode reference is rendered with the server's own python (same libraries)
     report = one_generation(edited, server.input_dir / "sample.mp4", start=0.4, max_frames=20, fps=force_fps,
-                            emotion="happy@0.8", device="cpu", grid_step=None, python=str(server.python),
-                            scratch=tmp_path)
+                            emotion="happy@0.8", device="cpu", python=str(server.python), scratch=tmp_path)
     H.ARTIFACTS.mkdir(exist_ok=True)
     (H.ARTIFACTS / f"comfyui_one_generation_fps{int(force_fps)}.json").write_text(json.dumps(report, indent=1))
     assert report["frames"] == (10 if force_fps else 20)
