@@ -10,13 +10,19 @@ neutral face, split into
   upper and lower lip points together, so the lip gap of each frame is the source's.
 - **emotion**: brows, lids, cheeks, nose and lip corners, as FACS action units (AUs).
   Each of the paper's 6 non-neutral emotions is a fixed combination of AU displacement
-  fields (:data:`EMOTION_AUS`); an emotion vector's intensities weight them.
+  fields (:data:`EMOTION_AUS`); an emotion vector's intensities weight them. Intensity 1
+  is a strong, posed expression. The fields also move *skin points* between the landmarks
+  (:data:`SKIN_POINTS`: forehead, lid fold, cheeks, the fold beside the mouth, chin), so
+  the warp has handles where an expression moves skin the 68 points do not cover; the
+  lateral extent and the corners of the mouth are emotion, its centre gap is speech.
 
 Measuring an emotion (of a reference face, or of the source to be able to remove it)
 uses content-insensitive geometric features (brow heights, lid openings, nose-wing and
 lip-corner heights...) and a non-negative least-squares fit of the emotions' feature
 signatures. The signatures come from the very displacement fields the renderer applies,
-so measuring what was rendered gives back what was asked for.
+so measuring what was rendered gives back what was asked for. Against the population
+neutral (a reference face, a clip's resting face) each feature's person-to-person spread
+is taken off first (:data:`IDENTITY_SPREAD`), so a person's build does not read as emotion.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import nnls
 
+from . import geometry
 from .emotion import EMOTIONS, normalise
 
 # ----------------------------------------------------------------------------- regions
@@ -164,7 +171,7 @@ ACTION_UNITS = {
 #: The paper's emotions as AU combinations (after Ekman & Friesen's EMFACS). AU26 (jaw drop,
 #: part of surprise) is left out on purpose: the jaw is speech content and is never edited.
 EMOTION_AUS = {
-    "angry": {"AU4": 1.0, "AU5": 0.4, "AU7": 1.0, "AU23": 1.0},
+    "angry": {"AU4": 1.3, "AU5": 0.4, "AU7": 1.3, "AU23": 1.2},
     "disgusted": {"AU9": 1.0, "AU10": 1.0, "AU15": 0.5, "AU16": 0.5, "AU4": 0.4},
     "fear": {"AU1": 1.0, "AU2": 0.8, "AU4": 0.6, "AU5": 1.0, "AU20": 1.0},
     "happy": {"AU6": 1.0, "AU12": 1.0},
@@ -198,21 +205,9 @@ def control_displacement(vector: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- alignment
 
-def canonical_transform(landmarks: np.ndarray) -> np.ndarray:
-    """Similarity ``[2, 3]`` mapping frame pixels → canonical face space (from the eye corners)."""
-    lm = np.asarray(landmarks, np.float64)
-    eye_r = (lm[36] + lm[39]) / 2
-    eye_l = (lm[42] + lm[45]) / 2
-    centre = (eye_r + eye_l) / 2
-    d = eye_l - eye_r
-    iod = max(1e-6, float(np.hypot(*d)))
-    c, s = d / iod
-    R = np.array([[c, s], [-s, c]]) / iod
-    return np.hstack([R, (-R @ centre)[:, None]]).astype(np.float32)
-
-
-def apply(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return (np.asarray(pts, np.float32) @ T[:, :2].T + T[:, 2]).astype(np.float32)
+# the canonical face space is defined once, in sserd_core.geometry (shared with the metrics)
+canonical_transform = geometry.canonical_transform
+apply = geometry.apply
 
 
 def to_canonical(landmarks: np.ndarray) -> np.ndarray:
@@ -232,7 +227,7 @@ def _eye_line(X):
 
 def content_features(X: np.ndarray) -> np.ndarray:
     """Speech content ``[2]`` of canonical landmarks: inner-lip opening and mouth width (IOD units)."""
-    opening = np.mean([X[66, 1] - X[62, 1], X[67, 1] - X[61, 1], X[65, 1] - X[63, 1]])
+    opening = geometry.opening_of_canonical(X)
     width = X[64, 0] - X[60, 0]
     return np.array([opening, width], np.float32)
 
@@ -351,8 +346,8 @@ def measure_image(rgb: np.ndarray) -> list[np.ndarray]:
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:
-    """Inner-lip opening of a face in IOD units (speech content)."""
-    return float(content_features(to_canonical(landmarks))[0])
+    """Inner-lip opening of a face in IOD units (speech content; :func:`sserd_core.geometry.mouth_opening`)."""
+    return float(geometry.mouth_opening(landmarks))
 
 
 def measure_frame(rgb: np.ndarray, hint_landmarks: np.ndarray, content) -> tuple[np.ndarray, float]:
@@ -421,7 +416,7 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
        show beyond the person-to-person spread of neutral faces (:data:`IDENTITY_SPREAD`) and
        ``neutral_dead_zone`` (a clip that laughs throughout is recognised as happy
        and can be edited to neutral; a clip that starts neutral gets its own neutral face).
-    4. per-frame source emotion relative to that neutral, smoothed over ~0.5 s: emotions
+    4. per-frame source emotion relative to that neutral, smoothed over ~0.7 s: emotions
        change slower than syllables.
     """
     from .content import ContentTrack
@@ -477,8 +472,8 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
     src = np.zeros((n, len(EMOTIONS)), np.float32)
     src[:, 0] = 1.0
     for i in idx:
-        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.03)
-    window = max(1, int(round(0.5 * fps)) | 1)
+        src[i] = fit_emotion(feats[i] - neutral_f, dead_zone=0.1)
+    window = max(1, int(round(0.7 * fps)) | 1)
     src = _smooth(src, found, window)
     src = np.stack([normalise(v) for v in src])
     return ContentTrack(video, times, landmarks.astype(np.float32), found.astype(bool), T, X, neutral, content,

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 #: canonical-space raster: pixels per inter-ocular distance, and the window (x: -W..W, y: Y0..Y1)
-_PPU = 48.0
+_PPU = 40.0
 _HALF_W, _Y0, _Y1 = 1.25, -0.75, 1.75
 
 
@@ -52,11 +52,13 @@ def _structure(gray: np.ndarray) -> np.ndarray:
 
 
 def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray,
-                   roi: tuple[int, int, int, int]) -> np.ndarray:
+                   roi: tuple[int, int, int, int], spread: bool = False):
     """Soft occlusion mask ``float32 [h, w]`` in 0..1 over ``roi`` = (x0, y0, x1, y1) of ``frame``.
 
     ``frame`` ``uint8 [H, W, 3]`` RGB; ``landmarks`` ``[68, 2]`` frame px; ``to_canonical``
     the face's ``[2, 3]`` frame → canonical transform. 1 = something covers the face there.
+    With ``spread``: ``(mask, wide)``, ``wide`` the same mask feathered further out (for
+    fading a warp smoothly to zero around the occluder).
     """
     from .expression import apply
 
@@ -102,8 +104,8 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
     if samples:
         skin = np.concatenate(samples)
         mu = np.median(skin, 0)
-        spread = np.maximum(np.percentile(np.abs(skin - mu), 90, axis=0), 3.0)
-        dist = np.sqrt((((ycc[..., 1:] - mu) / spread) ** 2).sum(-1))
+        scale = np.maximum(np.percentile(np.abs(skin - mu), 90, axis=0), 3.0)
+        dist = np.sqrt((((ycc[..., 1:] - mu) / scale) ** 2).sum(-1))
         # lips, eyes and brows are not skin-coloured but belong to the face: exclude them
         features = np.zeros((h, w), np.uint8)
         for idx in (list(range(48, 60)), list(range(36, 42)), list(range(42, 48))):
@@ -120,8 +122,10 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
     occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     occ = cv2.GaussianBlur(occ, (0, 0), 0.06 * _PPU)
     occ = np.clip(occ * 1.5, 0, 1)
-    # back to the frame ROI
+    # back to the frame ROI; with ``spread``, also a version feathered over ~0.15 IOD more
     M = A.copy()
     M[:, 2] = A[:, 2] + A[:, :2] @ np.array([x0, y0], np.float64)  # ROI px → raster px
-    return cv2.warpAffine(occ.astype(np.float32), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    maps = [occ] if not spread else [occ, np.clip(cv2.GaussianBlur(occ, (0, 0), 0.15 * _PPU) * 1.5, 0, 1)]
+    out = [cv2.warpAffine(m.astype(np.float32), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) for m in maps]
+    return out[0] if not spread else (out[0], out[1])

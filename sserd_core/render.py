@@ -9,6 +9,12 @@ resamples the face region with it, and
 :func:`sserd_core.blend.paste_back` blends the result into the frame. The flow is zero on
 the ring, so the warp fades out before the blend mask does, and the warp depends only
 on smoothed landmarks and a slowly varying emotion, so it is stable over time.
+
+Two things a warp alone cannot do: :mod:`sserd_core.shading` draws the folds of the target
+expression (nasolabial folds, frown lines, forehead lines, nose wrinkles) into the warped
+pixels as a luminance gain, in the face's own colours; and :mod:`sserd_core.occlusion`
+finds what covers the face (a hand, a microphone, hair), where the flow and the blend fade
+to zero so the occluder is left as it was.
 """
 
 from __future__ import annotations
@@ -46,7 +52,11 @@ def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-4) -> tuple[np.nda
     A[n:, :n] = P.T
     b = np.zeros((n + 3, 2))
     b[:n] = dst
-    sol = np.linalg.solve(A, b)
+    # OpenCV's LU, not numpy's: OpenBLAS hands systems of ~100 unknowns to its thread pool, whose
+    # spinning threads then slow every other call of the frame on a busy CPU (10-100x here)
+    ok, sol = cv2.solve(A, b, flags=cv2.DECOMP_LU)
+    if not ok:
+        sol = np.linalg.lstsq(A, b, rcond=None)[0]
     return sol[:n], sol[n:], src
 
 
@@ -146,25 +156,33 @@ class LandmarkEditor(FaceEditor):
         full_w, full_h = (gy.shape[1] - 1) * gs + 1, (gy.shape[0] - 1) * gs + 1
         map_x = cv2.resize(src_pts[:, 0].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
         map_y = cv2.resize(src_pts[:, 1].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
-        occluded = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1)) if self.occlusion else None
-        if occluded is not None and occluded.max() > 0.05:
+        occluded = None
+        if self.occlusion:
+            occluded, around = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1), spread=True)
+        box = _nonzero_box(around, 0.01) if occluded is not None else None
+        if box is not None:
             # whatever covers the face is not skin: no flow under it (and smoothly less around it)
-            keep = 1.0 - np.clip(cv2.GaussianBlur(occluded, (0, 0), 0.04 * scale) * 1.5, 0, 1)
-            gx = np.arange(w, dtype=np.float32)[None, :] + x0
-            gy = np.arange(h, dtype=np.float32)[:, None] + y0
-            map_x = (gx + (map_x - gx) * keep).astype(np.float32)
-            map_y = (gy + (map_y - gy) * keep).astype(np.float32)
+            by0, by1, bx0, bx1 = box
+            keep = 1.0 - around[by0:by1, bx0:bx1]
+            gx = np.arange(bx0, bx1, dtype=np.float32)[None, :] + x0
+            gy = np.arange(by0, by1, dtype=np.float32)[:, None] + y0
+            map_x[by0:by1, bx0:bx1] = gx + (map_x[by0:by1, bx0:bx1] - gx) * keep
+            map_y[by0:by1, bx0:bx1] = gy + (map_y[by0:by1, bx0:bx1] - gy) * keep
         crop = self._warp(frame, x0, y0, w, h, map_x, map_y)
         if self.shading:
             iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
             gain = shading_gain((h, w), dst_lm - [x0, y0], iod,
                                 fold_amounts(np.asarray(target), np.asarray(face.source_emotion)), crop)
             if gain is not None:
-                crop = np.clip(crop.astype(np.float32) * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+                (g, (gx0, gy0)) = gain
+                part = crop[gy0:gy0 + g.shape[0], gx0:gx0 + g.shape[1]]
+                part[...] = cv2.multiply(part, cv2.merge([g] * 3), dtype=cv2.CV_8U)
         # blend mask: an ellipse inside the fixed ring (where the flow has decayed), feathered
         mask = ellipse_mask((h, w), ring - [x0, y0], shrink=0.86, feather=0.18)
-        if occluded is not None:
-            mask = mask * (1.0 - occluded)
+        box = _nonzero_box(occluded, 0.0) if occluded is not None else None
+        if box is not None:
+            by0, by1, bx0, bx1 = box
+            mask[by0:by1, bx0:bx1] *= 1.0 - occluded[by0:by1, bx0:bx1]
         crop_to_frame = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
         # the warp moves the source's own pixels, so their colours already match the frame:
         # colour matching (for generated pixels, the neural backend) is skipped here
@@ -191,6 +209,17 @@ class LandmarkEditor(FaceEditor):
             grid = torch.stack([gx, gy], -1)[None]
             warped = F.grid_sample(img, grid, mode=self.interpolation, padding_mode="border", align_corners=True)
             return warped[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).cpu().numpy()
+
+
+def _nonzero_box(a: np.ndarray, above: float, step: int = 4) -> Optional[tuple[int, int, int, int]]:
+    """``(y0, y1, x0, x1)`` bounding the entries of ``a`` greater than ``above`` (checked on a
+    ``step``-subsampled grid, widened by ``step``), or None when there are none."""
+    ys, xs = np.nonzero(a[::step, ::step] > above)
+    if len(ys) == 0:
+        return None
+    h, w = a.shape
+    return (max(0, step * ys.min() - step), min(h, step * ys.max() + step + 1),
+            max(0, step * xs.min() - step), min(w, step * xs.max() + step + 1))
 
 
 def ellipse_mask(shape: tuple[int, int], ring: np.ndarray, shrink: float = 0.86, feather: float = 0.18) -> np.ndarray:

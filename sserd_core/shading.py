@@ -122,47 +122,55 @@ def fold_curves(pts: np.ndarray, iod: float) -> dict:
 
 
 def shading_gain(shape: tuple[int, int], pts: np.ndarray, iod: float, amounts: dict,
-                 image: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
-    """Luminance gain ``float32 [h, w]`` (1 = unchanged) drawing/softening the folds, or None.
+                 image: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, tuple[int, int]]]:
+    """Luminance gain drawing/softening the folds: ``(gain, (x0, y0))`` or None when there is none.
 
-    ``shape``: the crop's ``(h, w)``; ``pts``: edited control points in crop pixels;
-    ``iod``: the inter-ocular distance in pixels; ``amounts``: :func:`fold_amounts`.
-    ``image`` (``uint8 [h, w, 3]``, the warped crop) is needed to soften folds (negative amounts).
+    ``gain`` is ``float32 [gh, gw]`` (1 = unchanged) for the crop region whose top-left corner
+    is ``(x0, y0)``: only the part of the crop where folds lie is computed. ``shape``: the
+    crop's ``(h, w)``; ``pts``: edited control points in crop pixels; ``iod``: the
+    inter-ocular distance in pixels; ``amounts``: :func:`fold_amounts`. ``image``
+    (``uint8 [h, w, 3]``, the warped crop) is needed to soften folds (negative amounts).
     """
-    if not any(abs(a) > 0.02 for a in amounts.values()):
+    active = {f: a for f, a in amounts.items() if abs(a) > 0.02}
+    if not active:
         return None
     h, w = shape
+    curves = fold_curves(np.asarray(pts, np.float64), iod)
+    drawn = [(fold, c, b) for fold in active for c, b in curves[fold]]
+    allpts = np.concatenate([c for _, c, _ in drawn])
+    margin = 0.2 * iod
+    x0, y0 = np.floor(np.maximum(allpts.min(0) - margin, 0)).astype(int)
+    x1, y1 = np.ceil(np.minimum(allpts.max(0) + margin, [w, h])).astype(int)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
     # draw at a reduced scale where the face is large: folds are smooth at that size anyway
-    scale = min(1.0, 160.0 / max(iod, 1.0))
-    sh, sw = max(2, int(round(h * scale))), max(2, int(round(w * scale)))
+    scale = min(1.0, 64.0 / max(iod, 1.0))
+    sh, sw = max(2, int(round((y1 - y0) * scale))), max(2, int(round((x1 - x0) * scale)))
     dark = np.zeros((sh, sw), np.float32)
     light = np.zeros((sh, sw), np.float32)
     soften = np.zeros((sh, sw), np.float32)
-    curves = fold_curves(np.asarray(pts, np.float64) * scale, iod * scale)
     width = max(1, int(round(0.028 * iod * scale)))
-    for fold, amount in amounts.items():
-        if abs(amount) <= 0.02:
-            continue
-        for curve, bulge in curves[fold]:
-            if amount > 0:
-                depth = FOLD_DEPTH[fold] * amount
-                cv2.polylines(dark, [np.round(curve * 16).astype(np.int32)], False, depth, width,
-                              lineType=cv2.LINE_AA, shift=4)
-                hi = curve + bulge * 2.2 * width
-                cv2.polylines(light, [np.round(hi * 16).astype(np.int32)], False, 0.35 * depth, width * 2,
-                              lineType=cv2.LINE_AA, shift=4)
-            else:
-                cv2.polylines(soften, [np.round(curve * 16).astype(np.int32)], False, -amount, width * 4,
-                              lineType=cv2.LINE_AA, shift=4)
+    for fold, curve, bulge in drawn:
+        amount = active[fold]
+        c = (curve - [x0, y0]) * scale
+        if amount > 0:
+            depth = FOLD_DEPTH[fold] * amount
+            cv2.polylines(dark, [np.round(c * 16).astype(np.int32)], False, depth, width, lineType=cv2.LINE_AA, shift=4)
+            hi = c + bulge * 2.2 * width
+            cv2.polylines(light, [np.round(hi * 16).astype(np.int32)], False, 0.35 * depth, width * 2,
+                          lineType=cv2.LINE_AA, shift=4)
+        else:
+            cv2.polylines(soften, [np.round(c * 16).astype(np.int32)], False, -amount, width * 4,
+                          lineType=cv2.LINE_AA, shift=4)
     sigma = max(0.8, 1.1 * width)
     gain = 1.0 - cv2.GaussianBlur(dark, (0, 0), sigma) + cv2.GaussianBlur(light, (0, 0), 2 * sigma)
     if soften.any() and image is not None:
         # the fold's dip relative to its surroundings, taken out where the target has no fold
-        lum = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32).mean(2) + 1.0
+        lum = cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32).mean(2) + 1.0
         local = cv2.GaussianBlur(lum, (0, 0), 4 * width)
         fill = np.clip(local / lum, 1.0, 1.35)  # brighten only: creases are darker than their surroundings
-        s = np.clip(cv2.GaussianBlur(soften, (0, 0), 2 * sigma), 0.0, 1.0)
-        gain *= 1.0 + s * (fill - 1.0)
+        s_ = np.clip(cv2.GaussianBlur(soften, (0, 0), 2 * sigma), 0.0, 1.0)
+        gain *= 1.0 + s_ * (fill - 1.0)
     if scale < 1.0:
-        gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
-    return gain.astype(np.float32)
+        gain = cv2.resize(gain, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return gain.astype(np.float32), (int(x0), int(y0))
