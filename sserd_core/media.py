@@ -159,11 +159,11 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
             audio_channels=audio.codec_context.channels if audio is not None else None,
             video_codec=vs.codec_context.name, time_base=Fraction(tb), declared_frames=int(vs.frames or 0),
         )
-    # count frames in range from packet timestamps
-    n = 0
-    last_t = None
-    first_t = None
+    # count frames in range from packet timestamps (decode order: with B-frames, the first N packets
+    # are not the first N frames shown, so a cap reads a little further and keeps the N earliest)
+    times: list = []
     beyond_end = False
+    reorder_slack = 32
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
@@ -177,21 +177,22 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
                     continue
                 if t < start - 1e-6:
                     continue
-                n += 1
-                first_t = t if first_t is None else min(first_t, t)
-                last_t = t if last_t is None else max(last_t, t)
-                if max_frames and n >= max_frames:
+                times.append(t)
+                if max_frames and len(times) >= max_frames + reorder_slack:
                     break
     except av.error.FFmpegError:
         pass  # truncated tail: count what was readable
-    if n == 0:
+    if not times:
         raise MediaError(f"{Path(path).name} has no video frames between {start:g}s and {end if end is not None else 'the end'}.")
-    if max_frames and n >= max_frames:
+    capped = bool(max_frames) and len(times) >= max_frames
+    times = sorted(times)[:max_frames] if max_frames else times
+    n = len(times)
+    if capped:
         info.declared_frames = 0  # a deliberate cap, not a truncated file
-    if end is not None and not beyond_end and not (max_frames and n >= max_frames):
+    if end is not None and not beyond_end and not capped:
         info.end = None  # the clip ends before `end`: nothing is cut at the end (audio can be stream-copied)
     info.n_frames = n
-    info.duration = (last_t - first_t) + 1.0 / float(info.fps) if last_t is not None else n / float(info.fps)
+    info.duration = (max(times) - min(times)) + 1.0 / float(info.fps)
     return info
 
 
