@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
-from ._clip import SSERDClip, middle_frame
+from ._clip import SSERDClip
 from ._common import CATEGORY, EmotionType, video_path
 from ._images import image_to_rgb
 
@@ -43,8 +43,11 @@ class ExtractEmotion(io.ComfyNode):
                                tooltip="Optional photo of anyone's face showing the wanted emotion; its measured "
                                        "emotion becomes the target (first image of the batch)."),
                 io.Video.Input("reference_video", optional=True,
-                               tooltip="Optional video of a face showing the wanted emotion (its middle frame "
-                                       "is measured). Used when no reference image is connected."),
+                               tooltip="Optional driving clip: a video of anyone's face. Its emotion is measured "
+                                       "on every frame and each source frame shows the clip's emotion at the same "
+                                       "time (looping when the clip is shorter) — the paper's cross-ID protocol; "
+                                       "a neural model encodes the clip's frames. Used when no reference image "
+                                       "is connected."),
             ],
             outputs=[
                 EmotionType.Output("target_emotion", display_name="emotion",
@@ -58,8 +61,8 @@ class ExtractEmotion(io.ComfyNode):
         if reference_image is not None:
             spec = pipeline.extract_emotion(reference=image_to_rgb(reference_image))
         elif isinstance(reference_video, SSERDClip) and not reference_video.whole:
-            # a range of a file (Load Video (SSERD) with start/end/cap): its own middle frame
-            spec = pipeline.extract_emotion(reference=middle_frame(reference_video.info))
+            # a range of a file (Load Video (SSERD) with start/end/cap): that range drives the edit
+            spec = pipeline.extract_emotion(reference=reference_video.info)
         elif reference_video is not None:
             spec = pipeline.extract_emotion(reference=video_path(reference_video))
         elif curve and curve.strip():

@@ -116,7 +116,8 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
             if not np.isfinite(t):
                 raise SSERDError(f"Curve times must be finite numbers of seconds, got {t} in '{curve}'.")
         return spec
-    if reference is not None and not isinstance(reference, np.ndarray) and not media.is_still_image(reference):
+    if isinstance(reference, media.VideoInfo) or (reference is not None and not isinstance(reference, np.ndarray)
+                                                  and not media.is_still_image(reference)):
         return _driving_clip(reference, sync, progress)
     if reference is not None:
         rgb = media.read_image(reference)
@@ -133,12 +134,17 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
     return EmotionSpec.from_label(label or "neutral", intensity)
 
 
-def _driving_clip(path, sync: str, progress: Optional[ProgressFn]) -> EmotionSpec:
+def _driving_clip(clip, sync: str, progress: Optional[ProgressFn]) -> EmotionSpec:
+    """``clip``: a video path, or a :class:`~sserd_core.media.VideoInfo` (a range of a file)."""
     if sync not in ("time", "index"):
         raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
-    if not Path(path).exists():
-        raise media.MediaError(f"Reference file not found: {path}.")
-    info = load_video(path)
+    if isinstance(clip, media.VideoInfo):
+        info, path = clip, clip.path
+    else:
+        path = clip
+        if not Path(path).exists():
+            raise media.MediaError(f"Reference file not found: {path}.")
+        info = load_video(path)
     wrapped = (lambda stage, d, t: progress("tracking reference", d, t)) if progress else None
     track = disentangle_content(info, progress=wrapped)
     found = np.flatnonzero(track.found)
@@ -157,7 +163,7 @@ def _driving_clip(path, sync: str, progress: Optional[ProgressFn]) -> EmotionSpe
     prev = found[np.clip(np.searchsorted(found, np.arange(len(vectors))) - 1, 0, len(found) - 1)]
     pick = np.where(np.abs(prev - np.arange(len(vectors))) < np.abs(nearest - np.arange(len(vectors))), prev, nearest)
     vectors = vectors[pick]
-    middle = media.read_image(path)
+    middle = next(fr.rgb for fr in media.iter_frames(info) if fr.index >= info.n_frames // 2)
     return EmotionSpec.from_driving_clip(str(path), track.times, vectors, info.duration, sync=sync, reference_rgb=middle)
 
 
