@@ -194,7 +194,7 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
         if not curve or not str(curve).strip():
             raise SSERDError("Type an emotion curve in the 'Curve over time' tab, e.g. 0:neutral, 1:happy@0.9.")
         return pipeline.extract_emotion(curve=curve)
-    raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference or curve.")
+    raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference, clip or curve.")
 
 
 def _confined(path: Optional[str], what: str) -> Optional[str]:
@@ -238,7 +238,7 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
 
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-         progress=gr.Progress()):
+         reference_clip=None, progress=gr.Progress()):
     """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
 
     A generator so that the request's working folder is deleted right after Gradio has
@@ -263,6 +263,11 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                 raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
             video = _confined(video, "video")
             reference = _confined(reference, "reference face") if (mode or "").strip().lower() == "reference" else reference
+            if (mode or "").strip().lower() == "clip":
+                if not reference_clip:
+                    raise SSERDError("Upload a driving clip in the 'Driving clip' tab (step ②), or switch to another "
+                                     "tab.")
+                mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
             emotion = _target_emotion(mode, label, intensity, reference, curve)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
@@ -344,6 +349,12 @@ def build_demo() -> gr.Blocks:
                                              sources=["upload", "clipboard"], height=240, elem_id="sserd-reference")
                         _examples([[SAMPLE_NEUTRAL, SAMPLE_REFERENCE]], [video, reference],
                                   "Example: another person's smile on Grace Hopper")
+                    with gr.Tab("Driving clip", id="clip") as tab_clip:
+                        reference_clip = gr.Video(label="A video of anyone's face: each frame of the edit shows the "
+                                                        "emotion of the clip at the same time (looping)",
+                                                  sources=["upload"], height=240, elem_id="sserd-reference-clip")
+                        _examples([[SAMPLE_NEUTRAL, SAMPLE_VIDEO]], [video, reference_clip],
+                                  "Example: the astronaut's emotion over time on Grace Hopper")
                     with gr.Tab("Curve over time", id="curve") as tab_curve:
                         curve = gr.Textbox(label="Emotion curve", placeholder="0:neutral, 1.5:happy@0.9, 3:sad@0.7",
                                            info=CURVE_HELP)
@@ -363,11 +374,13 @@ def build_demo() -> gr.Blocks:
                         label="Measured emotion and mouth opening over time")
         summary = gr.Markdown(elem_id="sserd-summary")
 
-        for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_curve, "curve")):
+        for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),
+                          (tab_curve, "curve")):
             tab.select(lambda n=name: n, None, mode, queue=False, api_visibility="private")
         backend.change(lambda b: gr.update(visible=b == "neural"), backend, model, queue=False,
                        api_visibility="private")
-        run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model],
+        run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
+                         reference_clip],
                   [edited, comparison, plot, summary], api_name="edit")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

@@ -116,6 +116,18 @@ def test_label_mode_end_to_end_with_progress(space, client):
     assert _wait_no_job_dirs(space) == [], "the request's working folder was not cleaned up"
 
 
+def test_driving_clip_mode_end_to_end(space, client):
+    """The paper's cross-ID protocol in the Space: the smiling astronaut's clip drives Grace Hopper's face
+    frame by frame (the 12th API input; the first 11 keep their meaning, so older clients still work)."""
+    n = frames_in_range(SAMPLE_NEUTRAL, 0, CLIP_END)
+    result = client.submit(handle_file(str(SAMPLE_NEUTRAL)), "clip", "happy", 0.8, None, "", 0, 0, CLIP_END,
+                           "landmark", "", handle_file(str(SAMPLE)), api_name="/edit").result(timeout=300)
+    out, summary = _check_result(result, space, n, source=SAMPLE_NEUTRAL)
+    assert "driving clip" in summary
+    with pytest.raises(AppError, match="Upload a driving clip"):
+        edit(client, SAMPLE_NEUTRAL, mode="clip").result(timeout=120)
+
+
 def test_reference_mode_end_to_end(space, client):
     """Cross-identity: the astronaut's smile (a photo) onto Grace Hopper's neutral talking face."""
     for p in (SAMPLE_NEUTRAL, REFERENCE):
