@@ -196,3 +196,17 @@ def test_without_torch_gpu_options_say_which_extra_to_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", _NO_TORCH, "edit", str(SAMPLE), "-o", str(out), "--emotion", "sad",
                         "--device", "cuda"], capture_output=True, text=True, timeout=300)
     _fails(r, out, ["comfyui-sserd[gpu]"])
+
+
+def test_subcommand_help_is_consistent():
+    """Every subcommand's one-line help starts in lower case and has no full stop, like argparse's own."""
+    from sserd_core.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    assert {"edit", "info", "convert", "prototypes", "eval", "preprocess", "pairs", "train"} <= set(helps)
+    for name, text in helps.items():
+        assert text and text[0].islower() and not text.endswith("."), (name, text)
+    r = sserd("eval", "--help")
+    assert r.returncode == 0 and "``" not in r.stdout

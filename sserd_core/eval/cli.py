@@ -61,7 +61,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``eval`` (and its ``make-mini`` / ``study`` / ``study-report`` subcommands) to the ``sserd`` CLI."""
     p = subparsers.add_parser("eval", help="evaluate editing methods on a dataset (tables like the paper's)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description="Run the paper's protocols (intra-ID and cross-ID, per emotion) on MEAD, "
+                                          "RAVDESS or a folder + CSV for the landmark backend, neural checkpoints "
+                                          "and other tools' outputs, with the source and naive baselines; write "
+                                          "paper-layout tables, charts and per-clip JSON. See docs/EVALUATION.md.",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_args(p)
     p.set_defaults(func=run_command)
     sub = p.add_subparsers(dest="eval_command", metavar="{make-mini,study,study-report}")

@@ -442,7 +442,7 @@ def register(subparsers) -> None:
 
     Each subparser sets ``func(args) -> int``; errors are raised as :class:`SSERDError`.
     """
-    p = subparsers.add_parser("convert", help="Convert an official SSERD checkpoint (.pt) into a model folder.",
+    p = subparsers.add_parser("convert", help="convert an official SSERD checkpoint (.pt) into a model folder",
                               description="Map an official SSERD checkpoint onto the project's SSERDNet with "
                                           "strict key and shape checks and write a save_pretrained folder "
                                           "(safetensors, config, model card).")
@@ -458,7 +458,7 @@ def register(subparsers) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="print the full match report")
     p.set_defaults(func=_cmd_convert)
 
-    q = subparsers.add_parser("prototypes", help="Compute label emotion prototypes for a neural model folder.",
+    q = subparsers.add_parser("prototypes", help="compute label emotion prototypes for a neural model folder",
                               description="Encode reference images REF_DIR/<emotion>/*.png|jpg and store the "
                                           "mean reference code per emotion in MODEL_DIR/emotion_prototypes."
                                           "safetensors, so the model can edit to a label (e.g. --emotion happy).")

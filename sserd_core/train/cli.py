@@ -20,7 +20,7 @@ examples:
 
 def register(subparsers) -> None:
     """Add ``preprocess``, ``pairs`` and ``train`` to an argparse ``subparsers`` object (each sets ``func``)."""
-    p = subparsers.add_parser("preprocess", help="Detect, align and crop the faces of a training dataset into a cache.",
+    p = subparsers.add_parser("preprocess", help="detect, align and crop the faces of a training dataset into a cache",
                               description="Find the face in every frame (dlib 68 landmarks, tracked), cut the "
                                           "aligned crop SSERD sees, its face mask and landmarks, and store them per "
                                           "clip in CACHE. Resumable: rerun to continue; parallel over clips.",
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_preprocess)
 
-    q = subparsers.add_parser("pairs", help="Build SSERD's pseudo-paired data from a (stage-1) model.",
+    q = subparsers.add_parser("pairs", help="build SSERD's pseudo-paired data from a (stage-1) model",
                               description="Fit per-actor linear-SVM emotion directions on the model's codes of "
                                           "the cached frames (official: SVC(kernel='linear', C=1) on the raw codes) "
                                           "and render each neutral frame under every emotion.")
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     q.add_argument("--out", default=None, help="output folder (default: pairs.dir or OUTPUT/pairs)")
     q.set_defaults(func=_cmd_pairs)
 
-    t = subparsers.add_parser("train", help="Train SSERD (stage 1 or 2) from a config file; works under accelerate.",
+    t = subparsers.add_parser("train", help="train SSERD (stage 1 or 2) from a config file; works under accelerate",
                               description="Train SSERD from a TOML config (configs/*.toml). Resumes from the newest "
                                           "checkpoint in train.output_dir. For several GPUs/nodes: accelerate launch "
                                           "-m sserd_core.cli train --config FILE.")
