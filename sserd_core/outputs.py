@@ -3,7 +3,7 @@
 A job (an edit with its side-by-side, preview PNGs and plot; a mux; a node's render) opens
 an :class:`OutputSet`. Every file or folder it will publish is written first under a
 private staging folder *in the destination's own folder* (so publishing is a rename on
-one file system), named ``.NAME.RANDOM.sserd-partial`` — unique per job, so two jobs, a
+one file system), named ``.sserd.RANDOM.sserd-partial`` — unique per job, so two jobs, a
 user's own files and an earlier run never share a name. Only when the whole job
 succeeded are the staged files renamed onto their final names, one after another, with
 the interrupt signals held back for those few renames. On any failure — an exception,
