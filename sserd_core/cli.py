@@ -251,6 +251,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> Optional[str]:
+    """The one-line message for an error a user can act on; None for a bug (shown with its traceback)."""
+    if isinstance(exc, SSERDError):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        extra = _EXTRA_FOR.get((exc.name or "").split(".")[0])
+        if extra is None:
+            return None
+        return f"this needs the optional package '{exc.name}', which is not installed: pip install 'comfyui-sserd[{extra}]'."
+    if isinstance(exc, OSError):
+        from .outputs import describe_os_error
+
+        return describe_os_error(exc)
+    return None
+
+
 def _install_signal_handlers() -> dict:
     """SIGINT, SIGTERM and SIGHUP all stop a job the same way: as :class:`Interrupted` (a
     KeyboardInterrupt), so every temporary is removed and nothing half-written is published."""
@@ -292,26 +308,11 @@ def main(argv: Optional[list] = None) -> int:
     old_handlers = _install_signal_handlers()
     try:
         return int(args.func(args) or 0)
-    except SSERDError as exc:
-        if debug:
+    except (SSERDError, ModuleNotFoundError, OSError) as exc:
+        message = None if debug else _one_line(exc)
+        if message is None:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ModuleNotFoundError as exc:
-        if debug:
-            raise
-        extra = _EXTRA_FOR.get((exc.name or "").split(".")[0])
-        if extra is None:
-            raise
-        print(f"error: this needs the optional package '{exc.name}', which is not installed: "
-              f"pip install 'comfyui-sserd[{extra}]'.", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        if debug:
-            raise
-        from .outputs import describe_os_error
-
-        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", int(signal.SIGINT))
