@@ -43,6 +43,7 @@ NOT_RUN = {
     "sserd eval study --manifest": "starts a long-running server (tests/test_eval_study drives it)",
     "sserd eval study-report --db": "needs votes from a study (tests/test_eval_study)",
     "python app.py": "starts the Space server (tests/test_space_app starts it)",
+    "bash scripts/setup_comfycli_venv.sh": "installs comfy-cli into its own venv; tests/test_comfyui_registry.py runs it",
     "-m pytest tests/test_comfyui_pack.py": "the test suite itself",
     "-m pytest tests/test_space_plots.py": "the test suite itself",
     "from sserd_core.neural import load_editor": "needs a converted neural model",

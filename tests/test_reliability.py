@@ -304,7 +304,7 @@ def test_a_failed_job_removes_the_folders_it_created(tmp_path, short_clip, monke
 
 _STAGE_HOOK = textwrap.dedent("""
     import sys, time
-    from sserd_core import pipeline, render, cli
+    from sserd_core import pipeline, cli
     stage = sys.argv.pop(1)
 
     def hold(name):
@@ -322,14 +322,17 @@ _STAGE_HOOK = textwrap.dedent("""
             return real_track(slow(), *a, **k)
         pipeline.track_faces = track
     elif stage == "rendering":
-        real_edit = render.LandmarkEditor.edit
+        # hold on the main thread while frames are being published (the frame workers keep editing
+        # around it): --plot makes the pipeline measure every edited frame there
+        from sserd_core import expression
+        real_measure = expression.measure_frame
         n = {"i": 0}
-        def edit(self, *a, **k):
+        def measure(*a, **k):
             n["i"] += 1
-            if n["i"] == 10:
+            if n["i"] == 20:
                 hold("rendering")
-            return real_edit(self, *a, **k)
-        render.LandmarkEditor.edit = edit
+            return real_measure(*a, **k)
+        expression.measure_frame = measure
     elif stage == "muxing":
         real_mux = pipeline.mux_audio
         def mux(*a, **k):
@@ -380,7 +383,8 @@ def test_a_job_killed_with_sigkill_leaves_a_recognisable_partial_that_the_next_r
     hook = tmp_path / "hook.py"
     hook.write_text(_STAGE_HOOK)
     p = subprocess.Popen([sys.executable, str(hook), "rendering", "edit", str(short_clip), "-o", str(tmp_path / "o.mp4"),
-                          "--emotion", "sad", "-q"], stderr=subprocess.PIPE, text=True, env=ENV)
+                          "--emotion", "sad", "--plot", str(tmp_path / "p.png"), "-q"], stderr=subprocess.PIPE, text=True,
+                         env=ENV)
     while not (p.stderr.readline() or "STAGE").startswith("STAGE"):
         pass
     p.kill()
