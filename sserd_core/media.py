@@ -241,6 +241,21 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[F
             warnings.warn(f"{Path(info.path).name}: decoding stopped after {i} frames ({_short(exc)}); the rest is unreadable.")
 
 
+def worker_thread_signals() -> None:
+    """Called first in every background thread of the project: block SIGINT/SIGTERM/SIGHUP there.
+
+    The kernel hands a process-directed signal to any thread that does not block it; if that is a
+    decode, encode or frame-worker thread (or one FFmpeg starts from it, which inherits the mask),
+    the main thread would only see it when its current blocking call returns. Blocked here, every
+    such signal reaches the main thread at once, where the CLI turns it into a clean stop.
+    """
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        wanted = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+        signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+
+
 def prefetch(iterable, depth: int = 4) -> Iterator:
     """Iterate ``iterable`` in a background thread, ``depth`` items ahead (decoding overlaps compute).
 
@@ -253,6 +268,7 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
     done = object()
 
     def run():
+        worker_thread_signals()
         try:
             for item in iterable:
                 while not stop.is_set():
@@ -389,6 +405,7 @@ class VideoWriter:
             self._thread.start()
 
     def _run(self):
+        worker_thread_signals()
         while True:
             item = self._queue.get()
             if item is None:

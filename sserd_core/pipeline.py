@@ -341,7 +341,8 @@ def _ordered(fn, items, workers: int):
     import collections
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sserd-frame")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sserd-frame",
+                              initializer=media.worker_thread_signals)
     pending: collections.deque = collections.deque()
     try:
         for item in items:

@@ -309,7 +309,8 @@ _STAGE_HOOK = textwrap.dedent("""
 
     def hold(name):
         print("STAGE " + name, file=sys.stderr, flush=True)
-        time.sleep(60)
+        for _ in range(600):  # a slow stage: the main thread returns to Python often, as the real stages do
+            time.sleep(0.1)
 
     if stage == "tracking":
         real_track = pipeline.track_faces
