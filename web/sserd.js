@@ -42,18 +42,22 @@ function emotionVector(label, intensity) {
   return v;
 }
 
-// Horizontal bars, one row per emotion; `series` = [{values, color, label}] drawn as
-// thin stacked sub-bars so several vectors (target / source / edited) compare at a glance.
-function drawBars(ctx, width, y, title, series, selected) {
-  ctx.save();
+// The title line and row geometry shared by the bar and curve panels (ctx already saved by the caller).
+function panelHeader(ctx, width, y, title) {
   ctx.font = "11px sans-serif";
   ctx.textBaseline = "middle";
   ctx.fillStyle = "#ccc";
   ctx.fillText(title, PAD, y + 8);
-  const top = y + 18;
   const labelW = 64;
   const barX = PAD + labelW;
-  const barW = Math.max(20, width - barX - PAD - 34);
+  return { top: y + 18, barX, barW: Math.max(20, width - barX - PAD - 34) };
+}
+
+// Horizontal bars, one row per emotion; `series` = [{values, color, label}] drawn as
+// thin stacked sub-bars so several vectors (target / source / edited) compare at a glance.
+function drawBars(ctx, width, y, title, series, selected) {
+  ctx.save();
+  const { top, barX, barW } = panelHeader(ctx, width, y, title);
   EMOTIONS.forEach((name, i) => {
     const ry = top + i * ROW_H;
     ctx.fillStyle = selected === name ? "#fff" : "#aaa";
@@ -138,14 +142,7 @@ function parseCurve(text) {
 // One row per emotion: its intensity over time (keyframes, linear in between) as a filled area.
 function drawCurve(ctx, width, y, title, keyframes) {
   ctx.save();
-  ctx.font = "11px sans-serif";
-  ctx.textBaseline = "middle";
-  ctx.fillStyle = "#ccc";
-  ctx.fillText(title, PAD, y + 8);
-  const top = y + 18;
-  const labelW = 64;
-  const barX = PAD + labelW;
-  const barW = Math.max(20, width - barX - PAD - 34);
+  const { top, barX, barW } = panelHeader(ctx, width, y, title);
   const t0 = keyframes[0][0];
   const t1 = Math.max(t0 + 1e-6, keyframes[keyframes.length - 1][0]);
   const xs = keyframes.map(([t]) => barX + (keyframes.length > 1 ? ((t - t0) / (t1 - t0)) * barW : 0));
