@@ -159,10 +159,11 @@ def _driving_clip(clip, sync: str, progress: Optional[ProgressFn]) -> EmotionSpe
         padded = np.pad(vectors[found], ((k // 2, k // 2), (0, 0)), mode="edge")
         vectors[found] = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(7)], 1)
     # frames where the reference face is not visible take the nearest visible frame's emotion
-    nearest = found[np.clip(np.searchsorted(found, np.arange(len(vectors))), 0, len(found) - 1)]
-    prev = found[np.clip(np.searchsorted(found, np.arange(len(vectors))) - 1, 0, len(found) - 1)]
-    pick = np.where(np.abs(prev - np.arange(len(vectors))) < np.abs(nearest - np.arange(len(vectors))), prev, nearest)
-    vectors = vectors[pick]
+    frames = np.arange(len(vectors))
+    right = np.clip(np.searchsorted(found, frames), 0, len(found) - 1)
+    left = np.clip(right - 1, 0, len(found) - 1)
+    nearer_left = np.abs(found[left] - frames) < np.abs(found[right] - frames)
+    vectors = vectors[np.where(nearer_left, found[left], found[right])]
     middle = next(fr.rgb for fr in media.iter_frames(info) if fr.index >= info.n_frames // 2)
     return EmotionSpec.from_driving_clip(str(path), track.times, vectors, info.duration, sync=sync, reference_rgb=middle)
 
@@ -228,7 +229,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     emotion = as_emotion(emotion)
     preview_n = validate.count("preview_n", preview_n, lo=0)
     editor = editor or default_editor()
-    workers = default_threads(editor) if threads is None else validate.count("threads", threads, lo=1)
+    workers = default_threads() if threads is None else validate.count("threads", threads, lo=1)
     if not getattr(editor, "parallel_safe", False):
         workers = 1
     video = content.video
@@ -304,7 +305,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                         previews, time.perf_counter() - t_start)
 
 
-def default_threads(editor=None) -> int:
+def default_threads() -> int:
     """Frame workers used when none are asked for: one per available core, at most 4."""
     try:
         cores = len(os.sched_getaffinity(0))
@@ -384,7 +385,7 @@ class EditResult:
     seconds: float
 
 
-_SOURCE_AUDIO = "source"
+_SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
 
 
 def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *, grid_step: int = 8,
@@ -487,7 +488,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                                  preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
                                  progress=progress, threads=threads)
             video = content.video
-            if isinstance(audio, str) and audio == _SOURCE_AUDIO:
+            if audio is _SOURCE_AUDIO:
                 audio = input_path if video.has_audio else None
                 if audio is None:
                     warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
