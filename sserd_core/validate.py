@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .errors import SSERDError
+from .media import SUPPORTED_OUTPUTS as VIDEO_OUTPUTS  # the containers the writer can produce
 
 PathLike = Union[str, os.PathLike]
 
-VIDEO_OUTPUTS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
 PLOT_OUTPUTS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 #: rough upper bound of H.264 CRF 18 output size, bytes per pixel per frame (measured ~0.03)
