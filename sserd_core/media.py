@@ -391,6 +391,12 @@ class VideoWriter:
         opts = {"crf": str(crf)}
         if self.stream.codec_context.name == "libx264":
             opts["preset"] = preset
+            # x264 picks CPU-specific code paths; on AVX-512 CPUs the bundled libx264 (core 165) then
+            # writes a different bitstream for the same frames from run to run (seen at 448x448:
+            # 3 distinct files in 8 runs). cpu-independent=1 is x264's switch for reproducible output
+            # (about 20% more encoder time, on the encoder thread); tests/test_parallel_render.py
+            # checks the result.
+            opts["x264-params"] = "cpu-independent=1"
         else:
             opts["b"] = "0"
             opts["deadline"] = "realtime"
