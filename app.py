@@ -78,19 +78,26 @@ MAX_FILE_SIZE = os.environ.get("SSERD_MAX_FILE_SIZE", "200mb")
 DEFAULT_NEURAL_MODEL = os.environ.get("SSERD_NEURAL_MODEL", "")
 ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "1").strip().lower() not in ("0", "false", "no")
 
-# Per-request working folders live under one root that is removed at exit.
-_work_parent = Path(os.environ.get("SSERD_WORK_DIR") or tempfile.gettempdir())
-_work_parent.mkdir(parents=True, exist_ok=True)
-WORK_ROOT = Path(tempfile.mkdtemp(prefix="sserd-space-", dir=_work_parent))
-atexit.register(shutil.rmtree, WORK_ROOT, ignore_errors=True)
+# Per-request working folders live under one root, made on first use and removed at exit.
+_work_root: Optional[Path] = None
+_work_root_lock = threading.Lock()
+
+
+def work_root() -> Path:
+    """The folder that holds the per-request working folders (made once, removed at exit)."""
+    global _work_root
+    with _work_root_lock:
+        if _work_root is None:
+            parent = Path(os.environ.get("SSERD_WORK_DIR") or tempfile.gettempdir())
+            parent.mkdir(parents=True, exist_ok=True)
+            _work_root = Path(tempfile.mkdtemp(prefix="sserd-space-", dir=parent))
+            atexit.register(shutil.rmtree, _work_root, ignore_errors=True)
+        return _work_root
 
 # --------------------------------------------------------------------------- backends
 
 try:  # the neural backend is optional (another part of the project; needs its extras)
     from sserd_core import neural as _neural
-
-    if not hasattr(_neural, "load_editor"):
-        _neural = None
 except ImportError as exc:  # module absent, or its dependencies are not installed
     log.info("neural backend unavailable: %s", exc)
     _neural = None
@@ -124,9 +131,14 @@ def _neural_editor(model: str):
         return _neural_editors[model]
 
 
-if _neural is not None and DEFAULT_NEURAL_MODEL:
-    # Load the default weights at start-up: the first request is fast, and on ZeroGPU the
-    # weights are placed once in the main process (spaces moves them to the GPU per call).
+def preload_default_model() -> None:
+    """Load the default weights (``SSERD_NEURAL_MODEL``), if any, before the server starts.
+
+    The first request is then fast, and on ZeroGPU the weights are placed once in the main
+    process (spaces moves them to the GPU per call).
+    """
+    if _neural is None or not DEFAULT_NEURAL_MODEL:
+        return
     try:
         _neural_editor(DEFAULT_NEURAL_MODEL)
     except SSERDError as exc:
@@ -244,7 +256,7 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
     """
-    work = Path(tempfile.mkdtemp(prefix="job-", dir=WORK_ROOT))
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=work_root()))
     try:
         try:
             if not video:
@@ -386,15 +398,18 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-demo = build_demo()
-
-
-
 def _stop(signum, frame):  # SIGTERM (a Space or a test stopping the app) → a clean shutdown, atexit runs
     raise KeyboardInterrupt
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python app.py`` (what a Hugging Face Space runs): preload the default weights, build the page, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _stop)
-    demo.launch(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(WORK_ROOT)])
+    root = work_root()
+    preload_default_model()
+    build_demo().launch(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(root)])
+
+
+if __name__ == "__main__":
+    main()
