@@ -28,7 +28,8 @@ _EXTRA_FOR = {"torch": "gpu", "diffusers": "neural", "safetensors": "neural", "h
               "accelerate": "neural", "sklearn": "train", "gradio": "space"}
 
 #: modules that add subcommands through ``register(subparsers)``
-_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.eval.cli", "sserd_core.train.cli"]
+_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.neural_cli", "sserd_core.eval.cli",
+                           "sserd_core.train.cli"]
 
 _EDIT_EXAMPLES = """\
 examples:

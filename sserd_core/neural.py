@@ -34,9 +34,7 @@ from .blend import feather_mask, paste_back
 from .editor import FaceEditor, FaceFrame
 from .emotion import EMOTIONS, EmotionSpec, canonical_label
 from .errors import NoFaceError, SSERDError
-
-PROTOTYPES_FILE = "emotion_prototypes.safetensors"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+from .models.prototypes import IMAGE_SUFFIXES, PROTOTYPES_FILE, load_prototypes  # noqa: F401  (re-exported)
 
 
 # ---------------------------------------------------------------- alignment
@@ -194,16 +192,6 @@ def pick_dtype(device: torch.device, dtype: Optional[Union[str, torch.dtype]] = 
 
 
 # ---------------------------------------------------------------- prototypes
-def load_prototypes(model_dir: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
-    """``{emotion: reference code [n_styles, d]}`` from ``model_dir/emotion_prototypes.safetensors`` ({} if absent)."""
-    path = Path(model_dir) / PROTOTYPES_FILE
-    if not path.is_file():
-        return {}
-    from safetensors.torch import load_file
-
-    return {canonical_label(k): v.float() for k, v in load_file(str(path)).items()}
-
-
 def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
     from .face import detect_landmarks
 
@@ -533,56 +521,28 @@ def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=Non
                         noise_mode=noise_mode, max_face_size=max_face_size)
 
 
-def _list_reference_images(ref_dir: Path) -> dict[str, list[Path]]:
-    if not ref_dir.is_dir():
-        raise SSERDError(f"{ref_dir} is not a folder; give a folder with one sub-folder per emotion.")
-    found: dict[str, list[Path]] = {}
-    for sub in sorted(p for p in ref_dir.iterdir() if p.is_dir()):
-        try:
-            label = canonical_label(sub.name)
-        except SSERDError:
-            raise SSERDError(f"Folder '{sub.name}' in {ref_dir} is not an emotion name; use: "
-                             f"{', '.join(EMOTIONS)}.") from None
-        images = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if images:
-            found.setdefault(label, []).extend(images)
-    if not found:
-        raise SSERDError(f"No images found in emotion sub-folders of {ref_dir} (e.g. {ref_dir}/happy/*.png).")
-    return found
-
-
 def compute_prototypes(ref_dir: Union[str, os.PathLike], model_dir: Union[str, os.PathLike], device=None,
                        dtype=None) -> dict[str, int]:
     """Mean reference code per emotion from ``ref_dir/<emotion>/*`` images → ``model_dir/emotion_prototypes.safetensors``.
 
     Existing prototypes for emotions not in ``ref_dir`` are kept. Returns
     ``{emotion: number of images with a face used}``. ``model_dir`` must be a local folder.
+    The averaging and the file live in :func:`sserd_core.models.prototypes.compute_prototypes`;
+    this supplies the encoder: the largest face of each image, aligned and encoded by the
+    model's reference encoder.
     """
-    from safetensors.torch import save_file
-
     from .media import read_image
-    from .models.hub import is_model_dir
+    from .models import prototypes
     from .models.sserd import SSERDNet
 
-    model_dir = Path(model_dir)
-    if not is_model_dir(model_dir):
-        raise SSERDError(f"{model_dir} is not a local SSERD model folder (no config.json).")
-    images = _list_reference_images(Path(ref_dir))
-    net = SSERDNet.from_pretrained(str(model_dir))
-    editor = NeuralEditor(net, device=device, dtype=dtype)
-    protos = {k: v.cpu() for k, v in load_prototypes(model_dir).items()}
-    counts = {}
-    for label, paths in images.items():
-        codes = []
-        for p in paths:
-            rgb = read_image(p)
+    def make_encoder(folder: Path):
+        editor = NeuralEditor(SSERDNet.from_pretrained(str(folder)), device=device, dtype=dtype)
+
+        def encode(path: Path) -> Optional[torch.Tensor]:
+            rgb = read_image(path)
             lm = _largest_face(rgb)
-            if lm is not None:
-                codes.append(editor.encode_reference(rgb, lm).float().cpu())
-        if not codes:
-            raise SSERDError(f"No face found in any of the {len(paths)} '{label}' image(s) in {ref_dir}.")
-        protos[label] = torch.stack(codes).mean(0)
-        counts[label] = len(codes)
-    meta = {"counts": json.dumps(counts), "source": str(Path(ref_dir).name)}
-    save_file({k: v.contiguous() for k, v in protos.items()}, str(model_dir / PROTOTYPES_FILE), metadata=meta)
-    return counts
+            return None if lm is None else editor.encode_reference(rgb, lm)
+
+        return encode
+
+    return prototypes.compute_prototypes(ref_dir, model_dir, make_encoder)

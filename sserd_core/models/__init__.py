@@ -7,6 +7,7 @@
   :class:`~sserd_core.models.emotion_module.EmotionModule` — its parts;
 - :mod:`~sserd_core.models.convert` — official checkpoint → ``save_pretrained`` folder;
 - :mod:`~sserd_core.models.hub` — local folder / Hugging Face Hub resolution, push.
+- :mod:`~sserd_core.models.prototypes` — label emotion prototypes of a model folder (read, average, write).
 
 Importing this package is cheap: the classes (and ``diffusers``, which they need) load on
 first use, so ``sserd convert``'s CLI registration does not import them.

@@ -20,8 +20,8 @@ Two official layouts are accepted:
   continues it, as the official stage 2 does. A checkpoint with only *some* emotion-module
   tensors is neither and is refused.
 
-``sserd prototypes REF_DIR MODEL_DIR`` computes the label prototypes (mean reference code
-per emotion) from a folder of reference images, see :func:`sserd_core.neural.compute_prototypes`.
+``sserd prototypes REF_DIR MODEL_DIR`` (label prototypes for a converted folder) is registered
+by :mod:`sserd_core.neural_cli`: it needs the neural editor, which sits above this package.
 """
 
 from __future__ import annotations
@@ -427,18 +427,8 @@ def _cmd_convert(args) -> int:
     return 0
 
 
-def _cmd_prototypes(args) -> int:
-    from ..neural import compute_prototypes
-
-    counts = compute_prototypes(args.ref_dir, args.model_dir, device=args.device)
-    print("emotion prototypes written to", Path(args.model_dir) / "emotion_prototypes.safetensors")
-    for label, n in counts.items():
-        print(f"  {label}: {n} image(s)")
-    return 0
-
-
 def register(subparsers) -> None:
-    """Add ``sserd convert`` and ``sserd prototypes`` to an argparse ``subparsers`` object.
+    """Add ``sserd convert`` to an argparse ``subparsers`` object.
 
     Each subparser sets ``func(args) -> int``; errors are raised as :class:`SSERDError`.
     """
@@ -457,13 +447,3 @@ def register(subparsers) -> None:
                    help="allow full unpickling (only for files you trust) if the safe loader refuses the file")
     p.add_argument("-v", "--verbose", action="store_true", help="print the full match report")
     p.set_defaults(func=_cmd_convert)
-
-    q = subparsers.add_parser("prototypes", help="compute label emotion prototypes for a neural model folder",
-                              description="Encode reference images REF_DIR/<emotion>/*.png|jpg and store the "
-                                          "mean reference code per emotion in MODEL_DIR/emotion_prototypes."
-                                          "safetensors, so the model can edit to a label (e.g. --emotion happy).")
-    q.add_argument("ref_dir", help="folder with one sub-folder per emotion (neutral, angry, disgusted, fear, "
-                                   "happy, sad, surprised) of face images")
-    q.add_argument("model_dir", help="a converted model folder (written in place)")
-    q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    q.set_defaults(func=_cmd_prototypes)
