@@ -114,7 +114,7 @@ class ComfyProgress:
         self._preview = None
         self._last_preview = 0.0
 
-    def show(self, index: int, rgb: np.ndarray) -> None:
+    def show(self, rgb: np.ndarray) -> None:
         now = time.monotonic()
         if now - self._last_preview >= PREVIEW_EVERY_S:
             self._preview = rgb

@@ -68,7 +68,7 @@ class RenderFace(io.ComfyNode):
         progress = ComfyProgress(content.n_frames)
 
         def sink(index, rgb):
-            progress.show(index, rgb)
+            progress.show(rgb)
             if batch is not None:
                 batch.put(index, rgb)
 

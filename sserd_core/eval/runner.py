@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,7 +244,7 @@ def run_items(items: Sequence[EvalItem], methods: Sequence[Method], out_dir: Pat
     device = str(state.device) if state is not None else None
     if state is not None and state.num_processes > 1:
         log.info("process %d of %d", index, state.num_processes)
-    with state.split_between_processes(jobs) if state is not None else _all(jobs) as mine:
+    with state.split_between_processes(jobs) if state is not None else nullcontext(jobs) as mine:
         bar = _bar(len(mine), progress, state)
         for it, m in mine:
             bar.set_postfix_str(f"{m.name} {it.id}"[:60])
@@ -255,17 +256,6 @@ def run_items(items: Sequence[EvalItem], methods: Sequence[Method], out_dir: Pat
         state.wait_for_everyone()
         return state.is_main_process
     return True
-
-
-class _all:
-    def __init__(self, jobs):
-        self.jobs = jobs
-
-    def __enter__(self):
-        return self.jobs
-
-    def __exit__(self, *a):
-        return False
 
 
 def _process_state():
