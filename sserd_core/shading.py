@@ -62,8 +62,15 @@ def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
 
 
 def _bezier(p0, p1, p2, n: int = 12) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+    """``n`` points of the quadratic Bézier curve through ``p0``, (control ``p1``), ``p2``."""
+    basis = _BEZIER_BASIS.get(n)
+    if basis is None:
+        t = np.linspace(0, 1, n)[:, None]
+        basis = _BEZIER_BASIS[n] = np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t ** 2])
+    return basis @ np.array([p0, p1, p2], np.float64)
+
+
+_BEZIER_BASIS: dict = {}
 
 
 def fold_curves(pts: np.ndarray, iod: float) -> dict:
@@ -166,11 +173,12 @@ def shading_gain(shape: tuple[int, int], pts: np.ndarray, iod: float, amounts: d
     gain = 1.0 - cv2.GaussianBlur(dark, (0, 0), sigma) + cv2.GaussianBlur(light, (0, 0), 2 * sigma)
     if soften.any() and image is not None:
         # the fold's dip relative to its surroundings, taken out where the target has no fold
-        lum = cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32).mean(2) + 1.0
+        small = cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA)
+        lum = small.sum(2, dtype=np.float32) / np.float32(3.0) + np.float32(1.0)  # the channels' mean, + 1
         local = cv2.GaussianBlur(lum, (0, 0), 4 * width)
         fill = np.clip(local / lum, 1.0, 1.35)  # brighten only: creases are darker than their surroundings
         s_ = np.clip(cv2.GaussianBlur(soften, (0, 0), 2 * sigma), 0.0, 1.0)
         gain *= 1.0 + s_ * (fill - 1.0)
     if scale < 1.0:
         gain = cv2.resize(gain, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    return gain.astype(np.float32), (int(x0), int(y0))
+    return gain.astype(np.float32, copy=False), (int(x0), int(y0))
