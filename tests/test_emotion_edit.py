@@ -174,7 +174,10 @@ def test_curve_goes_from_neutral_to_happy_over_time(content_tracks, tmp_path):
     src = features(redetect(SAMPLE_HOPPER, end=2.0))
     d = f - src
     w = feature("mouth_width", d)
-    assert abs(w[:8].mean()) < 0.015, "before the curve starts the face must stay as it was"
+    # dlib's mouth width on a plain re-encode of this clip moves by ±0.04 IOD per frame (sd), so an
+    # 8-frame mean carries ~0.015 of noise: "unchanged" is within 2 of those, and well under the
+    # +0.04 that "happy" must reach below
+    assert abs(w[:8].mean()) < 0.03, "before the curve starts the face must stay as it was"
     assert w[-8:].mean() > 0.04, "after the curve ends the face must be happy"
     # the measurement the renderer reports on its own output agrees
     assert np.nanmean(r.edited_emotion[-8:, 4]) > np.nanmean(r.edited_emotion[:8, 4]) + 0.15
