@@ -180,9 +180,27 @@ EMOTION_AUS = {
 }
 
 
-def emotion_field(name: str) -> np.ndarray:
-    """Canonical displacement field ``[N_CONTROL, 2]`` of one emotion at intensity 1."""
-    return sum(w * ACTION_UNITS[au] for au, w in EMOTION_AUS[name].items()).astype(np.float32)
+#: How strongly an edit *adds* an emotion (AU weights, as :data:`EMOTION_AUS`). The measurement
+#: (:func:`feature_signatures`, :func:`fit_emotion`) and the removal of an expression the source
+#: shows use :data:`EMOTION_AUS`, so a measured expression is taken off exactly, and changing these
+#: weights changes no measurement (before, one table did both, and re-weighting an emotion
+#: re-decomposed every source face). Angry is stronger than measured (brows lowered further, a
+#: glare, the upper lip tightened): on the real clips an independent classifier's angry gain rose
+#: from +0.05/+0.29/+0.37 to +0.14/+0.39/+0.46 (speaker/occluded/laugh, docs/EDIT_STRENGTH.md).
+#: Stronger fear (wider eyes) cost identity on the laughing clip (67 % same person at AU5 1.4),
+#: stronger sad and happy moved the classifier within noise or moved dlib's inner lip off the
+#: speech, wider eyes for surprised made dlib's brow fit collapse: those stay as measured.
+EDIT_AUS = {
+    **EMOTION_AUS,
+    "angry": {"AU4": 1.5, "AU5": 0.6, "AU7": 1.3, "AU23": 1.2, "AU10": 0.3},
+}
+
+
+def emotion_field(name: str, table: Optional[dict] = None) -> np.ndarray:
+    """Canonical displacement field ``[N_CONTROL, 2]`` of one emotion at intensity 1
+    (``table``: :data:`EMOTION_AUS`, the measured face, by default; :data:`EDIT_AUS` for an edit)."""
+    table = EMOTION_AUS if table is None else table
+    return sum(w * ACTION_UNITS[au] for au, w in table[name].items()).astype(np.float32)
 
 
 #: ``[7, N_CONTROL, 2]`` displacement basis in EMOTIONS order (neutral = zeros)
@@ -201,6 +219,32 @@ def control_displacement(vector: np.ndarray) -> np.ndarray:
     """Canonical displacement ``[N_CONTROL, 2]`` of all control points (landmarks + skin points)."""
     v = np.asarray(vector, np.float32)
     return np.tensordot(v[1:], CONTROL_BASIS[1:], axes=1)
+
+
+#: ``[7, N_CONTROL, 2]`` the edit's basis (:data:`EDIT_AUS`)
+EDIT_CONTROL_BASIS = np.stack([np.zeros((N_CONTROL, 2), np.float32)]
+                              + [emotion_field(e, EDIT_AUS) for e in EMOTIONS[1:]])
+
+
+def edit_split(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(added, removed)`` ``[7]`` (both ≥ 0): how much of each emotion an edit from ``source`` to
+    ``target`` adds and takes off (the neutral entry is 0)."""
+    d = np.asarray(target, np.float32) - np.asarray(source, np.float32)
+    d[0] = 0.0
+    return np.maximum(d, 0.0), np.maximum(-d, 0.0)
+
+
+def edit_displacement(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Canonical displacement ``[N_CONTROL, 2]`` that takes a face showing ``source`` to ``target``.
+
+    What the source shows and the target does not is removed as it was measured
+    (:data:`EMOTION_AUS`); what the target adds is added at the edit's strength (:data:`EDIT_AUS`).
+    Zero when ``target == source``; linear (so monotonic) in a label's intensity on either side of
+    the source's own amount.
+    """
+    added, removed = edit_split(target, source)
+    return (np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
+            - np.tensordot(removed[1:], CONTROL_BASIS[1:], axes=1)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- alignment

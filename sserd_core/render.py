@@ -81,7 +81,7 @@ def face_ring(landmarks: np.ndarray, scale: float = 1.45, n: int = _RING_POINTS)
 
 def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion, content points pinned."""
-    delta = expression.control_displacement(target) - expression.control_displacement(face.source_emotion)
+    delta = expression.edit_displacement(target, face.source_emotion)
     delta[expression.CONTENT_POINTS] = 0.0
     return delta
 

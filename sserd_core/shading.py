@@ -36,23 +36,32 @@ FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.22, "forehead": 0.16, "nose": 0
               "marionette": 0.14}
 
 
-def au_activations(vector: np.ndarray) -> dict:
-    """Action-unit activations ``{AU: amount}`` of an emotion vector ``[7]``."""
+def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
+    """Action-unit activations ``{AU: amount}`` of an emotion vector ``[7]`` (``table``: the AU
+    weights of each emotion, :data:`~sserd_core.expression.EMOTION_AUS` by default)."""
     from .expression import EMOTION_AUS
 
+    table = EMOTION_AUS if table is None else table
     acts: dict = {}
     for i, name in enumerate(EMOTIONS[1:], start=1):
         w = float(vector[i])
         if w <= 0:
             continue
-        for au, a in EMOTION_AUS[name].items():
+        for au, a in table[name].items():
             acts[au] = acts.get(au, 0.0) + w * a
     return acts
 
 
 def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
-    """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold."""
-    at, as_ = au_activations(target), au_activations(source)
+    """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold.
+
+    As the warp does (:func:`sserd_core.expression.edit_displacement`): what the edit adds counts
+    at the edit's strength, what it removes as it was measured.
+    """
+    from .expression import EDIT_AUS, edit_split
+
+    added, removed = edit_split(target, source)
+    at, as_ = au_activations(added, EDIT_AUS), au_activations(removed)
     out = {}
     for fold, aus in FOLD_AUS.items():
         t = sum(w * at.get(au, 0.0) for au, w in aus.items())

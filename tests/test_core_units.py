@@ -101,3 +101,20 @@ def test_curve_interpolates_linearly_and_holds_the_ends():
         parse_curve("1:happy,1:sad")
     with pytest.raises(SSERDError, match="Unknown emotion"):
         parse_curve("0:elated")
+
+
+def test_an_edit_removes_what_was_measured_and_adds_at_the_edits_strength():
+    src = emotion_vector("happy", 0.4)
+    # target == source: nothing moves
+    assert np.abs(E.edit_displacement(src, src)).max() == 0.0
+    # neutral: exactly the measured expression comes off
+    neutral = emotion_vector("neutral")
+    assert np.allclose(E.edit_displacement(neutral, src), -E.control_displacement(src), atol=1e-6)
+    # a label's intensity: linear on either side of the source's own amount, so monotonic
+    a = [E.edit_displacement(emotion_vector("angry", i), neutral) for i in (0.0, 0.5, 1.0)]
+    assert np.abs(a[0]).max() == 0.0 and np.allclose(a[1] * 2, a[2], atol=1e-6)
+    # added emotions use the edit's table, and the measurement does not depend on it
+    assert np.allclose(a[2], E.EDIT_CONTROL_BASIS[E.EMOTIONS.index("angry")], atol=1e-6)
+    assert np.allclose(E.feature_signatures()[E.EMOTIONS.index("angry") - 1],
+                       E.emotion_features(E.population_neutral() + E.EMOTION_BASIS[E.EMOTIONS.index("angry")])
+                       - E.emotion_features(E.population_neutral()), atol=1e-6)

@@ -74,11 +74,13 @@ def test_baselines_bracket_the_editor(run):
         assert ours["M-Open corr"][-1] > 0.98
         assert naive["M-Open corr"][-1] < ours["M-Open corr"][-1] - 0.02
         assert naive["M-LMD"][-1] > 1.5 * ours["M-LMD"][-1]
-    # cross-ID happy: the edit moves the face towards the reference's emotion, the unedited source does not
-    # (the astronaut actor already smiles, so her source starts high: a margin of 0.1)
+    # cross-ID happy: the edit moves the face towards the reference's emotion, the unedited source does not.
+    # The astronaut actor already smiles, so her source starts high (cosine ~0.9): the edit must close
+    # at least half of what is left to a perfect match
     for c_ours, c_src in zip(_clips(res, "cross", "landmark"), _clips(res, "cross", "source")):
         if c_ours["target"] == "happy":
-            assert c_ours["metrics"]["EmoCos (landmark)"] > c_src["metrics"]["EmoCos (landmark)"] + 0.1
+            ours_cos, src_cos = c_ours["metrics"]["EmoCos (landmark)"], c_src["metrics"]["EmoCos (landmark)"]
+            assert 1.0 - ours_cos < 0.5 * (1.0 - src_cos), (ours_cos, src_cos)
 
 
 def test_resume_and_other_tools_outputs(run, tmp_path):

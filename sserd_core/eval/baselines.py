@@ -46,9 +46,10 @@ class NaiveMouthEditor(LandmarkEditor):
 
     def target_landmarks(self, face: FaceFrame, target: np.ndarray) -> np.ndarray:
         src_canon = expression.apply(face.to_canonical, face.landmarks)
-        delta = expression.emotion_displacement(target) - expression.emotion_displacement(face.source_emotion)
+        delta = expression.edit_displacement(target, face.source_emotion)[:68]
         dst = src_canon + delta  # nothing pinned
-        neutral_lower = (closed_mouth(face.neutral) + expression.emotion_displacement(target))[LOWER_FACE]
+        neutral_lower = (closed_mouth(face.neutral)
+                         + expression.edit_displacement(target, np.eye(7, dtype=np.float32)[0])[:68])[LOWER_FACE]
         # keep the lower face attached where it is: align the neutral mouth's centre with the source's
         shift = src_canon[[33]].mean(0) - face.neutral[[33]].mean(0)
         dst[LOWER_FACE] = neutral_lower + shift
