@@ -30,6 +30,7 @@ import numpy as np
 from comfy_api.latest import InputImpl
 
 from sserd_core import media, pipeline
+from sserd_core.errors import MediaError
 
 from ._common import temp_path, video_path
 
@@ -168,7 +169,7 @@ def middle_frame(info: media.VideoInfo) -> np.ndarray:
     for fr in media.iter_frames(info):
         if fr.index >= mid:
             return fr.rgb
-    raise media.MediaError(f"No frame of {info.path} could be decoded.")
+    raise MediaError(f"No frame of {info.path} could be decoded.")
 
 
 # ----------------------------------------------------------------------------------------- audio

@@ -33,7 +33,7 @@ from . import expression, media, validate
 from .content import ContentTrack
 from .editor import FaceEditor
 from .emotion import EmotionSpec
-from .errors import NoFaceError, SSERDError
+from .errors import MediaError, NoFaceError, SSERDError
 from .outputs import OutputSet, check_free_space, describe_os_error
 from .face import track_faces
 
@@ -143,7 +143,7 @@ def _driving_clip(clip, sync: str, progress: Optional[ProgressFn]) -> EmotionSpe
     else:
         path = clip
         if not Path(path).exists():
-            raise media.MediaError(f"Reference file not found: {path}.")
+            raise MediaError(f"Reference file not found: {path}.")
         info = load_video(path)
     wrapped = (lambda stage, d, t: progress("tracking reference", d, t)) if progress else None
     track = disentangle_content(info, progress=wrapped)
@@ -452,7 +452,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     preview_n = validate.count("preview_n", preview_n, lo=0)
     threads = validate.count("threads", threads, lo=1, allow_none=True)
     if not Path(input_path).exists():
-        raise media.MediaError(f"Input file not found: {input_path}.")
+        raise MediaError(f"Input file not found: {input_path}.")
     out = validate.output_file(output_path)
     if comparison_path is not None:
         validate.output_file(comparison_path, what="The side-by-side output")

@@ -110,7 +110,7 @@ def test_zero_frames(tmp_path):
         s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
         st = c.add_stream("aac", rate=a.sample_rate)
         st.layout = "mono"
-        media._encode_audio(c, st, a)
+        media.audio._encode_audio(c, st, a)
     assert src.exists()
     out = tmp_path / "o.mp4"
     _fails(sserd("edit", src, "-o", out, "--emotion", "happy"), out, ["no video frames", "contains no", "cannot read"])
@@ -125,7 +125,7 @@ def test_audio_only_file(tmp_path):
     with av.open(str(src), "w", format="mp4") as c:
         st = c.add_stream("aac", rate=a.sample_rate)
         st.layout = "mono"
-        media._encode_audio(c, st, a)
+        media.audio._encode_audio(c, st, a)
     out = tmp_path / "o.mp4"
     _fails(sserd("edit", src, "-o", out, "--emotion", "happy"), out, ["no video stream"])
 

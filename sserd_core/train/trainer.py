@@ -39,17 +39,16 @@ counter and every process's RNG states) go to ``OUTPUT/checkpoints/step_NNNNNNN`
 with the same config resumes from the newest complete one. Batches are drawn from a generator seeded
 by (seed, step, process), so a resumed run sees exactly the batches the uninterrupted run would have.
 Logs: ``OUTPUT/train_log.csv`` (every loss term), ``OUTPUT/val_log.csv``, ``OUTPUT/samples/step_N.png``.
+
+This module is the loop (model wrapper, batches, losses, steps); the config is :mod:`.config`, and
+checkpoints, the model folder and the logs are :mod:`.records`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
-import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -60,90 +59,10 @@ import torch.nn.functional as F
 
 from ..errors import SSERDError
 from . import losses as L
+from .config import TrainConfig
 from .data import FrameCache, read_index, split_actors
-
-CHECKPOINT_DONE = "COMPLETE"
-LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc", "r1")
-
-
-# ---------------------------------------------------------------- config
-def _section(cfg: dict, name: str) -> dict:
-    return dict(cfg.get(name) or {})
-
-
-@dataclass
-class TrainConfig:
-    """Parsed training config (TOML; see configs/*.toml and docs/TRAINING.md for every key)."""
-
-    data: dict
-    model: dict
-    train: dict
-    loss: dict
-    pairs: dict
-    path: Optional[Path] = None
-    raw: dict = field(default_factory=dict)
-
-    TRAIN_DEFAULTS = dict(stage=1, output_dir="runs/sserd", max_steps=1000, batch_size=8, grad_accum=1,
-                          lr=1e-4, lr_d=1e-4, optimizer="ranger", betas=None, betas_d=(0.9, 0.999),
-                          weight_decay=0.0, scheduler="constant", warmup_steps=0, mixed_precision="no", seed=0,
-                          checkpoint_every=1000, keep_checkpoints=3, log_every=10, sample_every=500, val_every=1000,
-                          val_batches=4, contrastive_start=100, train_decoder=False, noise="random",
-                          resize="bilinear", num_threads=0, max_grad_norm=0.0)
-    LOSS_DEFAULTS = dict(id=L.WEIGHTS["id"], l2=L.WEIGHTS["l2"], perceptual=L.WEIGHTS["perceptual"],
-                         adv=L.WEIGHTS["adv"], nce=L.WEIGHTS["nce"], temperature=L.TEMPERATURE,
-                         pool_size=L.POOL_SIZE, identity_net=None, perceptual_net=None, disc_channels=64,
-                         r1=1.0, d_reg_every=16, hub_cache_dir=None)
-    PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=0, directions="official")
-    CHOICES = {("train", "optimizer"): ("ranger", "adam"), ("train", "noise"): ("random", "zero"),
-               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal")}
-    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0)
-
-    @classmethod
-    def from_dict(cls, cfg: dict, path: Optional[Path] = None) -> "TrainConfig":
-        unknown = set(cfg) - {"data", "model", "train", "loss", "pairs"}
-        if unknown:
-            raise SSERDError(f"Unknown config section(s) {sorted(unknown)}; use data, model, train, loss, pairs.")
-        out = cls(data=dict(cls.DATA_DEFAULTS, **_section(cfg, "data")), model=_section(cfg, "model"),
-                  train=dict(cls.TRAIN_DEFAULTS, **_section(cfg, "train")),
-                  loss=dict(cls.LOSS_DEFAULTS, **_section(cfg, "loss")),
-                  pairs=dict(cls.PAIRS_DEFAULTS, **_section(cfg, "pairs")), path=path, raw=cfg)
-        for sec, defaults in (("train", cls.TRAIN_DEFAULTS), ("loss", cls.LOSS_DEFAULTS),
-                              ("pairs", cls.PAIRS_DEFAULTS), ("data", cls.DATA_DEFAULTS)):
-            bad = set(getattr(out, sec)) - set(defaults)
-            if bad:
-                raise SSERDError(f"Unknown key(s) in [{sec}]: {', '.join(sorted(bad))}.")
-        if out.train["stage"] not in (1, 2):
-            raise SSERDError(f"train.stage must be 1 or 2, got {out.train['stage']}.")
-        for (sec, key), allowed in cls.CHOICES.items():
-            if getattr(out, sec)[key] not in allowed:
-                raise SSERDError(f"{sec}.{key} must be one of {', '.join(allowed)}; got {getattr(out, sec)[key]!r}.")
-        if not out.data["cache"]:
-            raise SSERDError("data.cache is not set: point it at a folder made by `sserd preprocess`.")
-        # paths in a config file are relative to the working directory, like the CLI's
-        out.data["cache"] = os.path.expanduser(str(out.data["cache"]))
-        out.train["output_dir"] = os.path.expanduser(str(out.train["output_dir"]))
-        return out
-
-    @classmethod
-    def load(cls, path) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise SSERDError(f"Config file {path} does not exist.")
-        text = path.read_text()
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as exc:
-                raise SSERDError("YAML configs need PyYAML (pip install pyyaml); or use a .toml config.") from exc
-            cfg = yaml.safe_load(text) or {}
-        else:
-            import tomllib
-
-            try:
-                cfg = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise SSERDError(f"{path} is not valid TOML: {exc}") from exc
-        return cls.from_dict(cfg, path)
+# checkpoints, the model folder and the logs live in .records; importable from here as before
+from .records import CHECKPOINT_DONE, LOG_TERMS, RunRecords, latest_checkpoint  # noqa: F401
 
 
 # ---------------------------------------------------------------- model wrapper (one forward = one DDP pass)
@@ -252,12 +171,6 @@ def make_optimizer(kind: str, params, lr: float, betas=None, weight_decay: float
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas or (0.9, 0.999)), weight_decay=weight_decay)
 
 
-def latest_checkpoint(output_dir) -> Optional[Path]:
-    ckpts = sorted((Path(output_dir) / "checkpoints").glob("step_*"))
-    ckpts = [c for c in ckpts if (c / CHECKPOINT_DONE).is_file()]
-    return ckpts[-1] if ckpts else None
-
-
 def build_model(cfg: TrainConfig):
     from ..models import SSERDNet
 
@@ -279,7 +192,7 @@ def build_model(cfg: TrainConfig):
 
 
 # ---------------------------------------------------------------- the trainer
-class Trainer:
+class Trainer(RunRecords):
     """Builds everything from a :class:`TrainConfig` and runs :meth:`train`.
 
     ``identity_net`` / ``perceptual_net`` override the config's loss networks with modules
@@ -553,38 +466,6 @@ class Trainer:
         return None if nce is None else float(self.cfg.loss["nce"]) * nce
 
     # ---------------------------------------------------------------- loop
-    def resume(self) -> Optional[Path]:
-        ckpt = latest_checkpoint(self.out)
-        if ckpt is not None:
-            self.acc.load_state(str(ckpt))
-            self.log(f"resumed from {ckpt} (step {self.state.step})")
-        return ckpt
-
-    def save_checkpoint(self):
-        ckpt = self.out / "checkpoints" / f"step_{self.state.step:07d}"
-        self.acc.save_state(str(ckpt))
-        self.acc.wait_for_everyone()
-        if self.acc.is_main_process:
-            (ckpt / CHECKPOINT_DONE).write_text(str(self.state.step))
-            keep = int(self.cfg.train["keep_checkpoints"])
-            done = [c for c in sorted((self.out / "checkpoints").glob("step_*")) if (c / CHECKPOINT_DONE).is_file()]
-            for old in done[:-keep] if keep > 0 else []:
-                shutil.rmtree(old, ignore_errors=True)
-        self.acc.wait_for_everyone()
-
-    def save_model(self, folder=None) -> Path:
-        """The trained model as a ``save_pretrained`` folder, with the latent pool beside it (the next stage
-        continues it, as the official stage 2 continues stage 1's)."""
-        from ..models.convert import LATENT_POOL_FILE
-
-        folder = Path(folder or self.out / "model")
-        if self.acc.is_main_process:
-            self.acc.unwrap_model(self.gen).net.save_pretrained(str(folder))
-            if self.pool.total():
-                self.pool.save(folder / LATENT_POOL_FILE)
-        self.acc.wait_for_everyone()
-        return folder
-
     def train(self, max_steps: Optional[int] = None) -> Path:
         t, lw = self.cfg.train, self.cfg.loss
         max_steps = int(max_steps or t["max_steps"])
@@ -648,87 +529,3 @@ class Trainer:
                 self.save_checkpoint()
         self.check_replicas()
         return self.save_model()
-
-    def check_replicas(self) -> list:
-        """Fingerprint of the generator weights on every process (gathered); written to
-        ``OUTPUT/replicas.json``. Data-parallel replicas must agree; a mismatch is an error."""
-        net = self.acc.unwrap_model(self.gen)
-        vec = torch.cat([p.detach().double().flatten() for p in net.parameters()])
-        pos = torch.arange(vec.numel(), dtype=torch.float64, device=vec.device) % 9973 + 1
-        fp = torch.stack([vec.sum(), (vec * pos).sum(), vec.pow(2).sum()]).to(self.acc.device)
-        prints = self.acc.gather(fp[None]).cpu().tolist()
-        if self.acc.is_main_process:
-            (self.out / "replicas.json").write_text(json.dumps({"step": self.state.step, "fingerprints": prints}))
-        if any(p != prints[0] for p in prints):
-            raise RuntimeError(f"data-parallel replicas diverged: weight fingerprints {prints}")
-        return prints
-
-    # ---------------------------------------------------------------- logs
-    def _csv(self, path: Path, step: int, vals: dict):
-        names = list(LOG_TERMS) + ["lr", "sec_per_step"]
-        names += sorted(set(vals) - set(names))
-        new = not path.is_file()
-        with path.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["step"] + names)
-            w.writerow([step] + [repr(float(vals[k])) if k in vals else "" for k in names])
-
-    def _grid(self, batch, out):
-        rows = [batch["x"], batch["d1"], out["recon"].detach().float().cpu(), out["edit1"].detach().float().cpu()]
-        if "target" in batch:
-            rows.append(batch["target"])
-        n = min(4, rows[0].shape[0])
-        grid = torch.cat([torch.cat(list(r[:n].clamp(-1, 1)), dim=2) for r in rows], dim=1)
-        img = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        from PIL import Image
-
-        (self.out / "samples").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(self.out / "samples" / f"step_{self.state.step:07d}.png")
-
-    @torch.no_grad()
-    def validate(self) -> dict:
-        """Validation on the held-out actors, with a driving frame of the same actor and emotion: reconstruction L2
-        and edit L2 (stage 1: ``G(w_y)`` vs ``y``; stage 2: ``G(w + E(w, r_y))`` vs ``y``); plus the evaluation
-        package's identity proxy (``ID-dist (dlib)``) when :mod:`sserd_core.metrics` exists."""
-        self.gen.eval()
-        net = self.acc.unwrap_model(self.gen)
-        res = {"val_recon_l2": [], "val_edit_l2": []}
-        gens, srcs = [], []
-        for k in range(int(self.cfg.train["val_batches"])):
-            rng = np.random.default_rng([int(self.cfg.train["seed"]), 10 ** 9 + k])
-            b = self.batch_same_emotion(rng, self.val, int(self.cfg.train["batch_size"]))
-            x, d1 = b["x"].to(self.acc.device), b["d1"].to(self.acc.device)
-            with self.acc.autocast():
-                out = net(1, x, d1) if self.stage == 1 else net(2, x, d1, d1)
-            res["val_recon_l2"].append(float((out["recon"].float() - x).pow(2).mean()))
-            res["val_edit_l2"].append(float((out["edit1"].float() - d1).pow(2).mean()))
-            gens.append(out["edit1"].float().cpu())
-            srcs.append(b["x"])
-        vals = {k: float(np.mean(v)) for k, v in res.items()}
-        try:
-            from ..metrics import identity as id_metrics  # the evaluation package (optional)
-        except ImportError:
-            id_metrics = None
-        if id_metrics is not None:
-            vals[getattr(id_metrics, "ID_DIST", "ID-dist (dlib)")] = _id_distance_proxy(id_metrics, gens, srcs)
-        self.gen.train()
-        if self.acc.is_main_process:
-            self._csv(self.out / "val_log.csv", self.state.step, vals)
-        return vals
-
-
-def _id_distance_proxy(id_metrics, gens, srcs) -> float:
-    """dlib identity distance of edited vs source crops (landmarks re-detected on each crop; NaN where none)."""
-    from ..face import detect_landmarks, face_embedding
-
-    def emb(t):
-        rgb = ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        big = np.ascontiguousarray(np.repeat(np.repeat(rgb, max(1, 256 // rgb.shape[0]), 0),
-                                             max(1, 256 // rgb.shape[1]), 1))
-        faces = detect_landmarks(big)
-        return face_embedding(big, faces[0]) if faces else np.full(128, np.nan, np.float32)
-
-    g = np.stack([emb(t) for b in gens for t in b])
-    s = np.stack([emb(t) for b in srcs for t in b])
-    return id_metrics.id_distance(g, s)

@@ -1,0 +1,64 @@
+"""The project's background threads: signal mask, and decode-ahead."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterator
+
+
+def worker_thread_signals() -> None:
+    """Called first in every background thread of the project: block SIGINT/SIGTERM/SIGHUP there.
+
+    The kernel hands a process-directed signal to any thread that does not block it; if that is a
+    decode, encode or frame-worker thread (or one FFmpeg starts from it, which inherits the mask),
+    the main thread would only see it when its current blocking call returns. Blocked here, every
+    such signal reaches the main thread at once, where the CLI turns it into a clean stop.
+    """
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        wanted = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+        signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+
+
+def prefetch(iterable, depth: int = 4) -> Iterator:
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead (decoding overlaps compute).
+
+    FFmpeg decodes without holding the GIL, so this runs decode in parallel with the
+    caller's work. Exceptions are re-raised in the caller; stopping early (break, an
+    exception, a cancelled job) stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        worker_thread_signals()
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=run, name="sserd-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
