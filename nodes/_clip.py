@@ -30,7 +30,6 @@ import numpy as np
 from comfy_api.latest import InputImpl
 
 from sserd_core import media, pipeline
-from sserd_core.errors import MediaError
 
 from ._common import temp_path, video_path
 
@@ -161,15 +160,6 @@ def clip_info(video) -> media.VideoInfo:
     if isinstance(video, SSERDClip):
         return video.info
     return pipeline.load_video(video_path(video))
-
-
-def middle_frame(info: media.VideoInfo) -> np.ndarray:
-    """The middle frame of a clip's range (what a reference video is measured on)."""
-    mid = info.n_frames // 2
-    for fr in media.iter_frames(info):
-        if fr.index >= mid:
-            return fr.rgb
-    raise MediaError(f"No frame of {info.path} could be decoded.")
 
 
 # ----------------------------------------------------------------------------------------- audio

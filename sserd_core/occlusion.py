@@ -26,6 +26,8 @@ skin colour is not found; a strongly turned head makes the far side look less de
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -136,14 +138,9 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
     return out[0] if not spread else (out[0], out[1])
 
 
+@functools.lru_cache(maxsize=None)
 def _ellipse(k: int) -> np.ndarray:
-    el = _ELLIPSES.get(k)
-    if el is None:
-        el = _ELLIPSES[k] = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    return el
-
-
-_ELLIPSES: dict = {}
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
 
 
 def _to_roi(m: np.ndarray, M: np.ndarray, w: int, h: int) -> np.ndarray:

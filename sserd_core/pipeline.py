@@ -164,8 +164,8 @@ def _driving_clip(clip, sync: str, progress: Optional[ProgressFn]) -> EmotionSpe
     left = np.clip(right - 1, 0, len(found) - 1)
     nearer_left = np.abs(found[left] - frames) < np.abs(found[right] - frames)
     vectors = vectors[np.where(nearer_left, found[left], found[right])]
-    middle = next(fr.rgb for fr in media.iter_frames(info) if fr.index >= info.n_frames // 2)
-    return EmotionSpec.from_driving_clip(str(path), track.times, vectors, info.duration, sync=sync, reference_rgb=middle)
+    return EmotionSpec.from_driving_clip(str(path), track.times, vectors, info.duration, sync=sync,
+                                         reference_rgb=media.middle_frame(info))
 
 
 def as_emotion(emotion) -> EmotionSpec:

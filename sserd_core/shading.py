@@ -15,6 +15,7 @@ is drawn as deep as the target's activation of its action units exceeds the sour
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import cv2
@@ -70,16 +71,15 @@ def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _bezier_basis(n: int) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t ** 2])
+
+
 def _bezier(p0, p1, p2, n: int = 12) -> np.ndarray:
     """``n`` points of the quadratic Bézier curve through ``p0``, (control ``p1``), ``p2``."""
-    basis = _BEZIER_BASIS.get(n)
-    if basis is None:
-        t = np.linspace(0, 1, n)[:, None]
-        basis = _BEZIER_BASIS[n] = np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t ** 2])
-    return basis @ np.array([p0, p1, p2], np.float64)
-
-
-_BEZIER_BASIS: dict = {}
+    return _bezier_basis(n) @ np.array([p0, p1, p2], np.float64)
 
 
 def fold_curves(pts: np.ndarray, iod: float) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import expression
 from ..editor import FaceFrame
+from ..emotion import emotion_vector
 from ..render import LandmarkEditor
 
 #: points the naive edit replaces by the neutral face + emotion (mouth and lower jaw)
@@ -49,7 +50,7 @@ class NaiveMouthEditor(LandmarkEditor):
         delta = expression.edit_displacement(target, face.source_emotion)[:68]
         dst = src_canon + delta  # nothing pinned
         neutral_lower = (closed_mouth(face.neutral)
-                         + expression.edit_displacement(target, np.eye(7, dtype=np.float32)[0])[:68])[LOWER_FACE]
+                         + expression.edit_displacement(target, emotion_vector("neutral"))[:68])[LOWER_FACE]
         # keep the lower face attached where it is: align the neutral mouth's centre with the source's
         shift = src_canon[[33]].mean(0) - face.neutral[[33]].mean(0)
         dst[LOWER_FACE] = neutral_lower + shift

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import nullcontext
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence

@@ -257,10 +257,14 @@ def read_image(path_or_array) -> np.ndarray:
     except (UnidentifiedImageError, OSError):
         pass
     # a video used as reference: take its middle frame
-    info = probe_video(p)
+    return middle_frame(probe_video(p))
+
+
+def middle_frame(info: VideoInfo) -> np.ndarray:
+    """The middle frame of ``info``'s range (upright RGB ``uint8``)."""
     mid = info.n_frames // 2
     for fr in iter_frames(info):
         if fr.index >= mid:
             return fr.rgb
-    raise MediaError(f"Cannot read {p.name} as an image or video.")
+    raise MediaError(f"No frame of {Path(info.path).name} could be decoded.")
 
