@@ -124,9 +124,12 @@ def _measure(cache: _Cache, path: str, neutral_features, networks: Networks, emb
 
 
 def _reference(cache: _Cache, clip: Clip, networks: Networks) -> tuple[EmotionSpec, Optional[np.ndarray]]:
-    """The target emotion measured on the reference clip's middle frame, and its emotion-net feature (if any)."""
+    """The target emotion of the reference clip, and its emotion-net feature (if any).
+
+    A video reference is a driving clip: its emotion is measured on every frame and followed by time
+    (the paper's cross-ID protocol); its middle frame is what the spec shows as the reference picture."""
     if clip.path not in cache.refs:
-        spec = pipeline.extract_emotion(reference=clip.path)  # a video → its middle frame
+        spec = pipeline.extract_emotion(reference=clip.path)  # a video → a driving clip
         feat = None
         if networks.emotion_net is not None:
             from ..face import detect_landmarks
