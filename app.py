@@ -96,9 +96,9 @@ def work_root() -> Path:
 
 # --------------------------------------------------------------------------- backends
 
-try:  # the neural backend is optional (another part of the project; needs its extras)
-    from sserd_core import neural as _neural
-except ImportError as exc:  # module absent, or its dependencies are not installed
+try:  # the neural backend is optional (needs its extras: torch, diffusers, safetensors)
+    from sserd_core.neural import editor as _neural
+except ImportError as exc:  # its dependencies are not installed
     log.info("neural backend unavailable: %s", exc)
     _neural = None
 
@@ -124,7 +124,7 @@ def _neural_editor(model: str):
                          "under Advanced options (or set SSERD_NEURAL_MODEL).")
     with _neural_lock:
         if model not in _neural_editors:
-            editor = _neural.load_editor(model)
+            editor = pipeline.make_editor(model)  # the one place a backend is chosen
             while len(_neural_editors) >= _MAX_MODELS:
                 _neural_editors.pop(next(iter(_neural_editors)))
             _neural_editors[model] = editor

@@ -150,7 +150,8 @@ def compare(src: Path, work: Path, runs: int, threads: int | None) -> dict:
 @contextlib.contextmanager
 def _stage_timers(acc: dict):
     """Wrap the pipeline's stage functions with timers (monkeypatching; nothing in the product changes)."""
-    from sserd_core import blend, pipeline, render
+    from sserd_core import pipeline
+    from sserd_core.landmark import render
 
     patches = []
 

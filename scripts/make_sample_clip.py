@@ -30,9 +30,9 @@ import numpy as np
 from PIL import Image
 
 from sserd_core import media
-from sserd_core.expression import canonical_transform, displacement_to_frame
+from sserd_core.landmark.expression import canonical_transform, displacement_to_frame
 from sserd_core.face import detect_landmarks
-from sserd_core.render import face_ring, tps_eval, tps_fit
+from sserd_core.landmark.render import face_ring, tps_eval, tps_fit
 
 TEXT = "Hello! This is a short test of expression editing. The words stay the same, only the feeling changes."
 FACES = {

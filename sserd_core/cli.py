@@ -28,7 +28,7 @@ _EXTRA_FOR = {"torch": "gpu", "diffusers": "neural", "safetensors": "neural", "h
               "accelerate": "neural", "sklearn": "train", "gradio": "space"}
 
 #: modules that add subcommands through ``register(subparsers)``
-_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.neural_cli", "sserd_core.eval.cli",
+_EXTENSIONS: list[str] = ["sserd_core.models.convert", "sserd_core.neural.cli", "sserd_core.eval.cli",
                            "sserd_core.train.cli"]
 
 _EDIT_EXAMPLES = """\
@@ -145,7 +145,7 @@ def cmd_info(args) -> int:
 
     from . import media, validate
     from .emotion import describe
-    from .expression import measure_image, mouth_opening
+    from .landmark.expression import measure_image, mouth_opening
     from .face import detect_landmarks
     from .pipeline import disentangle_content, load_video
 

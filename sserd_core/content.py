@@ -34,7 +34,7 @@ class ContentTrack:
       mouth width (canonical units) — the part of the expression that is always kept.
     - ``source_emotion``: ``float32 [N, 7]`` the emotion the source shows per frame.
     - ``neutral_features``: ``float32 [9]`` emotion features of the neutral face
-      (:func:`sserd_core.expression.emotion_features`), the zero of emotion measurements.
+      (:func:`sserd_core.landmark.expression.emotion_features`), the zero of emotion measurements.
     - ``face_index``: which face was followed (0 = largest).
     - ``feature_coupling`` ``[2, 9]`` / ``content_median`` ``[2]``: how this person's emotion
       features move with speech (least squares over the clip), removed before measuring.

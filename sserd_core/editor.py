@@ -4,7 +4,7 @@ A backend turns source frames + their tracked faces + per-frame target emotions 
 edited frames. The pipeline owns everything around it (decoding, tracking, content
 estimation, encoding, audio), so a backend only does the face edit.
 
-- :class:`sserd_core.render.LandmarkEditor` — the embedded default: a landmark-driven
+- :class:`sserd_core.landmark.render.LandmarkEditor` — the embedded default: a landmark-driven
   dense warp (no network weights beyond the pip-shipped landmark model).
 - the neural SSERD backend (``sserd_core.models``) — encoder → emotion module →
   StyleGAN2 generator, loaded from a converted checkpoint folder or a Hub repo id.

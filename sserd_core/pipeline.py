@@ -29,7 +29,8 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from . import expression, media, validate
+from . import media, validate
+from .landmark import expression
 from .content import ContentTrack
 from .editor import FaceEditor
 from .emotion import EmotionSpec
@@ -401,7 +402,7 @@ def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = Non
     """
     device = validate.device(device)
     if not backend or str(backend).strip().lower() in ("landmark", "landmark (built-in)"):
-        from .render import LandmarkEditor
+        from .landmark.render import LandmarkEditor
 
         if interpolation not in ("bicubic", "bilinear"):
             raise SSERDError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}.")

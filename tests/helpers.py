@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sserd_core import expression as E
+from sserd_core.landmark import expression as E
 from sserd_core import media
 from sserd_core.face import detect_landmarks
 
@@ -35,7 +35,7 @@ def redetect(path, end=None, step=1) -> np.ndarray:
 
 
 def features(landmarks: np.ndarray) -> np.ndarray:
-    """Emotion features ``[N, 9]`` (see sserd_core.expression.FEATURES) of landmark sets."""
+    """Emotion features ``[N, 9]`` (see sserd_core.landmark.expression.FEATURES) of landmark sets."""
     return np.stack([E.emotion_features(E.to_canonical(lm)) for lm in landmarks])
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from real_media import REAL_DIR
 
 from sserd_core import blend, media, pipeline
-from sserd_core.render import LandmarkEditor
+from sserd_core.landmark.render import LandmarkEditor
 
 
 def test_feathered_composite_is_the_source_outside_the_mask_and_the_edit_inside():
@@ -38,7 +38,7 @@ def test_feathered_and_multiband_agree_within_a_grey_level_on_real_warped_faces(
     target = pipeline.extract_emotion("angry").at(0.0)
     editor = LandmarkEditor()
     real = blend.paste_back
-    import sserd_core.render as render
+    import sserd_core.landmark.render as render
 
     diffs = []
     try:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from helpers import SAMPLE_HOPPER, frames
 
-from sserd_core import expression as E
+from sserd_core.landmark import expression as E
 from sserd_core.blend import laplacian_blend, paste_back
 from sserd_core.emotion import EMOTIONS, EmotionSpec, emotion_vector, parse_curve
 from sserd_core.errors import SSERDError
 from sserd_core.face import OneEuroFilter, detect_landmarks
-from sserd_core.render import LandmarkEditor, tps_eval, tps_fit
+from sserd_core.landmark.render import LandmarkEditor, tps_eval, tps_fit
 
 
 def test_tps_passes_through_its_control_points():

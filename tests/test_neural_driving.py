@@ -11,6 +11,7 @@ from matplotlib import cbook
 
 from models_helpers import tiny_net, one_thread  # noqa: F401 (fixture)
 from sserd_core import neural
+from sserd_core.neural.editor import _largest_face
 from sserd_core.editor import FaceFrame
 from sserd_core.emotion import EmotionSpec, emotion_vector
 from sserd_core.errors import NoFaceError, SSERDError
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def faces():
     hopper = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    lm = neural._largest_face(hopper).astype(np.float32)
+    lm = _largest_face(hopper).astype(np.float32)
     return hopper, lm, read_image(ASTRONAUT)
 
 

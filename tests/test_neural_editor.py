@@ -11,12 +11,14 @@ from matplotlib import cbook
 
 from models_helpers import TINY_INPUT, official_tiny_checkpoint, tiny_net, one_thread  # noqa: F401 (fixture)
 from sserd_core import neural
+from sserd_core.neural.editor import _largest_face
 from sserd_core.editor import FaceFrame
 from sserd_core.emotion import EmotionSpec, emotion_vector
 from sserd_core.errors import NoFaceError, SSERDError
 from sserd_core.media import read_image, write_image
 from sserd_core.cli import main as sserd_main
 from sserd_core.models.convert import convert_checkpoint
+from sserd_core.models.prototypes import load_prototypes
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "sample.mp4"
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def hopper():
     rgb = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    lm = neural._largest_face(rgb)
+    lm = _largest_face(rgb)
     assert lm is not None
     return rgb, lm.astype(np.float32)
 
@@ -73,7 +75,7 @@ def test_template_alignment_puts_a_real_face_on_the_template(hopper):
     err = np.linalg.norm(mapped - neural.template_in_crop(256), axis=1)  # the official 1.25x-zoomed framing
     assert err.mean() < 8.0, err.mean()  # px in the 256 crop; a wrong transform is off by tens of px
     # the landmarks fitted on the aligned crop itself agree with the mapped ones
-    lm_crop = neural._largest_face(crop)
+    lm_crop = _largest_face(crop)
     assert lm_crop is not None and np.abs(lm_crop - mapped).mean() < 5.0
 
 
@@ -158,7 +160,7 @@ def test_label_needs_prototypes_then_uses_them(tmp_path, tiny_dir, ref_dir, hopp
     assert sserd_main(["prototypes", str(ref_dir), str(model), "--device", "cpu"]) == 0
     counts = neural.compute_prototypes(ref_dir, model)
     assert counts == {"happy": 1, "neutral": 1}  # the blank image has no face and is skipped
-    protos = neural.load_prototypes(model)
+    protos = load_prototypes(model)
     assert set(protos) == {"happy", "neutral"} and protos["happy"].shape == (14, 32)
     # the happy prototype is the astronaut's reference code
     ed = neural.load_editor(model, device="cpu")

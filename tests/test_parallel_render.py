@@ -11,7 +11,7 @@ from helpers import SAMPLE
 
 from sserd_core import media, pipeline
 from sserd_core.errors import SSERDError
-from sserd_core.render import LandmarkEditor
+from sserd_core.landmark.render import LandmarkEditor
 
 
 @pytest.fixture(scope="module")

@@ -328,7 +328,7 @@ def test_neural_backend_is_selectable(space, client, tmp_path):
     """The backend dropdown's neural choice runs sserd_core.neural through the same pipeline
     (a tiny randomly initialised SSERD net: this checks the wiring, not the picture)."""
     models_helpers = pytest.importorskip("models_helpers")
-    from sserd_core import neural  # noqa: F401 - the Space offers the backend only when this imports
+    from sserd_core.neural import editor  # noqa: F401 - the Space offers the backend only when this imports
 
     model_dir = tmp_path / "tiny_sserd"
     models_helpers.tiny_net(seed=1).save_pretrained(model_dir)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import expression
+from ..landmark import expression
 from ..editor import FaceFrame
 from ..emotion import emotion_vector
-from ..render import LandmarkEditor
+from ..landmark.render import LandmarkEditor
 
 #: points the naive edit replaces by the neutral face + emotion (mouth and lower jaw)
 LOWER_FACE = list(range(4, 13)) + list(range(48, 68))

@@ -14,7 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from .. import expression, media
+from .. import media
+from ..landmark import expression
 from ..face import FaceTracker, face_embedding
 from ..metrics import mouth as mouth_metrics
 

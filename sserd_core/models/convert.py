@@ -21,7 +21,7 @@ Two official layouts are accepted:
   tensors is neither and is refused.
 
 ``sserd prototypes REF_DIR MODEL_DIR`` (label prototypes for a converted folder) is registered
-by :mod:`sserd_core.neural_cli`: it needs the neural editor, which sits above this package.
+by :mod:`sserd_core.neural.cli`: it needs the neural editor, which sits above this package.
 """
 
 from __future__ import annotations

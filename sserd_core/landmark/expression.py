@@ -35,8 +35,8 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import nnls
 
-from . import geometry
-from .emotion import EMOTIONS, normalise
+from .. import geometry
+from ..emotion import EMOTIONS, normalise
 
 # ----------------------------------------------------------------------------- regions
 JAW = list(range(0, 17))
@@ -317,7 +317,7 @@ def emotion_features(X: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def population_neutral() -> np.ndarray:
     """A neutral face in canonical space ``[68, 2]`` (see ``sserd_core/data/neutral_68.json`` for provenance)."""
-    data = json.loads((Path(__file__).parent / "data" / "neutral_68.json").read_text())
+    data = json.loads((Path(__file__).parent.parent / "data" / "neutral_68.json").read_text())
     return np.asarray(data["landmarks"], np.float32)
 
 
@@ -379,7 +379,7 @@ def measure_image(rgb: np.ndarray) -> list[np.ndarray]:
     of neutral faces taken off (:func:`identity_tolerant`), then brought to full strength by
     :func:`reference_target`, so a reference face's emotion lands as strongly as a label's.
     """
-    from .face import detect_landmarks
+    from ..face import detect_landmarks
 
     f_pop = emotion_features(population_neutral())
     out = []
@@ -400,7 +400,7 @@ def measure_frame(rgb: np.ndarray, hint_landmarks: np.ndarray, content) -> tuple
     The fit starts from a box around ``hint_landmarks`` (no detection), so this is cheap;
     the emotion is relative to ``content``'s neutral estimate of the person.
     """
-    from .face import fit_landmarks
+    from ..face import fit_landmarks
 
     x0, y0 = hint_landmarks.min(0)
     x1, y1 = hint_landmarks.max(0)
@@ -463,7 +463,7 @@ def build_content_track(video, times: np.ndarray, landmarks: np.ndarray, found: 
     4. per-frame source emotion relative to that neutral, smoothed over ~0.7 s: emotions
        change slower than syllables.
     """
-    from .content import ContentTrack
+    from ..content import ContentTrack
 
     n = len(found)
     times = np.asarray(times, np.float32)[:n]

@@ -10,9 +10,9 @@ resamples the face region with it, and
 the ring, so the warp fades out before the blend mask does, and the warp depends only
 on smoothed landmarks and a slowly varying emotion, so it is stable over time.
 
-Two things a warp alone cannot do: :mod:`sserd_core.shading` draws the folds of the target
+Two things a warp alone cannot do: :mod:`sserd_core.landmark.shading` draws the folds of the target
 expression (nasolabial folds, frown lines, forehead lines, nose wrinkles) into the warped
-pixels as a luminance gain, in the face's own colours; and :mod:`sserd_core.occlusion`
+pixels as a luminance gain, in the face's own colours; and :mod:`sserd_core.landmark.occlusion`
 finds what covers the face (a hand, a microphone, hair), where the flow and the blend fade
 to zero so the occluder is left as it was.
 """
@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from . import expression
-from .blend import paste_back
-from .editor import FaceEditor, FaceFrame
+from ..blend import paste_back
+from ..editor import FaceEditor, FaceFrame
 from .occlusion import occlusion_mask
 from .shading import fold_amounts, shading_gain
 
@@ -93,7 +93,7 @@ def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
 
 
 def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.expression.SKIN_POINTS`."""
+    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.landmark.expression.SKIN_POINTS`."""
     src = expression.control_points(face.landmarks)[68:]
     delta = _emotion_delta(face, target)[68:]
     return src, src + expression.displacement_to_frame(face.to_canonical, delta)
@@ -258,7 +258,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        from .errors import SSERDError
+        from ..errors import SSERDError
 
         raise SSERDError("This needs torch, which is not installed: pip install 'comfyui-sserd[gpu]' "
                          "(the default CPU edit does not).") from None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def _cmd_prototypes(args) -> int:
-    from .models.prototypes import PROTOTYPES_FILE
-    from .neural import compute_prototypes
+    from ..models.prototypes import PROTOTYPES_FILE
+    from .prototypes import compute_prototypes
 
     counts = compute_prototypes(args.ref_dir, args.model_dir, device=args.device)
     print("emotion prototypes written to", Path(args.model_dir) / PROTOTYPES_FILE)

@@ -1,175 +1,37 @@
-"""The neural SSERD backend: align → encode → emotion edit → decode → un-align → blend.
+"""The neural SSERD editor: encode → emotion edit → decode → paste back, batched.
 
-:func:`load_editor` turns a converted model folder or a Hugging Face repo id into a
-:class:`NeuralEditor`, which implements :class:`sserd_core.editor.FaceEditor` (the same
-interface as the landmark backend), so ``sserd_core.pipeline.render_face`` /
-``edit_video`` stream frames through it batch by batch and keep the source audio.
-
-Per frame (batched): the face is cut out with the geometry the checkpoint was trained with
-(:func:`alignment_matrix`: for the official model, the Umeyama fit of the 68 tracked landmarks
-onto SSERD's template in a 256 px image followed by the official resize-to-320 + centre-crop-256,
-a 1.25× zoom — one similarity, one resampling), encoded to W+ codes and StyleGANEX features,
-edited by the emotion module with a reference's codes — per frame from a driving clip
-(:class:`DrivingClip`, the paper's protocol), or one reference image for every frame — or a blend
-of per-emotion prototype codes (a label or curve — an extension of this project; the paper always
-drives with reference frames), decoded at ``output_size`` px (zero decoder noise by default,
-``noise_mode``), and pasted back into the untouched frame with
-:func:`sserd_core.blend.paste_back` through the inverse transform and a feathered face mask.
-"""
+See :mod:`sserd_core.neural` for the whole backend and its pieces."""
 
 from __future__ import annotations
 
-import json
 import os
-from functools import lru_cache
-from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-import cv2
 import numpy as np
 import torch
 
-from . import geometry
-from .blend import feather_mask, paste_back
-from .editor import FaceEditor, FaceFrame
-from .emotion import EMOTIONS, EmotionSpec, canonical_label
-from .errors import NoFaceError, SSERDError
-from .models.prototypes import IMAGE_SUFFIXES, PROTOTYPES_FILE, load_prototypes  # noqa: F401  (re-exported)
+from ..blend import paste_back
+from ..editor import FaceEditor, FaceFrame
+from ..emotion import EMOTIONS, EmotionSpec, canonical_label
+from ..errors import NoFaceError, SSERDError
+from ..models.prototypes import load_prototypes
+from .align import align_face, apply_affine, decoded_alignment, face_mask, invert_affine
+from .driving import DrivingClip
 
 
-# ---------------------------------------------------------------- alignment
-#: The official input geometry (``datasets/mead_dataset.py``): the face is aligned onto the 68-point
-#: template in a 256 px image, then ``Resize(320)`` + ``CenterCrop(256)`` — a 1.25× zoom about the centre.
-#: The encoder only ever saw faces framed this way. ``paste_back`` of the official code undoes it
-#: (pad to 320, resize to 256, inverse warp). Here both steps are folded into one similarity.
-TEMPLATE_SIZE, ZOOM_LOAD = 256, 320
+#: decoder noise at inference (see :class:`NeuralEditor`)
+NOISE_MODES = ("zero", "random", "const")
 
 
-@lru_cache(maxsize=1)
-def sserd_template() -> np.ndarray:
-    """SSERD's 68-point alignment template ``float64 [68, 2]`` in the official 256 px aligned image (before the zoom)."""
-    data = json.loads((Path(__file__).parent / "models" / "sserd_template68.json").read_text())
-    return np.asarray(data["points"], np.float64)
+def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
+    from ..face import detect_landmarks
+
+    faces = detect_landmarks(rgb)
+    if not faces:
+        return None
+    return max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
 
 
-def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """``outer ∘ inner`` of two ``[2, 3]`` affine maps (``inner`` applied first)."""
-    a = np.vstack([np.asarray(outer, np.float64), [0.0, 0.0, 1.0]])
-    b = np.vstack([np.asarray(inner, np.float64), [0.0, 0.0, 1.0]])
-    return (a @ b)[:2]
-
-
-def pixel_scale(k: float) -> np.ndarray:
-    """``[2, 3]`` map of pixel coordinates (integer = pixel centre, as cv2) when an image is resized by ``k``:
-    ``x' = (x + 0.5)·k − 0.5`` (what ``cv2.resize`` / PIL's resize do to a point)."""
-    t = 0.5 * k - 0.5
-    return np.array([[k, 0.0, t], [0.0, k, t]])
-
-
-def crop_zoom_matrix(size: int) -> np.ndarray:
-    """``[2, 3]`` template-aligned px → network-input px for a ``size`` px crop: the official resize of the
-    aligned image to ``size·320/256`` and centre crop back to ``size`` (at 256: ``x' = 1.25·x − 31.875``)."""
-    load = int(round(size * ZOOM_LOAD / TEMPLATE_SIZE))
-    top = int(round((load - size) / 2.0))  # torchvision CenterCrop's offset
-    m = pixel_scale(load / size)
-    m[:, 2] -= top
-    return m
-
-
-def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map ``points`` ``[N, 2]`` through ``m`` ``[2, 3]``."""
-    pts = np.asarray(points, np.float64)
-    return pts @ np.asarray(m)[:, :2].T + np.asarray(m)[:, 2]
-
-
-def template_in_crop(size: int) -> np.ndarray:
-    """Where the template points lie in the ``size`` px crop the network sees (``float64 [68, 2]``;
-    at 256 px they span about x 39–200, y 74–243)."""
-    return apply_affine(compose_affine(crop_zoom_matrix(size), pixel_scale(size / TEMPLATE_SIZE)), sserd_template())
-
-
-def crop_geometry(alignment: str) -> str:
-    """A name for how ``alignment`` frames the face (recorded in preprocessing caches, so crops cut another
-    way are never mixed into one training set)."""
-    if alignment == "sserd-template":
-        return f"template{TEMPLATE_SIZE}-resize{ZOOM_LOAD}-centrecrop{TEMPLATE_SIZE}"
-    if alignment == "ffhq":
-        return "ffhq-quad"
-    raise SSERDError(f"Unknown alignment '{alignment}' (use sserd-template or ffhq).")
-
-
-similarity_fit = geometry.similarity_fit  # Umeyama, defined once in sserd_core.geometry
-
-
-def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
-    """The FFHQ crop square ``[4, 2]`` (top-left, bottom-left, bottom-right, top-right) from 68 landmarks.
-
-    Centred a little below the eyes towards the mouth, sized by the larger of twice the
-    eye distance and 1.8× the eye–mouth distance (the FFHQ / pSp / StyleGANEX recipe).
-    """
-    lm = np.asarray(landmarks, np.float64)
-    eye_l, eye_r = lm[36:42].mean(0), lm[42:48].mean(0)
-    eye_avg = (eye_l + eye_r) / 2
-    eye_to_eye = eye_r - eye_l
-    mouth_avg = (lm[48] + lm[54]) / 2
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
-    x /= np.hypot(*x)
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    y = np.array([-x[1], x[0]])
-    c = eye_avg + eye_to_mouth * 0.1
-    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
-
-
-def alignment_matrix(landmarks: np.ndarray, size: int, alignment: str = "sserd-template") -> np.ndarray:
-    """Similarity ``float64 [2, 3]`` frame px → the ``size`` × ``size`` crop the network sees, from 68 landmarks.
-
-    ``"sserd-template"``: the official geometry — the Umeyama fit of the landmarks onto the template
-    (in a 256 px image, scaled to ``size``) followed by the official 1.25× zoom (:func:`crop_zoom_matrix`).
-    ``"ffhq"``: the FFHQ eye/mouth quad mapped onto the whole crop.
-    """
-    if alignment == "sserd-template":
-        onto_template = similarity_fit(landmarks, apply_affine(pixel_scale(size / TEMPLATE_SIZE), sserd_template()))
-        return compose_affine(crop_zoom_matrix(size), onto_template)
-    if alignment == "ffhq":
-        quad = ffhq_quad(landmarks)
-        dst = np.array([[0, 0], [0, size], [size, size], [size, 0]], np.float64)
-        return similarity_fit(quad, dst)
-    raise SSERDError(f"Unknown alignment '{alignment}' (use sserd-template or ffhq).")
-
-
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    """The inverse ``[2, 3]`` of an invertible affine map ``[2, 3]`` (crop px → frame px for paste-back)."""
-    a = np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
-    return np.linalg.inv(a)[:2]
-
-
-def decoded_alignment(m: np.ndarray, input_size: int, side: int) -> np.ndarray:
-    """Frame px → px of the decoded face (``side`` px, e.g. 1024) for a crop aligned by ``m`` at ``input_size``;
-    its :func:`invert_affine` is the un-align map of paste-back."""
-    return compose_affine(pixel_scale(side / input_size), m)
-
-
-def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int, alignment: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(crop uint8 [size, size, 3], frame→crop [2, 3])`` for one face, in one resampling of the frame."""
-    m = alignment_matrix(landmarks, size, alignment)
-    crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.5
-                          else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return crop, m
-
-
-def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
-    """Feathered mask ``float32 [size, size]`` over the face: jaw line plus brows lifted to the forehead."""
-    lm = np.asarray(landmarks_crop, np.float64)
-    jaw, brows = lm[0:17], lm[17:27]
-    eye_y = lm[36:48, 1].mean()
-    nose_len = max(lm[33, 1] - eye_y, 1.0)
-    forehead = brows.copy()
-    forehead[:, 1] -= 0.6 * nose_len
-    return feather_mask(np.concatenate([jaw, forehead]).astype(np.float32), (size, size), grow=0.02, feather=0.1)
-
-
-# ---------------------------------------------------------------- device / dtype
 def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
     if device is not None:
         return torch.device(device)
@@ -191,102 +53,7 @@ def pick_dtype(device: torch.device, dtype: Optional[Union[str, torch.dtype]] = 
     return torch.float32
 
 
-# ---------------------------------------------------------------- prototypes
-def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
-    from .face import detect_landmarks
 
-    faces = detect_landmarks(rgb)
-    if not faces:
-        return None
-    return max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
-
-
-# ---------------------------------------------------------------- driving clip
-#: how source frame i picks its driving frame (see :class:`DrivingClip`)
-DRIVING_SYNC = ("index", "time", "stretch")
-#: decoder noise at inference (see :class:`NeuralEditor`)
-NOISE_MODES = ("zero", "random", "const")
-
-
-class DrivingClip:
-    """A reference clip as a per-frame emotion source: source frame *i* is driven by one frame of the clip.
-
-    This is the paper's protocol — every source frame gets a reference frame: cross-ID, the frames of another
-    actor's clip of the target emotion; intra-ID, the source clip itself. Build one with
-    :meth:`NeuralEditor.encode_driving_clip` (frames in memory) or :func:`load_driving_clip` (a video file).
-
-    - ``codes``: reference codes ``[N, n_styles, d]``, one per clip frame (a frame without a face holds the
-      nearest frame's code with a face; ``has_face`` ``bool [N]`` says which had one).
-    - ``times``: ``float64 [N]`` seconds of each clip frame from its start; ``period``: the clip's length in s.
-    - ``sync`` — how source frame *i* (at time *t*) picks clip frame *k*:
-      ``"index"``: ``k = i mod N`` (index-synchronised, looping when the clip is shorter — the paper's cross-ID
-      setting with clips of equal length); ``"time"``: the clip frame shown at ``t mod period``
-      (time-aligned across frame rates, looping); ``"stretch"``: ``k = floor(i · N / source_frames)``, the whole
-      clip spread over the whole source (what the official test set ``MEADTestDataset`` does).
-    - ``source_fps``: the source's frame rate, for ``"time"`` when :meth:`codes_for` gets no times;
-      ``source_frames``: the source's frame count, needed by ``"stretch"``.
-    """
-
-    def __init__(self, codes: torch.Tensor, times: Sequence[float], has_face: Sequence[bool], sync: str = "index",
-                 source_fps: Optional[float] = None, source_frames: Optional[int] = None):
-        if sync not in DRIVING_SYNC:
-            raise SSERDError(f"Unknown driving-clip sync '{sync}' (use {', '.join(DRIVING_SYNC)}).")
-        if sync == "stretch" and not source_frames:
-            raise SSERDError("A driving clip with sync='stretch' needs source_frames (the source clip's frame count).")
-        self.codes = codes
-        self.times = np.asarray(times, np.float64)
-        self.has_face = np.asarray(has_face, bool)
-        if len(self.times) != len(codes) or len(self.has_face) != len(codes) or not len(codes):
-            raise SSERDError("A driving clip needs one time and one face flag per frame, and at least one frame.")
-        step = float(np.median(np.diff(self.times))) if len(self.times) > 1 else 1.0 / (source_fps or 25.0)
-        self.period = float(self.times[-1] - self.times[0]) + step
-        self.sync, self.source_fps, self.source_frames = sync, source_fps, source_frames
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def index_for(self, frame_index: int, time: Optional[float] = None) -> int:
-        """The clip frame that drives source frame ``frame_index`` (at ``time`` s from the source's start)."""
-        n = len(self.codes)
-        if self.sync == "index":
-            return int(frame_index) % n
-        if self.sync == "stretch":
-            return min(int(frame_index * n / self.source_frames), n - 1)
-        if time is None:
-            if not self.source_fps:
-                raise SSERDError("A driving clip with sync='time' needs the source times or source_fps.")
-            time = frame_index / self.source_fps
-        t = self.times[0] + float(time) % self.period
-        return int(np.clip(np.searchsorted(self.times, t + 1e-9, side="right") - 1, 0, n - 1))
-
-    def codes_for(self, frame_indices: Sequence[int], times: Optional[Sequence[float]] = None) -> torch.Tensor:
-        """Reference codes ``[B, n_styles, d]`` for source frames ``frame_indices`` (at ``times``, if given)."""
-        ks = [self.index_for(i, None if times is None else times[j]) for j, i in enumerate(frame_indices)]
-        return self.codes[torch.as_tensor(ks, dtype=torch.long, device=self.codes.device)]
-
-
-def load_driving_clip(editor: "NeuralEditor", path: Union[str, os.PathLike], sync: str = "index",
-                      source_fps: Optional[float] = None, source_frames: Optional[int] = None,
-                      start: Optional[float] = None, end: Optional[float] = None,
-                      max_frames: Optional[int] = None) -> DrivingClip:
-    """Decode the video at ``path`` (``start``/``end`` s, at most ``max_frames``) and encode it with ``editor``
-    (:meth:`NeuralEditor.encode_driving_clip`); streams the frames, keeps only their codes."""
-    from .media import iter_frames, probe_video
-
-    info = probe_video(path, start=start, end=end, max_frames=max_frames)
-    frames = iter_frames(info, max_frames=max_frames)
-    times: list[float] = []
-
-    def rgb_and_time():
-        for fr in frames:
-            times.append(float(fr.time))
-            yield fr.rgb
-
-    return editor.encode_driving_clip(rgb_and_time(), times=times, fps=info.fps_float, sync=sync,
-                                      source_fps=source_fps, source_frames=source_frames)
-
-
-# ---------------------------------------------------------------- editor
 class NeuralEditor(FaceEditor):
     """The SSERD network behind :class:`~sserd_core.editor.FaceEditor`.
 
@@ -365,7 +132,7 @@ class NeuralEditor(FaceEditor):
         fills while ``frames`` is consumed). ``sync`` / ``source_fps`` / ``source_frames``: see
         :class:`DrivingClip`. Raises :class:`~sserd_core.errors.NoFaceError` if no frame shows a face.
         """
-        from .face import FaceTracker
+        from ..face import FaceTracker
 
         tracker = FaceTracker(float(fps), smooth=False)
         codes, has_face, crops = [], [], []
@@ -509,8 +276,8 @@ def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=Non
     not a model folder, an official ``.pt`` was given unconverted, the repo id is not
     cached while offline, or the weights do not fit the config.
     """
-    from .models.hub import resolve_model_dir
-    from .models.sserd import SSERDNet
+    from ..models.hub import resolve_model_dir
+    from ..models.sserd import SSERDNet
 
     folder = resolve_model_dir(path_or_repo_id, cache_dir=cache_dir, revision=revision)
     try:
@@ -521,28 +288,3 @@ def load_editor(path_or_repo_id: Union[str, os.PathLike], device=None, dtype=Non
                         noise_mode=noise_mode, max_face_size=max_face_size)
 
 
-def compute_prototypes(ref_dir: Union[str, os.PathLike], model_dir: Union[str, os.PathLike], device=None,
-                       dtype=None) -> dict[str, int]:
-    """Mean reference code per emotion from ``ref_dir/<emotion>/*`` images → ``model_dir/emotion_prototypes.safetensors``.
-
-    Existing prototypes for emotions not in ``ref_dir`` are kept. Returns
-    ``{emotion: number of images with a face used}``. ``model_dir`` must be a local folder.
-    The averaging and the file live in :func:`sserd_core.models.prototypes.compute_prototypes`;
-    this supplies the encoder: the largest face of each image, aligned and encoded by the
-    model's reference encoder.
-    """
-    from .media import read_image
-    from .models import prototypes
-    from .models.sserd import SSERDNet
-
-    def make_encoder(folder: Path):
-        editor = NeuralEditor(SSERDNet.from_pretrained(str(folder)), device=device, dtype=dtype)
-
-        def encode(path: Path) -> Optional[torch.Tensor]:
-            rgb = read_image(path)
-            lm = _largest_face(rgb)
-            return None if lm is None else editor.encode_reference(rgb, lm)
-
-        return encode
-
-    return prototypes.compute_prototypes(ref_dir, model_dir, make_encoder)
