@@ -162,16 +162,15 @@ def _pipeline_progress(progress: Optional[gr.Progress]):
     return report
 
 
-def run_edit(video_path: str, output_path: str, comparison_path: str, emotion, face_index: int,
-             start: Optional[float], end: Optional[float], backend: str, model: str,
-             progress: Optional[gr.Progress] = None) -> pipeline.EditResult:
-    """The whole graph for one request: :func:`sserd_core.pipeline.edit_video` with the chosen backend."""
-    kwargs = dict(face_index=face_index, start=start, end=end, comparison_path=comparison_path,
-                  measure=True, progress=_pipeline_progress(progress))
-    if backend == "neural":
+def run_edit(video_path: str, output_path: str, comparison_path: str, options: pipeline.EditOptions,
+             model: str, progress: Optional[gr.Progress] = None) -> pipeline.EditResult:
+    """The whole graph for one request: :func:`sserd_core.pipeline.edit` with the request's options (the
+    neural backend's editor is the one kept loaded for ``model``)."""
+    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress))
+    if options.backend == "neural":
         with _neural_lock:
-            return pipeline.edit_video(video_path, output_path, emotion, editor=_neural_editor(model), **kwargs)
-    return pipeline.edit_video(video_path, output_path, emotion, editor=None, **kwargs)  # a fresh LandmarkEditor
+            return pipeline.edit(video_path, output_path, options, editor=_neural_editor(model), **kwargs)
+    return pipeline.edit(video_path, output_path, options, **kwargs)  # a fresh LandmarkEditor
 
 
 try:  # on a ZeroGPU Space the neural edit borrows a GPU for the call; elsewhere this is a no-op
@@ -192,20 +191,21 @@ def _number(x, name: str) -> Optional[float]:
         raise SSERDError(f"{name} must be a number of seconds, got {x!r}.") from None
 
 
-def _target_emotion(mode: str, label: str, intensity: float, reference: Optional[str], curve: str):
+def _target_emotion(mode: str, label: str, intensity: float, reference: Optional[str], curve: str) -> dict:
+    """The :class:`~sserd_core.pipeline.EditOptions` fields that say the target emotion, from the form."""
     mode = (mode or "label").strip().lower()
     if mode == "label":
-        intensity = 1.0 if intensity is None else float(intensity)
-        return pipeline.extract_emotion(label=label or "happy", intensity=intensity)
+        intensity = pipeline.EditOptions.intensity if intensity is None else float(intensity)
+        return dict(emotion=label or "happy", intensity=intensity)
     if mode == "reference":
         if not reference:
             raise SSERDError("Upload a reference face image in the 'Reference face' tab (step ②), "
                              "or switch to the 'Label' tab.")
-        return pipeline.extract_emotion(reference=reference)
+        return dict(reference=reference)
     if mode == "curve":
         if not curve or not str(curve).strip():
             raise SSERDError("Type an emotion curve in the 'Curve over time' tab, e.g. 0:neutral, 1:happy@0.9.")
-        return pipeline.extract_emotion(curve=curve)
+        return dict(curve=curve)
     raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference, clip or curve.")
 
 
@@ -281,10 +281,11 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                                      "tab.")
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
-            emotion = _target_emotion(mode, label, intensity, reference, curve)
+            options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
+                                           face_index=face, start=start_s, end=end_s, backend=backend, measure=True)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
-            result = fn(video, str(out), str(cmp), emotion, face, start_s, end_s, backend, model, progress)
+            result = fn(video, str(out), str(cmp), options, model, progress)
             summary = _summary(result, backend)
             # a PNG file, not a gr.Plot: the page shows the same picture, and API clients get a path to
             # download rather than a base64-encoded figure inside the JSON answer

@@ -43,8 +43,11 @@ def device_for(choice: str) -> str:
     return "cpu" if choice == "cpu" else str(comfy.model_management.get_torch_device())
 
 
-def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto", grid_step: int = 8,
-                interpolation: str = "bicubic"):
+DEFAULTS = pipeline.EditOptions()  # the core's one set of defaults (the CLI and the Space use them too)
+
+
+def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto",
+                grid_step: int = DEFAULTS.grid_step, interpolation: str = DEFAULTS.interpolation):
     """The :class:`~sserd_core.editor.FaceEditor` for the node's settings, through the core's one
     :func:`sserd_core.pipeline.make_editor` (same defaults as the CLI and the Space: same pixels)."""
     dev = device_for(device)
@@ -90,10 +93,10 @@ class LoadModel(io.ComfyNode):
                 io.Combo.Input("device", options=["auto", "cpu"], default="auto",
                                tooltip="'auto' = ComfyUI's compute device (the GPU if ComfyUI uses one); "
                                        "'cpu' forces the CPU."),
-                io.Int.Input("grid_step", default=8, min=1, max=16,
+                io.Int.Input("grid_step", default=DEFAULTS.grid_step, min=1, max=16,
                              tooltip="Landmark editor: the warp is computed every N pixels and interpolated. "
                                      "Smaller = slower, marginally finer."),
-                io.Combo.Input("interpolation", options=["bicubic", "bilinear"], default="bicubic",
+                io.Combo.Input("interpolation", options=["bicubic", "bilinear"], default=DEFAULTS.interpolation,
                                tooltip="Landmark editor: pixel interpolation of the warp."),
             ],
             outputs=[
@@ -102,5 +105,6 @@ class LoadModel(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=8, interpolation="bicubic") -> io.NodeOutput:
+    def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=DEFAULTS.grid_step,
+                interpolation=DEFAULTS.interpolation) -> io.NodeOutput:
         return io.NodeOutput(make_editor(backend, repo_id, device, grid_step, interpolation))

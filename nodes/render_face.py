@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import folder_paths
 import comfy.model_management
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
@@ -76,9 +76,9 @@ class RenderFace(io.ComfyNode):
                                       preview_dir=preview_dir, preview_n=preview_frames, progress=progress,
                                       frame_sink=sink)
         comfy.model_management.soft_empty_cache()
-        previews = [{"filename": Path(p).name.replace(".png", "_compare.png"), "subfolder": preview_sub,
-                     "type": "temp", "time": round(float(content.times[int(Path(p).stem.split("_")[1])]), 3)}
-                    for p in result.previews]
+        # source | edited frames, as ComfyUI names a file it shows (in its temp folder), with their time
+        previews = [dict(ui.SavedResult(p.compare.name, preview_sub, io.FolderType.temp), index=p.index,
+                         time=round(p.time, 3)) for p in result.previews]
         summary = {"labels": list(EMOTIONS), "frames": int(result.n_frames), "seconds": round(result.seconds, 2),
                    "backend": getattr(editor, "name", type(editor).__name__),
                    "target": _mean(result.target), "source": _mean(result.source_emotion),

@@ -71,12 +71,6 @@ def _progress_factory(quiet: bool):
     return progress
 
 
-def _load_editor(args):
-    from .pipeline import make_editor
-
-    return make_editor(getattr(args, "model", None), getattr(args, "device", None))
-
-
 def _mention_stale(*folders) -> None:
     from .outputs import stale_partials
 
@@ -91,7 +85,7 @@ def _mention_stale(*folders) -> None:
 
 def cmd_edit(args) -> int:
     from . import validate
-    from .pipeline import edit_video, extract_emotion
+    from .pipeline import EditOptions, edit
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
     if not chosen:
@@ -113,18 +107,20 @@ def cmd_edit(args) -> int:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
     validate.distinct_paths(input=args.input, output=out, side_by_side=cmp_path, plot=args.plot,
                             preview_folder=preview_dir)
-    emotion = extract_emotion(label=args.emotion, intensity=1.0 if args.intensity is None else args.intensity,
-                              reference=args.reference, curve=args.curve, sync=args.sync)
-    editor = _load_editor(args)
+    options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
+                          **({} if args.intensity is None else {"intensity": args.intensity}),
+                          face_index=args.face_index, start=args.start, end=args.end,
+                          backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
+                          preview_n=args.preview or 0, measure=bool(args.plot), strict=args.strict)
+    emotion = options.target()
+    editor = options.editor()
     _mention_stale(out.parent if str(out.parent) else Path("."))
     progress = _progress_factory(args.quiet)
     if not args.quiet:
         print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
     try:
-        result = edit_video(args.input, out, emotion, face_index=args.face_index, start=args.start, end=args.end,
-                            editor=editor, comparison_path=cmp_path, preview_dir=preview_dir,
-                            preview_n=args.preview or 0, plot_path=args.plot, measure=bool(args.plot),
-                            strict=args.strict, threads=args.threads, progress=progress)
+        result = edit(args.input, out, options, emotion=emotion, editor=editor, comparison_path=cmp_path,
+                      preview_dir=preview_dir, plot_path=args.plot, progress=progress)
     finally:
         progress.close()
     r = result.render

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -180,6 +180,17 @@ def as_emotion(emotion) -> EmotionSpec:
 
 
 @dataclass
+class Preview:
+    """One preview frame of a render: its index and time in the clip, the edited frame's PNG and the
+    source | edited PNG beside it."""
+
+    index: int
+    time: float
+    edited: Path
+    compare: Path
+
+
+@dataclass
 class RenderResult:
     """What :func:`render_face` produced and measured.
 
@@ -187,6 +198,7 @@ class RenderResult:
     ``source_emotion`` / ``edited_emotion`` ``[N, 7]`` emotion measured on landmarks
     fitted to the source / edited pixels; ``source_mouth`` / ``edited_mouth`` ``[N]``
     inner-lip opening (inter-ocular units) measured the same way; NaN where no face.
+    ``previews``: :class:`Preview` frames, in clip order; ``seconds``: the render's wall time.
     """
 
     path: Path
@@ -198,7 +210,7 @@ class RenderResult:
     source_mouth: np.ndarray
     edited_mouth: np.ndarray
     comparison_path: Optional[Path] = None
-    previews: list = field(default_factory=list)
+    previews: list[Preview] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -277,11 +289,11 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                     src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
                     out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
                 if b.index in preview_at:
-                    name = f"frame_{b.index:05d}.png"
+                    name, name_cmp = f"frame_{b.index:05d}.png", f"frame_{b.index:05d}_compare.png"
                     media.write_image(tmp_prev / name, out)
-                    media.write_image(tmp_prev / f"frame_{b.index:05d}_compare.png",
-                                      np.concatenate([b.rgb, out], axis=1))
-                    previews.append(Path(preview_dir) / name)
+                    media.write_image(tmp_prev / name_cmp, np.concatenate([b.rgb, out], axis=1))
+                    previews.append(Preview(b.index, float(times[b.index]), Path(preview_dir) / name,
+                                            Path(preview_dir) / name_cmp))
                 if frame_sink is not None:
                     frame_sink(b.index, out)
                 done += 1
@@ -389,8 +401,52 @@ class EditResult:
 _SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
 
 
-def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *, grid_step: int = 8,
-                interpolation: str = "bicubic", **neural_options) -> FaceEditor:
+@dataclass(frozen=True)
+class EditOptions:
+    """Every option of one edit, with the one set of defaults that every front-end uses.
+
+    The CLI's flags, the nodes' inputs and the Space's controls are translations of these
+    fields; :func:`edit` runs them. The target emotion is one of: ``emotion`` (a label) at
+    ``intensity``; ``reference`` (an image or a clip path, or an RGB array; a clip is followed
+    frame by frame, matched by ``sync``); or ``curve`` text. ``backend``: ``"landmark"`` or a
+    neural model folder / Hub repo id, on ``device`` (see :func:`make_editor`, which takes
+    ``grid_step`` / ``interpolation`` for the landmark warp). ``face_index``, ``start`` / ``end``:
+    which face and which part of the clip. ``threads``: frame workers (default: one per core, at
+    most 4). ``preview_n``: preview frames to save. ``measure``: fit landmarks on every edited
+    frame and report the emotion and mouth opening shown. ``strict``: a truncated clip is an error.
+    """
+
+    emotion: Optional[str] = None
+    intensity: float = 1.0
+    reference: object = None
+    curve: Optional[str] = None
+    sync: str = "time"
+    face_index: int = 0
+    start: Optional[float] = None
+    end: Optional[float] = None
+    backend: str = "landmark"
+    device: Optional[str] = None
+    grid_step: int = 8
+    interpolation: str = "bicubic"
+    threads: Optional[int] = None
+    preview_n: int = 0
+    measure: bool = False
+    strict: bool = False
+
+    def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
+        """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""
+        return extract_emotion(label=self.emotion, intensity=self.intensity, reference=self.reference,
+                               curve=self.curve, sync=self.sync, progress=progress)
+
+    def editor(self) -> FaceEditor:
+        """The backend these options ask for (:func:`make_editor`)."""
+        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation)
+
+
+
+def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *,
+                grid_step: int = EditOptions.grid_step, interpolation: str = EditOptions.interpolation,
+                **neural_options) -> FaceEditor:
     """The one place a backend is chosen (CLI, ComfyUI, Space and evaluation all call it, so the same
     options give the same pixels everywhere).
 
@@ -504,8 +560,31 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     except OSError as exc:
         raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
     if preview_n > 0:
-        result.previews = [Path(preview_dir) / p.name for p in result.previews]
+        result.previews = [replace(p, edited=Path(preview_dir) / p.edited.name,
+                                   compare=Path(preview_dir) / p.compare.name) for p in result.previews]
     result.path = out
     result.comparison_path = Path(comparison_path) if comparison_path else None
     return EditResult(out, content, emotion, result, Path(comparison_path) if comparison_path else None,
                       audio is not None, time.perf_counter() - t0)
+
+
+def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = EditOptions(), *,
+         emotion=None, editor: Optional[FaceEditor] = None,
+         comparison_path: Optional[Union[str, os.PathLike]] = None,
+         preview_dir: Optional[Union[str, os.PathLike]] = None,
+         plot_path: Optional[Union[str, os.PathLike]] = None, audio=_SOURCE_AUDIO,
+         progress: Optional[ProgressFn] = None) -> EditResult:
+    """One edit as the front-ends ask for it: ``options`` (:class:`EditOptions`) on ``source`` (a path or a
+    :class:`ContentTrack`, whose face and range are then the track's), written to ``output_path`` with the
+    source's audio; see :func:`edit_video` for the outputs and the guarantees (checked first, all or nothing).
+
+    ``emotion`` (an :class:`EmotionSpec` or label) and ``editor`` replace what ``options`` would make, for a
+    front-end that already holds them (the Space keeps loaded neural models; the evaluation reuses editors).
+    """
+    target = as_emotion(emotion) if emotion is not None else options.target(progress)
+    editor = editor if editor is not None else options.editor()
+    return edit_video(source, output_path, target, face_index=options.face_index, start=options.start,
+                      end=options.end, editor=editor,
+                      comparison_path=comparison_path, preview_dir=preview_dir, preview_n=options.preview_n,
+                      plot_path=plot_path, measure=options.measure, strict=options.strict, audio=audio,
+                      threads=options.threads, progress=progress)

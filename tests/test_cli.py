@@ -210,3 +210,16 @@ def test_subcommand_help_is_consistent():
         assert text and text[0].islower() and not text.endswith("."), (name, text)
     r = sserd("eval", "--help")
     assert r.returncode == 0 and "``" not in r.stdout
+
+
+def test_edit_flags_default_to_the_cores_edit_options():
+    """`sserd edit`'s flags left out mean what EditOptions' defaults mean (the nodes and the Space use them too)."""
+    from sserd_core.cli import build_parser
+    from sserd_core.pipeline import EditOptions
+
+    args = build_parser().parse_args(["edit", "in.mp4", "-o", "out.mp4", "--emotion", "sad"])
+    d = EditOptions()
+    assert (args.face_index, args.start, args.end, args.sync, args.device, args.threads, args.strict) == \
+        (d.face_index, d.start, d.end, d.sync, d.device, d.threads, d.strict)
+    assert args.intensity is None and d.intensity == 1.0  # no --intensity: the full emotion, as the help says
+    assert args.model is None and d.backend == "landmark" and args.preview == d.preview_n == 0

@@ -11,6 +11,7 @@ import pytest
 from helpers import SAMPLE, SAMPLE_HOPPER, sample_frames, write_clip
 
 from sserd_core import media, pipeline
+from sserd_core.errors import MediaError
 from sserd_core.face import detect_faces
 
 
@@ -223,3 +224,15 @@ def test_content_track_round_trips_through_npz(tmp_path, content_tracks):
     assert checked >= 2
     # the speech-coupling correction survives (it is not zero for a talking clip)
     assert np.abs(u.coupling()).max() > 0
+
+def test_read_image_refuses_a_video_and_picture_of_takes_its_middle_frame(tmp_path):
+    """An image reader that silently returned a video's frame would hide a wrong input: it says what it got."""
+    with pytest.raises(MediaError, match="sample.mp4 is a video, not an image"):
+        media.read_image(SAMPLE)
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(MediaError, match="notes.png is not an image"):
+        media.read_image(text)
+    # on purpose, either kind: the middle frame of the decoded clip (counted here by decoding every frame)
+    frames = [f.rgb for f in media.iter_frames(media.probe_video(SAMPLE))]
+    np.testing.assert_array_equal(media.picture_of(SAMPLE), frames[len(frames) // 2])

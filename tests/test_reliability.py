@@ -273,7 +273,10 @@ def test_all_outputs_appear_together_when_every_step_succeeds(tmp_path, short_cl
     assert listing(out_dir) == {"o.mp4", "o_sbs.mp4", "o_plot.png", "o_preview", "o_preview/frame_00000.png",
                                 "o_preview/frame_00000_compare.png", "o_preview/frame_00024.png",
                                 "o_preview/frame_00024_compare.png"}
-    assert all(p.exists() for p in r.render.previews) and r.output == out_dir / "o.mp4"
+    assert r.output == out_dir / "o.mp4"
+    # the result says where each preview is, which frame and when: the first and the last frame (25 fps)
+    assert [(p.index, p.time) for p in r.render.previews] == [(0, 0.0), (24, pytest.approx(24 / 25, abs=1e-3))]
+    assert all(p.edited.exists() and p.compare.exists() for p in r.render.previews)
 
 
 def test_a_real_full_disk_fails_with_one_line_and_leaves_nothing(tmp_path, short_clip):

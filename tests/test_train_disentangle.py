@@ -1,9 +1,16 @@
-"""SSERD's stage-2 recipe in latent space on synthetic codes with known emotion and content factors.
+"""Does SSERD's stage-2 recipe disentangle at all? Its pieces, in latent space, on synthetic codes with known
+emotion and content factors.
 
 Codes ``w [L, d]`` = identity(actor) + Σ content factors (mouth opening, rounding; vary per frame, like speech)
 + emotion pattern(emotion) (shared by actors, with a small per-actor twist) + noise. The real EmotionModule
-(tiny) is trained for a few hundred steps with the training package's pieces: per-actor SVM directions →
-pseudo-pairs (alpha 15), hybrid batches (paired share 0.5), InfoNCE over the per-actor/per-emotion pool.
+(tiny) is trained for a few hundred steps with the training package's own pieces — per-actor SVM directions →
+pseudo-pairs (``paired.fit_directions`` / ``edit_codes``, alpha 15), hybrid batches (paired share 0.5),
+``losses.info_nce`` over ``losses.LatentPool`` — and the trainer's stage-2 loss composition written in codes
+instead of pixels: the edit matches the pair's target on paired samples, and the face driven by its own
+code is reconstructed at weight 0.5 (the trainer's ``recon`` term, "SS vs x at 0.5"). This file asks a
+question about the recipe that pixels on a 2-core machine cannot answer in minutes; the real
+:class:`~sserd_core.train.trainer.Trainer` loop (batches, loss terms, which parameters train in which stage,
+resume, two processes) is run in ``test_train_loop.py`` and ``test_train_stages.py``.
 Checked: losses fall; the emotion codes (editing vectors) predict the reference's emotion far above chance,
 also for references of other actors; swapping emotion codes between clips keeps the source's content.
 """
@@ -109,7 +116,7 @@ def trained():
         w = torch.tensor(is_pair)
         delta = net(x, r)
         l_pair = (((x + delta - tgt) ** 2).mean((1, 2)) * w).sum() / w.sum().clamp_min(1)
-        l_self = (net(x, x) ** 2).mean()                                   # a face's own emotion: no edit
+        l_self = (net(x, x) ** 2).mean()         # the trainer's `recon`: driven by its own code, x comes back
         nce = L.info_nce(delta, actors, emos, pool, generator=g)
         loss = l_pair + 0.5 * l_self + L.WEIGHTS["nce"] * (nce if nce is not None else 0)
         opt.zero_grad()

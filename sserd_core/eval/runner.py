@@ -134,7 +134,7 @@ def _reference(cache: _Cache, clip: Clip, networks: Networks) -> tuple[EmotionSp
         if networks.emotion_net is not None:
             from ..face import detect_landmarks
 
-            rgb = media.read_image(clip.path)
+            rgb = media.picture_of(clip.path)  # a clip: its middle frame
             lms = detect_landmarks(rgb)
             feat = networks.emotion_net([rgb], [lms[0]])[0] if lms else None
         cache.refs[clip.path] = (spec, feat)

@@ -274,7 +274,7 @@ def build_app(manifest: Union[str, Path], db_path: Union[str, Path]):
         if ref and ref_img is None:
             from .. import media
 
-            ref_img = media.read_image(ref)
+            ref_img = media.picture_of(ref)  # a driving clip: its middle frame
         return (status, info["item_id"], it["source"], ref_img, *vids,
                 *[gr.update(choices=list(mapping), value=None) for _ in QUESTIONS])
 

@@ -256,8 +256,17 @@ def read_image(path_or_array) -> np.ndarray:
             return np.asarray(im).copy()
     except (UnidentifiedImageError, OSError):
         pass
-    # a video used as reference: take its middle frame
-    return middle_frame(probe_video(p))
+    try:
+        probe_video(p)
+    except MediaError:
+        raise MediaError(f"{p.name} is not an image PIL can read (PNG, JPEG, WebP, ...).") from None
+    raise MediaError(f"{p.name} is a video, not an image; give a still image (PNG, JPEG, WebP, ...).")
+
+
+def picture_of(path) -> np.ndarray:
+    """What a picture of ``path`` shows: an image file's pixels, or a video's middle frame — for callers that
+    take either on purpose (a reference shown as a thumbnail, an emotion net's reference feature)."""
+    return read_image(path) if is_still_image(path) else middle_frame(probe_video(path))
 
 
 def middle_frame(info: VideoInfo) -> np.ndarray:

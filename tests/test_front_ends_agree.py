@@ -1,0 +1,86 @@
+"""One clip, one set of options, four front-ends: the ``sserd`` CLI, the Python API, a ComfyUI prompt
+(real server) and the Space (real Gradio server) must give the same edited frames.
+
+Every front-end translates its inputs into :class:`sserd_core.pipeline.EditOptions` and runs the one
+job function, so the decoded frames are compared for equality, not closeness: the encoder is
+deterministic (x264 ``cpu-independent``), and the ComfyUI server's venv has the same numpy/OpenCV/
+PyAV/dlib versions as this one (checked below, since a different library build could move a pixel).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import comfyui_helpers as H
+from generation_helpers import decode_rgb
+from test_comfyui_server import edit_prompt, saved, server  # noqa: F401  (server: the module's fixture)
+
+gradio_client = pytest.importorskip("gradio_client")
+from space_helpers import start_space, stop_space  # noqa: E402
+
+pytestmark = pytest.mark.timeout(900)
+
+LABEL, INTENSITY, START, END = "sad", 0.8, 0.4, 1.2
+LIBS = "import numpy, cv2, av, dlib; print(numpy.__version__, cv2.__version__, av.__version__, dlib.__version__)"
+
+
+def _frames(path: Path) -> np.ndarray:
+    return np.stack(decode_rgb(path))
+
+
+def test_cli_api_comfyui_and_space_give_the_same_frames(server, tmp_path):  # noqa: F811
+    from gradio_client import Client, handle_file
+
+    from sserd_core import pipeline
+
+    clip = server.input_dir / "sample.mp4"  # the 2 s cut every front-end reads
+    options = pipeline.EditOptions(emotion=LABEL, intensity=INTENSITY, start=START, end=END)
+    outputs = {}
+
+    # the Python API
+    outputs["api"] = pipeline.edit(clip, tmp_path / "api.mp4", options).output
+
+    # the CLI, in its own process, as a user types it
+    cli_out = tmp_path / "cli.mp4"
+    subprocess.run([sys.executable, "-m", "sserd_core.cli", "edit", str(clip), "-o", str(cli_out), "--emotion",
+                    LABEL, "--intensity", str(INTENSITY), "--start", str(START), "--end", str(END), "-q"],
+                   check=True, timeout=300, cwd=str(H.REPO))
+    outputs["cli"] = cli_out
+
+    # a ComfyUI prompt on the real server: Load Video's range, Extract Emotion's label and intensity
+    prompt = edit_prompt("sample.mp4", LABEL, INTENSITY, prefix="agree/edit")
+    prompt["1"]["inputs"].update(start_time=START, end_time=END)
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    outputs["comfyui"] = saved(server, entry)[0]
+
+    # the Space on its own Gradio server, through gradio_client
+    space = start_space(tmp_path / "space")
+    try:
+        result = Client(space.url, verbose=False).submit(
+            handle_file(str(clip)), "label", LABEL, INTENSITY, None, "", 0, START, END, "landmark", "",
+            api_name="/edit").result(timeout=300)
+        outputs["space"] = Path(result[0])
+    finally:
+        stop_space(space)
+
+    # same libraries on both sides, or equality could not be asked for
+    here = subprocess.run([sys.executable, "-c", LIBS], capture_output=True, text=True, check=True).stdout
+    there = subprocess.run([str(server.python), "-c", LIBS], capture_output=True, text=True, check=True).stdout
+    assert here == there, f"this venv: {here} ComfyUI's venv: {there}"
+
+    frames = {name: _frames(path) for name, path in outputs.items()}
+    expected_n = round((END - START) * 25)
+    ref = frames["api"]
+    assert len(ref) == expected_n, len(ref)
+    src = _frames(clip)[round(START * 25):round(END * 25)]
+    assert np.abs(ref.astype(int) - src.astype(int)).mean() > 0.1, "the edit changed nothing"
+    for name, got in frames.items():
+        assert got.shape == ref.shape, (name, got.shape, ref.shape)
+        diff = np.abs(got.astype(int) - ref.astype(int))
+        assert diff.max() == 0, f"{name} differs from the API: mean {diff.mean():.3f}, max {diff.max()} grey levels"
