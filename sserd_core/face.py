@@ -52,6 +52,21 @@ def _to_array(shape) -> np.ndarray:
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
 
+def _contiguous(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` as a C-contiguous array (no copy if it is one already): what every dlib call gets.
+
+    dlib's HOG detector misreads a row-strided view: on the same pixels of a tracker search
+    region ``rgb[y0:y1, x0:x1]`` it found the face with score 1.07 on the first call, then
+    nothing at all (even at threshold -0.5) on the next ones, while a contiguous copy scores
+    1.04 every time. What it sees depends on what ran before in the process, so a clip whose
+    face is small enough for the search region to go unscaled (under ~100 px, e.g. the 256 px
+    eval mini dataset) tracked ~1.5 px differently from run to run, and everything downstream
+    (content track, rendered output, M-LMD) with it. Decoded frames are made contiguous in
+    :func:`sserd_core.media.iter_frames`; views made here need this too.
+    """
+    return np.ascontiguousarray(rgb)
+
+
 _thread_local = threading.local()
 _recognizer_lock = threading.Lock()
 
@@ -76,7 +91,7 @@ def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, floa
     detector = _detector()
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    img = rgb if scale == 1.0 else _resize(rgb, scale)
+    img = _contiguous(rgb) if scale == 1.0 else _resize(rgb, scale)
     rects = detector(img, 0)
     if len(rects) == 0:
         rects = detector(img, 1)
@@ -96,7 +111,7 @@ def fit_landmarks(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np
     """68 landmarks ``[68, 2]`` (pixels) for the face in ``box``."""
     dlib, predictor = _models()
     rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
-    return _to_array(predictor(rgb, rect))
+    return _to_array(predictor(_contiguous(rgb), rect))
 
 
 def detect_landmarks(rgb: np.ndarray) -> list[np.ndarray]:
@@ -113,7 +128,7 @@ def face_embedding(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
     shape = dlib.full_object_detection(rect, pts)
     with _recognizer_lock:  # the dlib DNN keeps per-call state: one call at a time
-        return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(rgb), shape), dtype=np.float32)
+        return np.asarray(_recognizer().compute_face_descriptor(_contiguous(rgb), shape), dtype=np.float32)
 
 
 def _box_from_landmarks(lm: np.ndarray, calib: np.ndarray) -> tuple[float, float, float, float]:

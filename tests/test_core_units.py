@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import SAMPLE_HOPPER, frames
+from helpers import SAMPLE, SAMPLE_HOPPER, frames
 
 from sserd_core.landmark import expression as E
 from sserd_core.blend import laplacian_blend, paste_back
@@ -50,6 +50,38 @@ def test_one_euro_filter_smooths_jitter_but_follows_motion():
     g = OneEuroFilter(fps=25)
     ramp = [g(np.array([t * 0.04]))[0] for t in range(50)]
     assert abs(ramp[-1] - 49 * 0.04) < 0.1  # lag stays small on a steady motion
+
+
+def test_dlib_only_sees_contiguous_images_and_tracking_repeats_exactly(monkeypatch):
+    """dlib's HOG detector misreads a row-strided view: its answer then depends on what ran before in the
+    process. The tracker's search region around the last face (``rgb[y0:y1, x0:x1]``) is such a view when it
+    needs no downscaling (small frames, e.g. the 256 px eval mini dataset), and it made the same clip track
+    ~1.5 px differently from run to run (so ``sserd eval`` outputs and M-LMD differed). Every image handed to
+    dlib must be C-contiguous, and tracking the same frames twice must give the same landmarks."""
+    import cv2
+
+    from sserd_core import face as F
+
+    clip = [cv2.resize(rgb, (200, 200), interpolation=cv2.INTER_AREA) for rgb in frames(SAMPLE, end=0.3)]
+    detector, (dlib, predictor) = F._detector(), F._models()
+    seen = []
+
+    def detect(img, upsample):
+        seen.append((img.shape, img.flags["C_CONTIGUOUS"]))
+        return detector(img, upsample)
+
+    def predict(img, rect):
+        seen.append((img.shape, img.flags["C_CONTIGUOUS"]))
+        return predictor(img, rect)
+
+    monkeypatch.setattr(F._thread_local, "detector", detect)
+    monkeypatch.setattr(F, "_models", lambda: (dlib, predict))
+    first = F.track_faces(iter(clip), 25.0, len(clip))
+    assert first.found.all()
+    assert any(shape[0] < 200 for shape, _ in seen)  # the search-region path ran, unscaled
+    assert all(contiguous for _, contiguous in seen), [shape for shape, c in seen if not c]
+    again = F.track_faces(iter(clip), 25.0, len(clip))
+    np.testing.assert_array_equal(first.landmarks, again.landmarks)
 
 
 def test_emotion_measure_round_trips_the_rendered_displacement():
