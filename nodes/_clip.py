@@ -77,16 +77,7 @@ _VIDEO_API = frozenset(n for n in dir(InputImpl.VideoFromFile) if not n.startswi
 
 def write_clip(info: media.VideoInfo, audio: Optional[tuple], out) -> None:
     """Encode the frames of ``info`` (libx264, as every SSERD output) and mux ``audio`` = (path, start, end)."""
-    silent = temp_path("sserd_clip_video")
-    try:
-        with media.VideoWriter(str(silent), info.width, info.height, info.fps) as writer:
-            for fr in media.iter_frames(info):
-                writer.write(fr.rgb, fr.time)
-        path, start, end = audio if audio is not None else (None, 0.0, None)
-        pipeline.mux_audio(silent, path, out, audio_start=start, audio_end=end,
-                           inputs=(info.path,) + ((path,) if path else ()))
-    finally:
-        silent.unlink(missing_ok=True)
+    pipeline.write_clip(info, out, audio)
 
 
 def load_clip(path: str, start: float = 0.0, end: Optional[float] = None, frame_cap: int = 0, fps: float = 0.0,

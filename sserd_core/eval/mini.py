@@ -18,12 +18,9 @@ import csv
 from pathlib import Path
 from typing import Sequence, Union
 
-import cv2
-
 from .. import media, pipeline
 from ..emotion import EmotionSpec, canonical_label
 from ..errors import SSERDError
-from ..outputs import OutputSet
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTORS = {"hopper": ROOT / "assets" / "sample_hopper.mp4", "astronaut": ROOT / "assets" / "sample.mp4"}
@@ -31,13 +28,7 @@ ACTORS = {"hopper": ROOT / "assets" / "sample_hopper.mp4", "astronaut": ROOT / "
 
 def _segment(src: Path, out: Path, start: float, seconds: float, size: int) -> None:
     info = media.probe_video(src, start=start, end=start + seconds)
-    with OutputSet(inputs=(src,)) as outs:
-        silent = outs.scratch("video.mp4")
-        with media.VideoWriter(str(silent), size, size, info.fps) as vw:
-            for fr in media.iter_frames(info):
-                vw.write(cv2.resize(fr.rgb, (size, size), interpolation=cv2.INTER_AREA), fr.time)
-        media.mux_audio(silent, str(src), outs.file(out), audio_start=start, audio_end=start + seconds,
-                        inputs=(str(src),))
+    pipeline.write_clip(info, out, (str(src), start, start + seconds), size=(size, size))
 
 
 def make_mini_dataset(out_dir: Union[str, Path], seconds: float = 1.0, emotions: Sequence[str] = ("neutral", "happy", "sad"),
