@@ -107,6 +107,6 @@ def test_a_neural_backend_gets_the_clip_frames_as_per_frame_references(tmp_path,
     assert calls["path"] == str(sad_then_laughing) and calls["sync"] == "index" and calls["source_frames"] == 4
     assert editor._driving is not None
     # the next job with a label does not keep the clip
-    pipeline.render_face(track, pipeline.extract_emotion(reference=np.asarray(media.read_image(SAMPLE))),
+    pipeline.render_face(track, pipeline.extract_emotion(reference=media.picture_of(SAMPLE)),
                          tmp_path / "p.mp4", editor=editor, measure=False, threads=1)
     assert editor._driving is None
