@@ -6,6 +6,8 @@ an ``.npz`` file next to the video, passed between ComfyUI nodes, or cached.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -62,7 +64,24 @@ class ContentTrack:
         """The tracked face of frame ``i`` for a backend, or None where the face was lost."""
         if i >= len(self.found) or not self.found[i]:
             return None
-        return FaceFrame(self.landmarks[i], self.to_canonical[i], self.neutral, self.source_emotion[i])
+        return FaceFrame(self.landmarks[i], self.to_canonical[i], self.neutral, self.source_emotion[i],
+                         float(self.mouth_envelope[i]))
+
+    @functools.cached_property
+    def mouth_envelope(self) -> np.ndarray:
+        """``float32 [N]``: the inner-lip opening (canonical units) averaged over ~0.7 s around each frame —
+        how far the lips are apart over a few syllables, not within one (NaN where the face is lost)."""
+        n = len(self.found)
+        out = np.full(n, np.nan, np.float32)
+        idx = np.flatnonzero(self.found[:n])
+        if len(idx) == 0:
+            return out
+        fps = float(getattr(self.video, "fps_float", 25.0) or 25.0)
+        window = max(1, int(round(0.7 * fps)) | 1)
+        x = np.nan_to_num(self.content[idx, 0].astype(np.float64))
+        padded = np.pad(x, window // 2, mode="edge")
+        out[idx] = np.convolve(padded, np.ones(window) / window, mode="valid")[: len(idx)]
+        return out
 
     def coupling(self) -> np.ndarray:
         return np.zeros((2, 9), np.float32) if self.feature_coupling is None else self.feature_coupling

@@ -30,12 +30,16 @@ class FaceFrame:
       face space (eye centres at (∓0.5, 0), units of inter-ocular distance).
     - ``neutral``: ``float32 [68, 2]`` the person's neutral face in canonical space.
     - ``source_emotion``: emotion vector ``[7]`` measured on this source frame.
+    - ``mouth_open``: inner-lip opening (canonical units) averaged over ~0.7 s around this
+      frame (:attr:`sserd_core.content.ContentTrack.mouth_envelope`); None when not known
+      (a backend then uses this frame's own landmarks).
     """
 
     landmarks: np.ndarray
     to_canonical: np.ndarray
     neutral: np.ndarray
     source_emotion: np.ndarray
+    mouth_open: Optional[float] = None
 
 
 class FaceEditor(ABC):

@@ -150,3 +150,36 @@ def test_an_edit_removes_what_was_measured_and_adds_at_the_edits_strength():
     assert np.allclose(E.feature_signatures()[E.EMOTIONS.index("angry") - 1],
                        E.emotion_features(E.population_neutral() + E.EMOTION_BASIS[E.EMOTIONS.index("angry")])
                        - E.emotion_features(E.population_neutral()), atol=1e-6)
+
+
+def test_open_lips_keep_their_shape_closed_lips_take_the_whole_edit():
+    """A laugh (lips apart, teeth showing) edited to sad: the mouth corners may not bend the open
+    mouth into a Λ. On the real laughing clip the corners moved 0.31 IOD below the pinned lip centre
+    (teeth bent with them) and dlib's inner-lip fit drifted 0.10-0.13 IOD off the warped lips, so
+    here the bend must stay under a third of that; with the lips together the corners take the
+    whole edit; the brows never depend on the mouth; every inner-lip gap stays the source's."""
+    from sserd_core.editor import FaceFrame
+    from sserd_core.geometry import canonical_transform
+    from sserd_core.landmark.render import target_landmarks
+
+    N = E.population_neutral().astype(np.float64)
+    opened = N.copy()
+    opened[[55, 56, 57, 58, 59, 65, 66, 67] + list(range(4, 13))] += [0.0, 0.25]  # lower lip and chin down
+    src, tgt = emotion_vector("happy", 0.8), emotion_vector("sad")
+
+    def bend_and_rest(X, mouth_open):
+        lm = (X * 120.0 + [300.0, 250.0]).astype(np.float32)  # frame px: 120 px per IOD
+        face = FaceFrame(lm, canonical_transform(lm), N.astype(np.float32), src, mouth_open)
+        out = (target_landmarks(face, tgt) - [300.0, 250.0]) / 120.0
+        d = out - X
+        centre = (d[62, 1] + d[66, 1]) / 2  # pinned: 0
+        bend = max(abs(d[60, 1] - centre), abs(d[64, 1] - centre))
+        gaps = [np.linalg.norm(out[a] - out[b]) - np.linalg.norm(X[a] - X[b]) for a, b in ((61, 67), (62, 66), (63, 65))]
+        return bend, d[17:27], np.abs(gaps).max()
+
+    bend_closed, brows_closed, gap_closed = bend_and_rest(N, 0.0)
+    bend_open, brows_open, gap_open = bend_and_rest(opened, 0.25)
+    assert bend_closed > 0.2, f"lips together: the corners should take the whole edit, bent {bend_closed:.3f} IOD"
+    assert bend_open < 0.31 / 3, f"lips apart: the open mouth bent {bend_open:.3f} IOD"
+    assert np.allclose(brows_open, brows_closed, atol=1e-4)
+    assert gap_closed < 1e-3 and gap_open < 1e-3, (gap_closed, gap_open)

@@ -79,10 +79,35 @@ def face_ring(landmarks: np.ndarray, scale: float = 1.45, n: int = _RING_POINTS)
     return np.stack([c[0] + rx * np.cos(a), c[1] + ry * np.sin(a)], 1).astype(np.float32)
 
 
+#: Lips apart: (opening where the lips' displacement starts to shrink, the span over which it
+#: reaches its floor, both IOD units; the floor of its sideways part, of its up-down part).
+#: With the lips apart the teeth show, and teeth do not bend: moving the mouth corners up or
+#: down while the lip centres stay pinned bent the open mouth of a laugh into a Λ, teeth and
+#: all — a mouth no one makes — and dlib's fit of the inner lips on it drifted off the speech
+#: (docs/EDIT_STRENGTH.md, "Open lips"). Keeping more of the sideways part (0.6: a narrower
+#: mouth squeezes the teeth rather than bending them) helped the laughing clip a little and
+#: cost the hand-over-mouth clip more, so both floors are 0.3.
+OPEN_LIPS = (0.03, 0.10, 0.3, 0.3)
+_LIPS = expression.LIPS_OUTER + expression.LIPS_INNER
+
+
+def lip_factors(opening: float) -> np.ndarray:
+    """``[2]``: the share of the emotion displacement (sideways, up-down) the lips keep at a slowly
+    varying inner-lip ``opening`` (IOD units): all of it with the lips together, the floors apart."""
+    start, span, floor_x, floor_y = OPEN_LIPS
+    t = float(np.clip((opening - start) / span, 0.0, 1.0))
+    return 1.0 - (1.0 - np.array([floor_x, floor_y], np.float32)) * t
+
+
 def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
-    """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion, content points pinned."""
+    """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion, content points pinned,
+    the lips' share scaled by :func:`lip_factors` of the clip's opening around this frame."""
     delta = expression.edit_displacement(target, face.source_emotion)
     delta[expression.CONTENT_POINTS] = 0.0
+    opening = face.mouth_open
+    if opening is None or not np.isfinite(opening):
+        opening = expression.mouth_opening(face.landmarks)
+    delta[_LIPS] *= lip_factors(opening)
     return delta
 
 
