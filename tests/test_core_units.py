@@ -139,9 +139,13 @@ def test_an_edit_removes_what_was_measured_and_adds_at_the_edits_strength():
     src = emotion_vector("happy", 0.4)
     # target == source: nothing moves
     assert np.abs(E.edit_displacement(src, src)).max() == 0.0
-    # neutral: exactly the measured expression comes off
+    # neutral: the measured expression comes off; exactly as measured, except a smile's cheek raise
+    # (AU6), which the fit under-reads and which comes off twice as strongly (E.REMOVE_AUS)
     neutral = emotion_vector("neutral")
-    assert np.allclose(E.edit_displacement(neutral, src), -E.control_displacement(src), atol=1e-6)
+    sad = emotion_vector("sad", 0.4)
+    assert np.allclose(E.edit_displacement(neutral, sad), -E.control_displacement(sad), atol=1e-6)
+    assert np.allclose(E.edit_displacement(neutral, src),
+                       -E.control_displacement(src) - 0.4 * E.ACTION_UNITS["AU6"], atol=1e-6)
     # a label's intensity: linear on either side of the source's own amount, so monotonic
     a = [E.edit_displacement(emotion_vector("angry", i), neutral) for i in (0.0, 0.5, 1.0)]
     assert np.abs(a[0]).max() == 0.0 and np.allclose(a[1] * 2, a[2], atol=1e-6)

@@ -226,6 +226,23 @@ EDIT_CONTROL_BASIS = np.stack([np.zeros((N_CONTROL, 2), np.float32)]
                               + [emotion_field(e, EDIT_AUS) for e in EMOTIONS[1:]])
 
 
+#: How an edit *takes off* an emotion the source shows (AU weights per unit of measured intensity,
+#: as :data:`EMOTION_AUS`). A smile's cheek raise (AU6) comes off twice as strongly as measured: the
+#: fit reads a smile mostly from the lip corners (AU12's 0.18 IOD against AU6's 0.05 at the lower
+#: lid), so on a laugh whose cheeks push the lower lids up (measured happy 0.55-0.85) "neutral"
+#: left the lower lids and cheeks up while the open lips (which keep 0.3 of the edit,
+#: :data:`~sserd_core.landmark.render.OPEN_LIPS`) could not carry the change. With AU6 ×2 the
+#: lower lids come down and the eyes open back up (classifier on the first 48 frames: neutral on
+#: the laugh +0.07 → +0.10, on the speaker's grin +0.02 → +0.04; docs/EDIT_STRENGTH.md).
+REMOVE_AUS = {
+    **EMOTION_AUS,
+    "happy": {"AU6": 2.0, "AU12": 1.0},
+}
+#: ``[7, N_CONTROL, 2]`` the removal's basis (:data:`REMOVE_AUS`)
+REMOVE_CONTROL_BASIS = np.stack([np.zeros((N_CONTROL, 2), np.float32)]
+                                + [emotion_field(e, REMOVE_AUS) for e in EMOTIONS[1:]])
+
+
 def edit_split(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(added, removed)`` ``[7]`` (both ≥ 0): how much of each emotion an edit from ``source`` to
     ``target`` adds and takes off (the neutral entry is 0)."""
@@ -238,13 +255,13 @@ def edit_displacement(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Canonical displacement ``[N_CONTROL, 2]`` that takes a face showing ``source`` to ``target``.
 
     What the source shows and the target does not is removed as it was measured
-    (:data:`EMOTION_AUS`); what the target adds is added at the edit's strength (:data:`EDIT_AUS`).
+    (:data:`REMOVE_AUS`: :data:`EMOTION_AUS` with a smile's cheek raise doubled); what the target adds is added at the edit's strength (:data:`EDIT_AUS`).
     Zero when ``target == source``; linear (so monotonic) in a label's intensity on either side of
     the source's own amount.
     """
     added, removed = edit_split(target, source)
     return (np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
-            - np.tensordot(removed[1:], CONTROL_BASIS[1:], axes=1)).astype(np.float32)
+            - np.tensordot(removed[1:], REMOVE_CONTROL_BASIS[1:], axes=1)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- alignment

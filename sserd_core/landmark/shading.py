@@ -57,12 +57,12 @@ def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
     """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold.
 
     As the warp does (:func:`sserd_core.landmark.expression.edit_displacement`): what the edit adds counts
-    at the edit's strength, what it removes as it was measured.
+    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.landmark.expression.REMOVE_AUS`).
     """
-    from .expression import EDIT_AUS, edit_split
+    from .expression import EDIT_AUS, REMOVE_AUS, edit_split
 
     added, removed = edit_split(target, source)
-    at, as_ = au_activations(added, EDIT_AUS), au_activations(removed)
+    at, as_ = au_activations(added, EDIT_AUS), au_activations(removed, REMOVE_AUS)
     out = {}
     for fold, aus in FOLD_AUS.items():
         t = sum(w * at.get(au, 0.0) for au, w in aus.items())
