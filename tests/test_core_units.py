@@ -187,3 +187,31 @@ def test_open_lips_keep_their_shape_closed_lips_take_the_whole_edit():
     assert bend_open < 0.31 / 3, f"lips apart: the open mouth bent {bend_open:.3f} IOD"
     assert np.allclose(brows_open, brows_closed, atol=1e-4)
     assert gap_closed < 1e-3 and gap_open < 1e-3, (gap_closed, gap_open)
+
+
+def test_an_edit_never_lowers_a_brow_past_its_lid_crease():
+    """Brow, lid crease and upper lid stay in that order from top to bottom for every target from a
+    laughing source (real footage): a brow pushed past the crease folds the warp and is drawn as a thin,
+    bent line. The order is anatomy, not a number from the editor."""
+    from real_media import REAL_CLIPS, SMILING
+
+    from sserd_core import pipeline
+    from sserd_core.landmark import render
+
+    track = pipeline.disentangle_content(pipeline.load_video(REAL_CLIPS[SMILING].path, max_frames=40))
+    ci = E._CONTROL_INDEX
+    checked = 0
+    for i in (10, 25, 39):
+        face = track.face_frame(i)
+        if face is None:
+            continue
+        src = E.apply(face.to_canonical, E.control_points(face.landmarks))
+        for label in EMOTIONS:
+            for intensity in (0.5, 1.0):
+                x = src + render._emotion_delta(face, emotion_vector(label, intensity))
+                for brow, lid, crease in ((E.BROW_R, [37, 38], "lid_crease_r"), (E.BROW_L, [43, 44], "lid_crease_l")):
+                    b, c, lo = x[brow, 1].mean(), x[ci[crease], 1], x[lid, 1].mean()
+                    assert b < c < lo, (i, label, intensity, crease, round(float(b), 3), round(float(c), 3),
+                                        round(float(lo), 3))
+                checked += 1
+    assert checked >= 28

@@ -45,7 +45,9 @@ EXPECTED = [
     # so her brow margins are smaller than the edit (brows are measured in full on Grace Hopper and on
     # real footage, tests/test_edit_strength_real.py)
     ("astronaut", "surprised", [("inner_brow", +1, .05), ("outer_brow", +1, .02), ("upper_lid", +1, .035)], None),
-    ("astronaut", "angry", [("outer_brow", -1, .01), ("mouth_width", -1, .06)], None),
+    # (her angry brows: dlib read them lowered only while a fold drew them as a bent line; lowered without
+    # the fold they are read as raised under her fringe, so her angry check is the narrowed eyes, AU7)
+    ("astronaut", "angry", [("upper_lid", -1, .025), ("mouth_width", -1, .06)], None),
     ("hopper", "angry", [("inner_brow", -1, .03), ("brow_gap", -1, .03)], None),
     ("astronaut", "fear", [("inner_brow", +1, .03), ("outer_brow", +1, .035), ("upper_lid", +1, .03)], None),
     ("astronaut", "fear", [("mouth_width", +1, .04)], "neutral"),

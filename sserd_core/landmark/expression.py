@@ -251,6 +251,26 @@ def edit_split(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.n
     return np.maximum(d, 0.0), np.maximum(-d, 0.0)
 
 
+def keep_lid_crease_between(src: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``delta`` ``[N_CONTROL, 2]`` with each upper-lid crease kept between its brow and its upper lid.
+
+    ``src``: the source's control points in canonical space. The crease is skin between the brow and
+    the lid: where an edit brings the two closer (a lowered brow, angry or disgusted, over an eye that
+    opens as a smile comes off), the crease keeps its relative place in that column, so the column is
+    compressed evenly. The AU tables move it on its own, and a brow lowered past it folded the warp:
+    the brow was drawn as a thin, bent line (seen on a laughing face edited to angry). Where the brow
+    and the lid move apart (surprise) the tables' crease motion is kept. Modifies and returns ``delta``.
+    """
+    for brow, lid, crease in ((BROW_R, [37, 38], _CONTROL_INDEX["lid_crease_r"]),
+                              (BROW_L, [43, 44], _CONTROL_INDEX["lid_crease_l"])):
+        b0, l0, c0 = float(src[brow, 1].mean()), float(src[lid, 1].mean()), float(src[crease, 1])
+        b1, l1 = b0 + float(delta[brow, 1].mean()), l0 + float(delta[lid, 1].mean())
+        if l0 - b0 > 1e-6 and l1 - b1 < l0 - b0:
+            t = (c0 - b0) / (l0 - b0)
+            delta[crease, 1] = b1 + t * (l1 - b1) - c0
+    return delta
+
+
 def edit_displacement(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Canonical displacement ``[N_CONTROL, 2]`` that takes a face showing ``source`` to ``target``.
 

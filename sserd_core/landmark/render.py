@@ -108,7 +108,8 @@ def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     if opening is None or not np.isfinite(opening):
         opening = expression.mouth_opening(face.landmarks)
     delta[_LIPS] *= lip_factors(opening)
-    return delta
+    src = expression.apply(face.to_canonical, expression.control_points(face.landmarks))
+    return expression.keep_lid_crease_between(src, delta)
 
 
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
