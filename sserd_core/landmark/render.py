@@ -52,8 +52,8 @@ def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-4) -> tuple[np.nda
     A[n:, :n] = P.T
     b = np.zeros((n + 3, 2))
     b[:n] = dst
-    # OpenCV's LU, not numpy's: OpenBLAS hands systems of ~100 unknowns to its thread pool, whose
-    # spinning threads then slow every other call of the frame on a busy CPU (10-100x here)
+    # OpenCV's LU. Both it (from 100 unknowns) and NumPy call OpenBLAS, whose thread pool spins
+    # on a busy CPU (10-100x slower here): the pipeline runs the render with BLAS on one thread
     ok, sol = cv2.solve(A, b, flags=cv2.DECOMP_LU)
     if not ok:
         sol = np.linalg.lstsq(A, b, rcond=None)[0]
@@ -61,12 +61,26 @@ def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-4) -> tuple[np.nda
 
 
 def tps_eval(params, pts: np.ndarray) -> np.ndarray:
-    """Evaluate a fitted spline at ``pts`` ``[m, 2]`` (float32 inside: the flow needs no more)."""
+    """Evaluate a fitted spline at ``pts`` ``[m, 2]`` (float32 inside: the flow needs no more).
+
+    Element-wise, in one buffer, and one small product (no ``nan_to_num``: the squared distances
+    are kept above 0)."""
     w, a, centres = (np.asarray(x, np.float32) for x in params)
     pts = np.asarray(pts, np.float32)
-    d2 = (pts * pts).sum(1)[:, None] + (centres * centres).sum(1)[None, :] - 2.0 * pts @ centres.T
-    np.maximum(d2, 1e-12, out=d2)
-    return _tps_kernel(d2) @ w + a[0] + pts @ a[1:]
+    px, py = pts[:, 0:1], pts[:, 1:2]
+    k = px - centres[:, 0]  # one [m, n] buffer, updated in place: squared distance, then r² log r²
+    k *= k
+    dy = py - centres[:, 1]
+    dy *= dy
+    k += dy
+    np.maximum(k, 1e-12, out=k)  # > 0: no log(0) to clean up
+    np.log(k, out=dy)
+    k *= dy
+    out = cv2.gemm(k, w, 1.0, None, 0.0)
+    out += a[0]
+    out += px * a[1]
+    out += py * a[2]
+    return out
 
 
 def face_ring(landmarks: np.ndarray, scale: float = 1.45, n: int = _RING_POINTS) -> np.ndarray:
