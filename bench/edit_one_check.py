@@ -6,7 +6,7 @@
 The old tree's ``sserd_core`` is imported under another name (``git archive <commit> sserd_core``
 into a folder; the package's imports are relative). Both editors get the same decoded frames and
 the same track (from this tree). Per frame: the minimum of ``--repeat`` calls of each editor,
-interleaved (old, new, old, new, ...) in one process with ``cv2.setNumThreads(1)``, so load on a
+interleaved (old, new, old, new, ...) in one process with ``cv2.setNumThreads(1)`` and BLAS on one thread (as in a render), so load on a
 shared machine hits both alike. Output: |new − old| in grey levels (mean over the three channels)
 inside the face (the landmarks' convex hull) — mean and max over the frames — and outside the
 pixels the old editor left as they were (the largest |new − old| there: 0 unless the new one
@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--no-time", action="store_true")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # as in pipeline.render_face
 
     from sserd_core import media, pipeline
     from sserd_core.emotion import EmotionSpec
@@ -93,6 +96,7 @@ def main() -> None:
             spec = EmotionSpec.from_label(emo, 0.9)
             targets = spec.targets(track.times[: len(frames)])
             t_old, t_new, c_old, c_new, d_in, d_in_max, d_out, items = [], [], [], [], [], [], 0, []
+            n_diff = 0
             for i in range(0, len(frames), args.every):
                 face = track.face_frame(i)
                 if face is None:
@@ -110,6 +114,7 @@ def main() -> None:
                 # (0 unless the new one touches pixels the old did not, e.g. at the mask's edge)
                 untouched = ~np.any(a != fr, 2)
                 d_out = max(d_out, int(np.abs(a.astype(np.int16) - b.astype(np.int16))[untouched].max(initial=0)))
+                n_diff += int(np.any(a != b, 2).sum())
                 items.append((fr, face, targets[i]))
             if not args.no_time:
                 # blocks of all sampled frames, old and new alternated, a pause before each: the CPU
@@ -124,7 +129,7 @@ def main() -> None:
                         cc.append((time.process_time() - c) / len(items))
                         tt.append((time.perf_counter() - t) / len(items))
             r = dict(clip=clip, emotion=emo, size=f"{frames[0].shape[1]}x{frames[0].shape[0]}", n=len(d_in),
-                     mean_in=np.mean(d_in), max_mean_in=np.max(d_in), max_px=np.max(d_in_max), out=d_out,
+                     mean_in=np.mean(d_in), max_mean_in=np.max(d_in), max_px=np.max(d_in_max), out=d_out, n_diff=n_diff,
                      old_ms=1e3 * np.min(t_old) if t_old else float("nan"),
                      new_ms=1e3 * np.min(t_new) if t_new else float("nan"),
                      old_cpu=1e3 * np.min(c_old) if c_old else float("nan"),
@@ -132,6 +137,7 @@ def main() -> None:
             rows.append(r)
             print(f"{clip:14s} {emo:6s} {r['size']:>9s} n={r['n']:3d}  |d| in face: mean {r['mean_in']:.3f} "
                   f"(worst frame {r['max_mean_in']:.3f}, max px {r['max_px']:.1f})  outside: {r['out']}  "
+                  f"pixels differing: {r['n_diff']}  "
                   f"edit_one ms/frame (best block): wall old {r['old_ms']:.1f} new {r['new_ms']:.1f}, "
                   f"process CPU old {r['old_cpu']:.1f} new {r['new_cpu']:.1f}", flush=True)
 
