@@ -203,7 +203,15 @@ class LandmarkEditor(FaceEditor):
             sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
             map_x[sub] = gx + (map_x[sub] - gx) * keep
             map_y[sub] = gy + (map_y[sub] - gy) * keep
-        crop = self._warp(frame, x0 + ex0, y0 + ey0, ew, eh, map_x, map_y)
+        if self.device.type == "cpu" and self.backend != "torch":
+            # the CPU resamples only the ellipse: bands of rows, each as wide as the ellipse in it (the
+            # corners of E keep the source's pixels, which the mask does not show)
+            crop = frame[y0 + ey0:y0 + ey1, x0 + ex0:x0 + ex1].copy()
+            for r0, r1, c0, c1 in _ellipse_spans(ell, (ex0, ey0, ex1, ey1)):
+                crop[r0:r1, c0:c1] = self._warp(frame, x0 + ex0 + c0, y0 + ey0 + r0, c1 - c0, r1 - r0,
+                                                map_x[r0:r1, c0:c1], map_y[r0:r1, c0:c1])
+        else:
+            crop = self._warp(frame, x0 + ex0, y0 + ey0, ew, eh, map_x, map_y)
         if self.shading:
             iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
             gain = shading_gain((eh, ew), dst_lm - [x0 + ex0, y0 + ey0], iod,
@@ -298,6 +306,24 @@ def _ellipse_weights(ell, box: tuple[int, int, int, int], feather: float) -> np.
     t += 3.0
     m *= t
     return m
+
+
+def _ellipse_spans(ell, box: tuple[int, int, int, int], band: int = 32) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` per band of ``band`` rows of ``box`` = (x0, y0, x1, y1): the rows and the
+    columns (relative to the box) that hold every pixel of the band inside the ellipse ``ell``
+    (its widest row's extent, one pixel of slack each side)."""
+    cx, cy, rx, ry = ell
+    x0, y0, x1, y1 = box
+    spans = []
+    for r0 in range(0, y1 - y0, band):
+        r1 = min(r0 + band, y1 - y0)
+        nearest = min(max(cy, y0 + r0), y0 + r1 - 1)  # the band's row nearest the centre: its widest
+        half = rx * np.sqrt(max(0.0, 1.0 - ((nearest - cy) / ry) ** 2))
+        c0 = max(0, int(np.floor(cx - half)) - 1 - x0)
+        c1 = min(x1 - x0, int(np.ceil(cx + half)) + 2 - x0)
+        if c1 > c0:
+            spans.append((r0, r1, c0, c1))
+    return spans
 
 
 def _nodes_needed(ell, box: tuple[int, int, int, int], n: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
