@@ -331,7 +331,7 @@ def _one_blas_thread(active: bool = True):
 
 
 #: decoded frames the tracking pass keeps for the render pass (the clip's last ones), in bytes
-FRAME_TAIL_BYTES = 256 * 2**20
+FRAME_TAIL_BYTES = 128 * 2**20
 
 
 class _FrameTail:
