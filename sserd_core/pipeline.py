@@ -58,7 +58,8 @@ def load_video(path: Union[str, os.PathLike], start: Optional[float] = None, end
 
 
 def disentangle_content(video: media.VideoInfo, face_index: int = 0,
-                        progress: Optional[ProgressFn] = None, strict: bool = False) -> ContentTrack:
+                        progress: Optional[ProgressFn] = None, strict: bool = False,
+                        _keep: Optional["_FrameTail"] = None) -> ContentTrack:
     """Track the chosen face through the clip and split each frame's expression into content and emotion.
 
     Returns a :class:`ContentTrack`: per-frame landmarks, the person's neutral face,
@@ -70,7 +71,8 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     face_index = validate.face_index(face_index)
     progress = progress or _no_progress
     times: list = []
-    frames = (times.append(f.time) or f.rgb for f in media.prefetch(media.iter_frames(video)))
+    keep = _keep.add if _keep is not None else (lambda f: None)
+    frames = (times.append(f.time) or keep(f) or f.rgb for f in media.prefetch(media.iter_frames(video)))
     tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
                           progress=lambda d, t: progress("tracking face", d, t))
     whole = not video.start and video.end is None
@@ -224,7 +226,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                 preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
                 measure: bool = True, progress: Optional[ProgressFn] = None,
                 frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
-                threads: Optional[int] = None) -> RenderResult:
+                threads: Optional[int] = None, _tail: Optional["_FrameTail"] = None) -> RenderResult:
     """Re-render the clip with the face showing ``emotion``; write a video-only file ``output_path``.
 
     ``threads``: frame workers (default: one per CPU core, at most 4, for backends that are
@@ -304,10 +306,10 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                 edited = editor.edit([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
                 return list(zip(batch, faces, edited))
 
-            frames = media.prefetch(media.iter_frames(video, max_frames=n), depth=4 + 2 * workers)
+            frames = media.prefetch(_frames(video, n, _tail), depth=4 + 2 * workers)
             # closing(): on an error or interrupt the workers and the decoder stop now, not when the
             # traceback is freed
-            with contextlib.closing(frames), \
+            with contextlib.closing(frames), _one_blas_thread(getattr(editor, "parallel_safe", False)), \
                     contextlib.closing(_ordered(edit_batch, _batches(frames, n, max(1, editor.batch_size)),
                                                 workers)) as results:
                 for batch in results:
@@ -316,6 +318,71 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     return RenderResult(Path(output_path), done, times[:done], targets[:done], src_emo[:done], out_emo[:done],
                         src_mouth[:done], out_mouth[:done], Path(comparison_path) if comparison_path else None,
                         previews, time.perf_counter() - t_start)
+
+
+@contextlib.contextmanager
+def _one_blas_thread(active: bool = True):
+    """BLAS (the OpenBLAS copies NumPy, OpenCV and SciPy load) on one thread inside the block.
+
+    A parallel-safe editor's frames are already spread over the cores by the frame workers; a
+    BLAS call that hands its few-ms product or solve (the landmark warp's spline) to a thread pool
+    only adds threads that spin between calls, on the cores the workers, the decoder and the
+    encoder need: measured on 2 busy cores, 99 → 33 ms of CPU per 720p close-up frame. Not for
+    other editors (a neural one on the CPU wants its library's threads). Without threadpoolctl,
+    nothing changes."""
+    if not active:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a declared dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+#: decoded frames the tracking pass keeps for the render pass (the clip's last ones), in bytes
+FRAME_TAIL_BYTES = 128 * 2**20
+
+
+class _FrameTail:
+    """The last decoded frames of a pass, up to ``limit`` bytes (the render pass takes them instead
+    of decoding them a second time: all of a short clip, the end of a long one; memory stays
+    bounded whatever the clip's length)."""
+
+    def __init__(self, limit: Optional[int] = None):
+        import collections
+
+        self.limit = FRAME_TAIL_BYTES if limit is None else limit
+        self.frames: collections.deque = collections.deque()
+        self.bytes = 0
+
+    def add(self, frame: media.Frame) -> None:
+        if self.frames and frame.index != self.frames[-1].index + 1:  # not a run of frames: start again
+            self.clear()
+        self.frames.append(frame)
+        self.bytes += frame.rgb.nbytes
+        while self.bytes > self.limit and self.frames:
+            self.bytes -= self.frames.popleft().rgb.nbytes
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.bytes = 0
+
+
+def _frames(video: media.VideoInfo, n: int, tail: Optional[_FrameTail]):
+    """Frames 0..n-1 of ``video``: decoded up to the first frame ``tail`` holds, then taken from it
+    (the same frames: the same decoder over the same file). Without a usable tail: all decoded."""
+    kept = tail.frames if tail is not None else ()
+    if not kept or kept[-1].index < n - 1 or kept[0].index >= n:
+        yield from media.iter_frames(video, max_frames=n)
+        return
+    if kept[0].index > 0:
+        yield from media.iter_frames(video, max_frames=kept[0].index)
+    while kept and kept[0].index < n:
+        yield kept.popleft()  # handed on, no longer held here
+    tail.clear()
 
 
 def default_threads() -> int:
@@ -555,15 +622,18 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
             final_plot = outs.file(plot_path) if plot_path else None
             for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
                 check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
+            tail = _FrameTail() if track is None else None  # the render pass need not decode these again
             content = track if track is not None else disentangle_content(video, face_index=face_index,
-                                                                          progress=progress, strict=strict)
+                                                                          progress=progress, strict=strict,
+                                                                          _keep=tail)
             # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
             mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
             silent = outs.scratch(f"video{mid}")
             silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
             result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
                                  preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
-                                 progress=progress, threads=threads)
+                                 progress=progress, threads=threads, _tail=tail)
+            tail = None  # frees the frames
             video = content.video
             if audio is _SOURCE_AUDIO:
                 audio = input_path if video.has_audio else None

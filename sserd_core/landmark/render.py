@@ -52,8 +52,8 @@ def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-4) -> tuple[np.nda
     A[n:, :n] = P.T
     b = np.zeros((n + 3, 2))
     b[:n] = dst
-    # OpenCV's LU, not numpy's: OpenBLAS hands systems of ~100 unknowns to its thread pool, whose
-    # spinning threads then slow every other call of the frame on a busy CPU (10-100x here)
+    # OpenCV's LU. Both it (from 100 unknowns) and NumPy call OpenBLAS, whose thread pool spins
+    # on a busy CPU (10-100x slower here): the pipeline runs the render with BLAS on one thread
     ok, sol = cv2.solve(A, b, flags=cv2.DECOMP_LU)
     if not ok:
         sol = np.linalg.lstsq(A, b, rcond=None)[0]
@@ -61,12 +61,26 @@ def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-4) -> tuple[np.nda
 
 
 def tps_eval(params, pts: np.ndarray) -> np.ndarray:
-    """Evaluate a fitted spline at ``pts`` ``[m, 2]`` (float32 inside: the flow needs no more)."""
+    """Evaluate a fitted spline at ``pts`` ``[m, 2]`` (float32 inside: the flow needs no more).
+
+    Element-wise, in one buffer, and one small product (no ``nan_to_num``: the squared distances
+    are kept above 0)."""
     w, a, centres = (np.asarray(x, np.float32) for x in params)
     pts = np.asarray(pts, np.float32)
-    d2 = (pts * pts).sum(1)[:, None] + (centres * centres).sum(1)[None, :] - 2.0 * pts @ centres.T
-    np.maximum(d2, 1e-12, out=d2)
-    return _tps_kernel(d2) @ w + a[0] + pts @ a[1:]
+    px, py = pts[:, 0:1], pts[:, 1:2]
+    k = px - centres[:, 0]  # one [m, n] buffer, updated in place: squared distance, then r² log r²
+    k *= k
+    dy = py - centres[:, 1]
+    dy *= dy
+    k += dy
+    np.maximum(k, 1e-12, out=k)  # > 0: no log(0) to clean up
+    np.log(k, out=dy)
+    k *= dy
+    out = cv2.gemm(k, w, 1.0, None, 0.0)
+    out += a[0]
+    out += px * a[1]
+    out += py * a[2]
+    return out
 
 
 def face_ring(landmarks: np.ndarray, scale: float = 1.45, n: int = _RING_POINTS) -> np.ndarray:
@@ -168,48 +182,77 @@ class LandmarkEditor(FaceEditor):
         (x0, y0), (x1, y1) = lo, hi
         if x1 - x0 < 8 or y1 - y0 < 8:
             return frame
+        h, w = y1 - y0, x1 - x0
+        # the blend mask (an ellipse inside the fixed ring, where the flow has decayed) is exactly 0
+        # outside its bounding box E (ROI px [ey0:ey1, ex0:ex1]): the flow, warp, shading and blend
+        # are computed inside E only (outside it the frame stays the source's, as it would anyway),
+        # and the spline only at the flow-grid nodes whose upsampled values reach the ellipse
+        ell = _ellipse_params(ring - [x0, y0], shrink=0.86)
+        ex0, ey0, ex1, ey1 = _ellipse_box(ell, w, h)
+        if ex1 - ex0 < 2 or ey1 - ey0 < 2:
+            return frame
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring])
         ctrl_src = np.vstack([src_lm, ring])
         scale = float(np.linalg.norm(ring.max(0) - ring.min(0)))
         params = tps_fit(ctrl_dst / scale, ctrl_src / scale)
-        h, w = y1 - y0, x1 - x0
         gs = self.grid_step
-        gy, gx = np.mgrid[0:h + gs:gs, 0:w + gs:gs].astype(np.float64)
-        pts = np.stack([gx.ravel() + x0, gy.ravel() + y0], 1)
+        nodes_x = np.arange(0, w + gs, gs, dtype=np.float64)  # the grid over the whole ROI, as ever
+        nodes_y = np.arange(0, h + gs, gs, dtype=np.float64)
+        ny, nx = len(nodes_y), len(nodes_x)
+        full_w, full_h = (nx - 1) * gs + 1, (ny - 1) * gs + 1
+        need = _nodes_needed(ell, (ex0, ey0, ex1, ey1), (nx, ny), (full_w, full_h))
+        iy, ix = np.nonzero(need)
+        pts = np.stack([nodes_x[ix] + x0, nodes_y[iy] + y0], 1)
         src_pts = (tps_eval(params, pts / scale) * scale).astype(np.float32)
-        # upsample the coarse map to full ROI resolution (grid nodes land on pixels 0, gs, 2gs, ...)
-        full_w, full_h = (gy.shape[1] - 1) * gs + 1, (gy.shape[0] - 1) * gs + 1
-        map_x = cv2.resize(src_pts[:, 0].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
-        map_y = cv2.resize(src_pts[:, 1].reshape(gy.shape), (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
+        # nodes no pixel of the ellipse reads keep the identity (any value would do)
+        grid_x = np.empty((ny, nx), np.float32)
+        grid_y = np.empty((ny, nx), np.float32)
+        grid_x[:] = (nodes_x + x0).astype(np.float32)
+        grid_y[:] = (nodes_y + y0).astype(np.float32)[:, None]
+        grid_x[iy, ix] = src_pts[:, 0]
+        grid_y[iy, ix] = src_pts[:, 1]
+        # upsample the coarse map to full ROI resolution, then keep E
+        map_x = cv2.resize(grid_x, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
+        map_y = cv2.resize(grid_y, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
+        eh, ew = ey1 - ey0, ex1 - ex0
         occluded = None
         if self.occlusion:
             occluded, around = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1), spread=True)
-        box = _nonzero_box(around, 0.01) if occluded is not None else None
+        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if occluded is not None else None
         if box is not None:
             # whatever covers the face is not skin: no flow under it (and smoothly less around it)
             by0, by1, bx0, bx1 = box
             keep = 1.0 - around[by0:by1, bx0:bx1]
             gx = np.arange(bx0, bx1, dtype=np.float32)[None, :] + x0
             gy = np.arange(by0, by1, dtype=np.float32)[:, None] + y0
-            map_x[by0:by1, bx0:bx1] = gx + (map_x[by0:by1, bx0:bx1] - gx) * keep
-            map_y[by0:by1, bx0:bx1] = gy + (map_y[by0:by1, bx0:bx1] - gy) * keep
-        crop = self._warp(frame, x0, y0, w, h, map_x, map_y)
+            sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
+            map_x[sub] = gx + (map_x[sub] - gx) * keep
+            map_y[sub] = gy + (map_y[sub] - gy) * keep
+        if self.device.type == "cpu" and self.backend != "torch":
+            # the CPU resamples only the ellipse: bands of rows, each as wide as the ellipse in it (the
+            # corners of E keep the source's pixels, which the mask does not show)
+            crop = frame[y0 + ey0:y0 + ey1, x0 + ex0:x0 + ex1].copy()
+            for r0, r1, c0, c1 in _ellipse_spans(ell, (ex0, ey0, ex1, ey1)):
+                crop[r0:r1, c0:c1] = self._warp(frame, x0 + ex0 + c0, y0 + ey0 + r0, c1 - c0, r1 - r0,
+                                                map_x[r0:r1, c0:c1], map_y[r0:r1, c0:c1])
+        else:
+            crop = self._warp(frame, x0 + ex0, y0 + ey0, ew, eh, map_x, map_y)
         if self.shading:
             iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
-            gain = shading_gain((h, w), dst_lm - [x0, y0], iod,
+            gain = shading_gain((eh, ew), dst_lm - [x0 + ex0, y0 + ey0], iod,
                                 fold_amounts(np.asarray(target), np.asarray(face.source_emotion)), crop)
             if gain is not None:
                 (g, (gx0, gy0)) = gain
                 part = crop[gy0:gy0 + g.shape[0], gx0:gx0 + g.shape[1]]
                 part[...] = cv2.multiply(part, cv2.merge([g] * 3), dtype=cv2.CV_8U)
-        # blend mask: an ellipse inside the fixed ring (where the flow has decayed), feathered
-        mask = ellipse_mask((h, w), ring - [x0, y0], shrink=0.86, feather=0.18)
-        box = _nonzero_box(occluded, 0.0) if occluded is not None else None
+        # blend mask: the ellipse, feathered
+        mask = _ellipse_weights(ell, (ex0, ey0, ex1, ey1), feather=0.18)
+        box = _in_box(_nonzero_box(occluded, 0.0), (ey0, ey1, ex0, ex1)) if occluded is not None else None
         if box is not None:
             by0, by1, bx0, bx1 = box
-            mask[by0:by1, bx0:bx1] *= 1.0 - occluded[by0:by1, bx0:bx1]
-        crop_to_frame = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
+            mask[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0] *= 1.0 - occluded[by0:by1, bx0:bx1]
+        crop_to_frame = np.array([[1, 0, x0 + ex0], [0, 1, y0 + ey0]], np.float64)
         # the warp moves the source's own pixels, so their colours already match the frame:
         # colour matching (for generated pixels, the neural backend) is skipped here
         return paste_back(frame, crop, crop_to_frame, mask, colour_match=False, levels=3)
@@ -252,13 +295,93 @@ def ellipse_mask(shape: tuple[int, int], ring: np.ndarray, shrink: float = 0.86,
     """``float32 [h, w]`` mask: 1 inside the ellipse through ``ring`` scaled by ``shrink``, falling smoothly to 0
     over the outer ``feather`` fraction of its radius (exactly 0 outside)."""
     h, w = shape
+    return _ellipse_weights(_ellipse_params(ring, shrink), (0, 0, w, h), feather)
+
+
+def _ellipse_params(ring: np.ndarray, shrink: float) -> tuple[float, float, float, float]:
+    """``(cx, cy, rx, ry)``: the ellipse of :func:`ellipse_mask` (centre: the ring's mean; radii: its half extents × ``shrink``)."""
     c = ring.mean(0)
     rx = (ring[:, 0].max() - ring[:, 0].min()) / 2 * shrink
     ry = (ring[:, 1].max() - ring[:, 1].min()) / 2 * shrink
-    yy, xx = np.ogrid[0:h, 0:w]
-    r = np.sqrt(((xx - c[0]) / rx) ** 2 + ((yy - c[1]) / ry) ** 2).astype(np.float32)
-    t = np.clip((1.0 - r) / feather, 0.0, 1.0)
-    return t * t * (3 - 2 * t)  # smoothstep
+    return float(c[0]), float(c[1]), float(rx), float(ry)
+
+
+def _ellipse_box(ell, w: int, h: int) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the pixels of a ``w`` x ``h`` image where the ellipse's mask can be non-zero."""
+    cx, cy, rx, ry = ell
+    return (max(0, int(np.floor(cx - rx))), max(0, int(np.floor(cy - ry))),
+            min(w, int(np.ceil(cx + rx)) + 1), min(h, int(np.ceil(cy + ry)) + 1))
+
+
+def _ellipse_weights(ell, box: tuple[int, int, int, int], feather: float) -> np.ndarray:
+    """:func:`ellipse_mask`'s values over the pixels ``box`` = (x0, y0, x1, y1): ``float32 [y1 - y0, x1 - x0]``.
+
+    Squared normalised radii per row and column in float64, summed and rooted in float32 (the
+    radius to within one float32 step of the float64 computation)."""
+    cx, cy, rx, ry = ell
+    x0, y0, x1, y1 = box
+    ax = (((np.arange(x0, x1) - cx) / rx) ** 2).astype(np.float32)
+    ay = (((np.arange(y0, y1) - cy) / ry) ** 2).astype(np.float32)
+    t = ay[:, None] + ax[None, :]
+    np.sqrt(t, out=t)
+    np.subtract(np.float32(1.0), t, out=t)
+    t /= np.float32(feather)
+    np.clip(t, 0.0, 1.0, out=t)
+    m = t * t  # smoothstep: t² (3 − 2t)
+    t *= -2.0
+    t += 3.0
+    m *= t
+    return m
+
+
+def _ellipse_spans(ell, box: tuple[int, int, int, int], band: int = 32) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` per band of ``band`` rows of ``box`` = (x0, y0, x1, y1): the rows and the
+    columns (relative to the box) that hold every pixel of the band inside the ellipse ``ell``
+    (its widest row's extent, one pixel of slack each side)."""
+    cx, cy, rx, ry = ell
+    x0, y0, x1, y1 = box
+    spans = []
+    for r0 in range(0, y1 - y0, band):
+        r1 = min(r0 + band, y1 - y0)
+        nearest = min(max(cy, y0 + r0), y0 + r1 - 1)  # the band's row nearest the centre: its widest
+        half = rx * np.sqrt(max(0.0, 1.0 - ((nearest - cy) / ry) ** 2))
+        c0 = max(0, int(np.floor(cx - half)) - 1 - x0)
+        c1 = min(x1 - x0, int(np.ceil(cx + half)) + 2 - x0)
+        if c1 > c0:
+            spans.append((r0, r1, c0, c1))
+    return spans
+
+
+def _nodes_needed(ell, box: tuple[int, int, int, int], n: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
+    """``bool [ny, nx]``: the nodes of an ``nx`` x ``ny`` grid that ``cv2.resize`` (bilinear) to ``full`` =
+    (width, height) reads for some pixel of ``box`` = (x0, y0, x1, y1) inside the ellipse ``ell``
+    (a node reaches the pixels whose sampling position lies within one node of it; one pixel of
+    slack each way)."""
+    cx, cy, rx, ry = ell
+    x0, y0, x1, y1 = box
+
+    def reach(count: int, size: int, lo: int, hi: int, c: float, r: float) -> np.ndarray:
+        k = count / size  # cv2.resize: output pixel p samples the input at (p + 0.5) k − 0.5
+        j = np.arange(count, dtype=np.float64)
+        first, last = (j - 0.5) / k - 1.5, (j + 1.5) / k + 0.5
+        first[0], last[-1] = -np.inf, np.inf  # the edge nodes also serve the clamped pixels beyond
+        first, last = np.maximum(first, lo), np.minimum(last, hi - 1)
+        d = np.where(c < first, first - c, np.where(c > last, c - last, 0.0)) / r
+        d[first > last] = np.inf  # no pixel of the box reads this node
+        return d * d
+
+    dx = reach(n[0], full[0], x0, x1, cx, rx)
+    dy = reach(n[1], full[1], y0, y1, cy, ry)
+    return dy[:, None] + dx[None, :] < 1.0 + 1e-3
+
+
+def _in_box(box, outer) -> Optional[tuple[int, int, int, int]]:
+    """The part of ``box`` = (y0, y1, x0, x1) inside ``outer`` (same layout), or None (also for a None ``box``)."""
+    if box is None:
+        return None
+    y0, y1 = max(box[0], outer[0]), min(box[1], outer[1])
+    x0, x1 = max(box[2], outer[2]), min(box[3], outer[3])
+    return (y0, y1, x0, x1) if y1 > y0 and x1 > x0 else None
 
 
 class _CPU:
