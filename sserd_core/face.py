@@ -108,8 +108,10 @@ def _new_detector():
     """A new frontal-face detector. ``dlib.get_frontal_face_detector()`` unpacks its built-in model
     (~0.5-0.9 s each time); the same detector saved once, in dlib's own format, loads in ~2 ms and
     finds the same boxes with the same scores. So: in this process a copy of the first one; across
-    processes a copy saved in the user's cache folder (keyed by dlib's version; made again if it
-    is missing or unreadable, and not saved where the folder is not writable)."""
+    processes a copy saved in the user's cache folder (keyed by dlib's version, checked against its
+    sha256; made again if it is missing, damaged or unreadable, and not saved where the folder is not
+    writable)."""
+    import hashlib
     import pickle
 
     if _detector_bytes:
@@ -124,18 +126,24 @@ def _new_detector():
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sserd"
     path = cache / f"frontal_face_detector-dlib{getattr(dlib, '__version__', 'unknown')}.svm"
     detector = None
-    if path.is_file():
-        try:
+    try:  # the file's sha256 sits in its name's companion: dlib loads a bit-flipped file without a word
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == path.with_name(path.name + ".sha256").read_text().strip():
             detector = dlib.fhog_object_detector(str(path))
-        except Exception:  # noqa: BLE001 - a damaged or foreign file: make the detector again
-            detector = None
+    except (OSError, RuntimeError, ValueError):  # missing, damaged or foreign: make the detector again
+        detector = None
     if detector is None:
         detector = dlib.get_frontal_face_detector()
         try:
             cache.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             detector.save(str(tmp))
-            os.replace(tmp, path)  # atomic: a concurrent run reads the old file or the new one, never half
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            tmp_sum = tmp.with_name(tmp.name + ".sha256")
+            tmp_sum.write_text(digest + "\n")
+            # each file atomically; a reader between the two renames sees a mismatch and rebuilds
+            os.replace(tmp, path)
+            os.replace(tmp_sum, path.with_name(path.name + ".sha256"))
         except (OSError, RuntimeError):
             pass
     _detector_bytes.append(pickle.dumps(detector))

@@ -215,3 +215,28 @@ def test_an_edit_never_lowers_a_brow_past_its_lid_crease():
                                         round(float(lo), 3))
                 checked += 1
     assert checked >= 28
+
+
+def test_a_damaged_detector_cache_is_made_again_not_used(tmp_path, monkeypatch):
+    """The face detector is cached on disk between runs; dlib loads a bit-flipped copy without complaint, so
+    the copy is checked against its sha256 and made again when damaged (same boxes as dlib's own)."""
+    import hashlib
+
+    import dlib
+
+    from sserd_core import face
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(face, "_detector_bytes", [])
+    face._new_detector()
+    path = next((tmp_path / "sserd").glob("frontal_face_detector-*.svm"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(face, "_detector_bytes", [])
+    det = face._new_detector()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == (path.parent / (path.name + ".sha256")).read_text().strip()
+    grey = np.ascontiguousarray(frames(SAMPLE_HOPPER, end=0.1)[0].mean(2).astype(np.uint8))
+    ours = [(r.left(), r.top(), r.right(), r.bottom()) for r in det(grey, 1)]
+    theirs = [(r.left(), r.top(), r.right(), r.bottom()) for r in dlib.get_frontal_face_detector()(grey, 1)]
+    assert ours == theirs and len(ours) == 1
