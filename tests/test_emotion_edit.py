@@ -44,7 +44,10 @@ EXPECTED = [
     # the astronaut's brows sit under her fringe: dlib follows them only partly once they move a lot,
     # so her brow margins are smaller than the edit (brows are measured in full on Grace Hopper and on
     # real footage, tests/test_edit_strength_real.py)
-    ("astronaut", "surprised", [("inner_brow", +1, .05), ("outer_brow", +1, .02), ("upper_lid", +1, .035)], None),
+    # (her outer brows are not checked: dlib read them +0.024 and +0.007 IOD raised on two renders of this
+    # edit that differ by under 0.1 grey level in the face — noise under her fringe; outer brows are
+    # checked on real footage, tests/test_edit_strength_real.py)
+    ("astronaut", "surprised", [("inner_brow", +1, .05), ("upper_lid", +1, .035)], None),
     # (her angry brows: dlib read them lowered only while a fold drew them as a bent line; lowered without
     # the fold they are read as raised under her fringe, so her angry check is the narrowed eyes, AU7)
     ("astronaut", "angry", [("upper_lid", -1, .025), ("mouth_width", -1, .06)], None),
