@@ -59,7 +59,7 @@ class SSERDClip(InputImpl.VideoFromFile):
         with self._lock:
             if self._file is None:
                 out = temp_path("sserd_clip")
-                write_clip(self.info, self.audio, out)
+                pipeline.write_clip(self.info, out, self.audio)
                 self._file = str(out)
                 InputImpl.VideoFromFile.__init__(self, self._file)  # the VIDEO API now reads that file
             return self._file
@@ -73,11 +73,6 @@ class SSERDClip(InputImpl.VideoFromFile):
 
 
 _VIDEO_API = frozenset(n for n in dir(InputImpl.VideoFromFile) if not n.startswith("_"))
-
-
-def write_clip(info: media.VideoInfo, audio: Optional[tuple], out) -> None:
-    """Encode the frames of ``info`` (libx264, as every SSERD output) and mux ``audio`` = (path, start, end)."""
-    pipeline.write_clip(info, out, audio)
 
 
 def load_clip(path: str, start: float = 0.0, end: Optional[float] = None, frame_cap: int = 0, fps: float = 0.0,

@@ -17,13 +17,14 @@ raise (e.g. ComfyUI's interrupt) to stop a job — no partial output file is lef
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -352,8 +353,6 @@ class _FrameTail:
     bounded whatever the clip's length)."""
 
     def __init__(self, limit: Optional[int] = None):
-        import collections
-
         self.limit = FRAME_TAIL_BYTES if limit is None else limit
         self.frames: collections.deque = collections.deque()
         self.bytes = 0
@@ -419,7 +418,6 @@ def _ordered(fn, items, workers: int):
         for item in items:
             yield fn(item)
         return
-    import collections
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sserd-frame",
@@ -528,7 +526,6 @@ class EditOptions:
     def editor(self) -> FaceEditor:
         """The backend these options ask for (:func:`make_editor`)."""
         return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation)
-
 
 
 def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *,
@@ -650,7 +647,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     except OSError as exc:
         raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
     if preview_n > 0:
-        result.previews = [replace(p, edited=Path(preview_dir) / p.edited.name,
+        result.previews = [dataclasses.replace(p, edited=Path(preview_dir) / p.edited.name,
                                    compare=Path(preview_dir) / p.compare.name) for p in result.previews]
     result.path = out
     result.comparison_path = Path(comparison_path) if comparison_path else None
@@ -669,7 +666,8 @@ def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = Ed
     source's audio; see :func:`edit_video` for the outputs and the guarantees (checked first, all or nothing).
 
     ``emotion`` (an :class:`EmotionSpec` or label) and ``editor`` replace what ``options`` would make, for a
-    front-end that already holds them (the Space keeps loaded neural models; the evaluation reuses editors).
+    front-end that already holds them (the Space keeps its loaded neural models; the CLI names both before
+    the job starts).
     """
     target = as_emotion(emotion) if emotion is not None else options.target(progress)
     editor = editor if editor is not None else options.editor()

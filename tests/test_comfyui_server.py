@@ -51,16 +51,9 @@ WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_cur
 
 def write_clip(src: Path, dst: Path, seconds: float) -> Path:
     """The first ``seconds`` of ``src`` (re-encoded video, its audio cut to match)."""
-    from sserd_core import media, pipeline
+    from sserd_core import pipeline
 
-    info = pipeline.load_video(src, end=seconds)
-    silent = dst.with_name(".silent_" + dst.name)
-    with media.VideoWriter(str(silent), info.width, info.height, info.fps) as w:
-        for fr in media.iter_frames(info):
-            w.write(fr.rgb, fr.time)
-    pipeline.mux_audio(silent, src, dst, audio_start=0.0, audio_end=seconds)
-    silent.unlink()
-    return dst
+    return pipeline.write_clip(pipeline.load_video(src, end=seconds), dst, (str(src), 0.0, seconds))
 
 
 def write_no_face_clip(dst: Path, n: int = 20, size: int = 160) -> Path:
