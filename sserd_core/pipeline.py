@@ -37,7 +37,7 @@ from .editor import FaceEditor
 from .emotion import EmotionSpec
 from .errors import MediaError, NoFaceError, SSERDError
 from .outputs import OutputSet, check_free_space, describe_os_error
-from .face import track_faces
+from .face import smooth_track, track_faces
 
 log = logging.getLogger("sserd")
 
@@ -95,7 +95,8 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     lost = int((~tracked.found).sum())
     if lost:
         log.info("face not visible in %d of %d frames; those frames pass through unchanged", lost, len(tracked.found))
-    return expression.build_content_track(video, np.asarray(times), tracked.landmarks, tracked.found, face_index)
+    landmarks = smooth_track(tracked.landmarks, tracked.found, video.fps_float)
+    return expression.build_content_track(video, np.asarray(times), landmarks, tracked.found, face_index)
 
 
 def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, reference=None,

@@ -10,7 +10,7 @@ from sserd_core.landmark import expression as E
 from sserd_core.blend import laplacian_blend, paste_back
 from sserd_core.emotion import EMOTIONS, EmotionSpec, emotion_vector, parse_curve
 from sserd_core.errors import SSERDError
-from sserd_core.face import OneEuroFilter, detect_landmarks
+from sserd_core.face import OneEuroFilter, detect_landmarks, smooth_track
 from sserd_core.landmark.render import LandmarkEditor, tps_eval, tps_fit
 
 
@@ -240,3 +240,24 @@ def test_a_damaged_detector_cache_is_made_again_not_used(tmp_path, monkeypatch):
     ours = [(r.left(), r.top(), r.right(), r.bottom()) for r in det(grey, 1)]
     theirs = [(r.left(), r.top(), r.right(), r.bottom()) for r in dlib.get_frontal_face_detector()(grey, 1)]
     assert ours == theirs and len(ours) == 1
+
+
+def test_track_smoothing_damps_jitter_but_never_crosses_a_loss():
+    """A still face with 1 px of fit jitter comes out steadier; a cut (the face lost for a frame, then
+    found elsewhere) is not blurred into the frames on either side; lost frames stay NaN."""
+    rng = np.random.default_rng(0)
+    n = 40
+    face = rng.uniform(100, 200, (68, 2)).astype(np.float32)
+    lms = np.repeat(face[None], n, 0) + rng.normal(0, 1.0, (n, 68, 2)).astype(np.float32)
+    lms[21:] += 80.0  # after the cut the face is 80 px away
+    found = np.ones(n, bool)
+    found[20] = False
+    lms[20] = np.nan
+    out = smooth_track(lms, found, fps=30.0)
+    assert np.isnan(out[20]).all()
+    jitter = lambda x: float(np.abs(np.diff(x, axis=0)).mean())  # noqa: E731
+    assert jitter(out[:20]) < 0.6 * jitter(lms[:20])
+    # no frame moved towards the other side of the cut (the 80 px step would pull by tens of px)
+    assert np.abs(out[:20] - face).max() < 4 and np.abs(out[21:] - face - 80).max() < 4
+    # too few frames per second to smooth: unchanged
+    np.testing.assert_array_equal(smooth_track(lms, found, fps=2.0), lms)
