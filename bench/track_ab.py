@@ -2,6 +2,7 @@
 
     python bench/track_ab.py --old /tmp/old_tree                       # close-ups (400 and 200 px) + assets/real
     python bench/track_ab.py --old /tmp/old_tree --clips real_smile --rounds 5
+    python bench/track_ab.py --old /tmp/old_tree --edit sad happy       # and the edited output
 
 Each clip is decoded once into memory, then ``face.track_faces`` of each tree runs on the same
 frames in turn (old, new, old, new, ...): wall and process-CPU milliseconds a frame (decode not
@@ -10,6 +11,12 @@ distance in pixels, mean and max over the frames both found, also relative to th
 (the landmarks' bounding-box diagonal / sqrt 2, the tracker's own unit), and the frames where one
 found the face and the other did not. The old tree's ``sserd_core`` is imported under another
 name, as in bench/edit_one_check.py.
+
+``--edit``: also ``pipeline.edit_video`` of each tree once per emotion (tracking included), both
+outputs decoded: |new - old| in grey levels (mean of the channels) inside the face (the convex
+hull of the old tree's landmarks, dilated by 5 % of the face size), mean over the frames and worst
+frame, and outside it (the encoder spreads any change over the whole frame); issue 13's bar: <= 1
+grey level mean in the face.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ def main() -> None:
                     default=["closeup", "closeup200", "real_smile", "real_speaker", "real_occluded", "real_sad"])
     ap.add_argument("--seconds", type=float, default=4.0, help="length of a generated close-up")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--edit", nargs="*", default=[], metavar="EMOTION")
     args = ap.parse_args()
     from sserd_core import face as new_face
     from sserd_core import media
@@ -99,6 +107,41 @@ def main() -> None:
                   f"worst frame mean {d.mean(1).max():.3f} px")
         print(f"  found: old {int(a.found.sum())}, new {int(b.found.sum())}, differ in "
               f"{int((a.found != b.found).sum())} frames", flush=True)
+        for emotion in args.edit:
+            compare_edits(info, frames, a, emotion)
+
+
+def compare_edits(info, frames, track, emotion: str) -> None:
+    import tempfile
+
+    import cv2
+
+    from sserd_core import media
+
+    old_pipeline = importlib.import_module("sserd_old_pkg.pipeline")
+    from sserd_core import pipeline as new_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = {}
+        for key, pl in (("old", old_pipeline), ("new", new_pipeline)):
+            path = Path(tmp) / f"{key}.mp4"
+            pl.edit_video(info.path, path, emotion)
+            outs[key] = [f.rgb.astype(np.int16) for f in media.iter_frames(media.probe_video(path))]
+    inside, worst, outside = [], 0.0, []
+    for i, (o, nw) in enumerate(zip(outs["old"], outs["new"])):
+        grey = np.abs(nw - o).mean(2)
+        mask = np.zeros(grey.shape, np.uint8)
+        if track.found[i]:
+            lm = track.landmarks[i]
+            cv2.fillConvexPoly(mask, cv2.convexHull(lm).astype(np.int32), 1)
+            r = max(1, int(0.05 * np.linalg.norm(lm.max(0) - lm.min(0)) / np.sqrt(2)))
+            mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            inside.append(float(grey[mask > 0].mean()))
+            worst = max(worst, inside[-1])
+        outside.append(float(grey[mask == 0].mean()))
+    print(f"  edit {emotion}: |new - old| in the face mean {np.mean(inside):.3f}, worst frame {worst:.3f} grey "
+          f"levels; outside it mean {np.mean(outside):.3f} (the encoder's answer to the change) "
+          f"({len(outs['old'])} / {len(outs['new'])} frames)", flush=True)
 
 
 if __name__ == "__main__":
