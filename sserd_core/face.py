@@ -259,11 +259,15 @@ def _iou(a, b) -> float:
     return inter / ua if ua > 0 else 0.0
 
 
-# Between confirmations the tracker trusts the landmark fit (see FaceTracker): the detector confirms
-# the face every CONFIRM_EVERY-th frame, and at once where the face's pixels stop matching the last
-# frame's (normalised cross-correlation of 16x16 thumbnails below SAME_FACE_NCC) or the fit moved
-# more than MAX_UNCONFIRMED_MOVE face sizes, resized by more than 25 % or left the frame.
+# Between confirmations the tracker trusts the landmark fit (see FaceTracker). The detector confirms
+# the face on the SETTLE frames after a track starts (the box calibration, a moving average at 0.2,
+# then rests on a few detections, not on the first alone: on a 10-frame clip, one detection left the
+# measured edit at half its strength), then every CONFIRM_EVERY-th frame, and at once where the box's
+# pixels stop matching the last frame's (normalised cross-correlation of 16x16 thumbnails below
+# SAME_FACE_NCC) or the fit moved more than MAX_UNCONFIRMED_MOVE face sizes, resized by more than
+# 25 % or left the frame.
 CONFIRM_EVERY = 5
+SETTLE = 5
 SAME_FACE_NCC = 0.85
 MAX_UNCONFIRMED_MOVE = 0.08
 
@@ -341,22 +345,24 @@ class FaceTracker:
     The face is chosen on the first frame that has faces: ``face_index`` 0 is the
     largest, 1 the next, ... On later frames the landmark box comes from the previous
     frame's landmarks, which keeps the fit stable. The detector, run only on a small region
-    around that box, confirms the face every ``confirm_every``-th frame, and at once where a
-    cheap check doubts it: the box's pixels no longer match the last frame's (a cut, a
-    blank, the face leaving or covered) or the fit jumped, resized or left the frame. The
-    detection was most of the tracking's cost (9-10 ms a frame on a 720p close-up, the fit
-    1-3 ms) and only confirms the face and calibrates the box: confirming it every few frames
-    moves the landmarks no more than shifting the clip by one pixel does. A face that turns
-    away slowly is still fitted until the next confirmation (at most ``confirm_every`` - 1
-    frames). If the face is not confirmed, a full-frame detection re-acquires the face
-    nearest to where it was; if none is found the frame is marked lost (never guessed).
-    Landmarks are smoothed with a One-Euro filter, in units of the face size.
+    around that box, confirms the face on the first frames of a track (``SETTLE``), then
+    every ``confirm_every``-th frame, and at once where a cheap check doubts it: the box's
+    pixels no longer match the last frame's (a cut, a blank, the face leaving or covered)
+    or the fit jumped, resized or left the frame. The detection was most of the tracking's
+    cost (9-10 ms a frame on a 720p close-up, the fit 1-3 ms) and only confirms the face and
+    calibrates the box: confirming it every few frames moves the landmarks no more than
+    shifting the clip by one pixel does. A face that turns away slowly is still fitted until
+    the next confirmation (at most ``confirm_every`` - 1 frames). If the face is not
+    confirmed, a full-frame detection re-acquires the face nearest to where it was; if none
+    is found the frame is marked lost (never guessed). Landmarks are smoothed with a
+    One-Euro filter, in units of the face size.
     """
 
     def __init__(self, fps: float, face_index: int = 0, smooth: bool = True, pool=None,
                  confirm_every: int = CONFIRM_EVERY):
         self.confirm_every = max(1, int(confirm_every))
         self.unconfirmed = 0  # frames since the detector last confirmed the face
+        self.settling = 0  # frames the detector still confirms in a row (the start of a track)
         self.prev_rgb: Optional[np.ndarray] = None
         self.pool = pool  # an executor: the landmark fit runs there while this thread confirms the face
         self.fps = fps
@@ -449,7 +455,7 @@ class FaceTracker:
         else:
             box = _box_from_landmarks(self.prev, self.calib)
             self.unconfirmed += 1
-            due = self.unconfirmed >= self.confirm_every or not self._unchanged(rgb, box)
+            due = self.settling > 0 or self.unconfirmed >= self.confirm_every or not self._unchanged(rgb, box)
             det = fitting = None
             if due:
                 # the fit needs only the box: with a pool it runs there while the detector confirms the face
@@ -470,6 +476,7 @@ class FaceTracker:
                     return self._lose()
         if det is not None:
             self.calib = _calibrate(det, lm) if self.prev is None else 0.8 * self.calib + 0.2 * _calibrate(det, lm)
+            self.settling = SETTLE if self.prev is None else max(0, self.settling - 1)
             self.last_box = det
             self.unconfirmed = 0
         else:
