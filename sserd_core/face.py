@@ -259,6 +259,43 @@ def _iou(a, b) -> float:
     return inter / ua if ua > 0 else 0.0
 
 
+# Between confirmations the tracker trusts the landmark fit (see FaceTracker). The detector confirms
+# the face on the SETTLE frames after a track starts (the box calibration, a moving average at 0.2,
+# then rests on a few detections, not on the first alone: on a 10-frame clip, one detection left the
+# measured edit at half its strength), then every CONFIRM_EVERY-th frame, and at once where the box's
+# pixels stop matching the last frame's (normalised cross-correlation of 16x16 thumbnails below
+# SAME_FACE_NCC) or the fit moved more than MAX_UNCONFIRMED_MOVE face sizes, resized by more than
+# 25 % or left the frame.
+CONFIRM_EVERY = 5
+SETTLE = 5
+SAME_FACE_NCC = 0.85
+MAX_UNCONFIRMED_MOVE = 0.08
+
+
+def _face_size(lm: np.ndarray) -> float:
+    """The landmarks' bounding-box diagonal / sqrt 2: the unit :func:`_box_from_landmarks` works in."""
+    return float(np.linalg.norm(lm.max(0) - lm.min(0))) / math.sqrt(2)
+
+
+def _thumbnail(rgb: np.ndarray, box) -> Optional[np.ndarray]:
+    """The green channel inside ``box`` as a 16x16 thumbnail, zero mean and unit norm (so the dot product of two
+    is their normalised cross-correlation); None where the box is (nearly) outside the frame or flat (a blank
+    frame has no face). Sampled with a stride first: ~0.03 ms for a 400 px box instead of 0.4 ms."""
+    import cv2
+
+    H, W = rgb.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(W, int(box[2])), min(H, int(box[3]))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    step = max(1, min(x1 - x0, y1 - y0) // 64)
+    small = np.ascontiguousarray(rgb[y0:y1:step, x0:x1:step, 1])
+    t = cv2.resize(small, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    t -= t.mean()
+    norm = float(np.linalg.norm(t))
+    return t / norm if norm > 16 * 2.0 else None  # a standard deviation under 2 grey levels: flat
+
+
 class OneEuroFilter:
     """One-Euro filter (Casiez et al., CHI 2012) for landmark jitter: smooth when still, quick when moving.
 
@@ -303,18 +340,30 @@ class TrackResult:
 
 
 class FaceTracker:
-    """Follow one face through a clip: detection confirms the face every frame, landmarks are fitted every frame.
+    """Follow one face through a clip: landmarks are fitted every frame, detection confirms the face every few.
 
     The face is chosen on the first frame that has faces: ``face_index`` 0 is the
-    largest, 1 the next, ... On later frames the detector runs only on a small region
-    around the previous landmarks (a few ms); the landmark box comes from the previous
-    frame's landmarks, which keeps the fit stable. If the face is not confirmed there, a
-    full-frame detection re-acquires the face nearest to where it was; if none is found
-    the frame is marked lost (never guessed). Landmarks are smoothed with a One-Euro
-    filter, in units of the face size.
+    largest, 1 the next, ... On later frames the landmark box comes from the previous
+    frame's landmarks, which keeps the fit stable. The detector, run only on a small region
+    around that box, confirms the face on the first frames of a track (``SETTLE``), then
+    every ``confirm_every``-th frame, and at once where a cheap check doubts it: the box's
+    pixels no longer match the last frame's (a cut, a blank, the face leaving or covered)
+    or the fit jumped, resized or left the frame. The detection was most of the tracking's
+    cost (9-10 ms a frame on a 720p close-up, the fit 1-3 ms) and only confirms the face and
+    calibrates the box: confirming it every few frames moves the landmarks no more than
+    shifting the clip by one pixel does. A face that turns away slowly is still fitted until
+    the next confirmation (at most ``confirm_every`` - 1 frames). If the face is not
+    confirmed, a full-frame detection re-acquires the face nearest to where it was; if none
+    is found the frame is marked lost (never guessed). Landmarks are smoothed with a
+    One-Euro filter, in units of the face size.
     """
 
-    def __init__(self, fps: float, face_index: int = 0, smooth: bool = True, pool=None):
+    def __init__(self, fps: float, face_index: int = 0, smooth: bool = True, pool=None,
+                 confirm_every: int = CONFIRM_EVERY):
+        self.confirm_every = max(1, int(confirm_every))
+        self.unconfirmed = 0  # frames since the detector last confirmed the face
+        self.settling = 0  # frames the detector still confirms in a row (the start of a track)
+        self.prev_rgb: Optional[np.ndarray] = None
         self.pool = pool  # an executor: the landmark fit runs there while this thread confirms the face
         self.fps = fps
         self.face_index = int(face_index)
@@ -355,19 +404,44 @@ class FaceTracker:
         best = max(boxes, key=lambda b: _iou(b, track_box), default=None)
         return best if best is not None and _iou(best, track_box) > 0.3 else None
 
+    def _recheck(self, rgb, track_box):
+        """A detection confirming the face at ``track_box``: in the search region, else anywhere in the
+        frame overlapping it; None if the face is gone."""
+        det = self._confirm(rgb, track_box)
+        if det is None:
+            boxes = detect_faces(rgb)
+            det = max(boxes, key=lambda b: _iou(b, track_box), default=None)
+            if det is not None and _iou(det, track_box) < 0.2:
+                det = None
+        return det
+
+    def _unchanged(self, rgb, track_box) -> bool:
+        """Whether the pixels in ``track_box`` still look like the last frame's there (a cut, a face
+        leaving or covered, a flash: no)."""
+        a, b = _thumbnail(self.prev_rgb, track_box), _thumbnail(rgb, track_box)
+        return a is not None and b is not None and float(np.dot(a, b)) >= SAME_FACE_NCC
+
+    def _plausible(self, lm, shape) -> bool:
+        """Whether an unconfirmed fit ``lm`` moved and resized like a face between two frames, inside the frame."""
+        size, prev_size = _face_size(lm), _face_size(self.prev)
+        H, W = shape[:2]
+        return (0.8 < size / prev_size < 1.25
+                and float(np.linalg.norm(lm - self.prev, axis=1).mean()) < MAX_UNCONFIRMED_MOVE * prev_size
+                and lm.min() >= 0 and lm[:, 0].max() < W and lm[:, 1].max() < H)
+
     def _lose(self):
         self.prev = None
+        self.prev_rgb = None
         self.filter.reset()
         return None
 
     def update(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks ``[68, 2]`` for this frame, or None if the face is not visible."""
-        fitting = None
         if not self.started:
             det = self._first(rgb)
             if det is None:
                 return None
-            box = det
+            lm = fit_landmarks(rgb, det)
         elif self.prev is None:  # re-acquire after a loss: the face nearest the last known place
             boxes = detect_faces(rgb)
             if not boxes:
@@ -377,27 +451,38 @@ class FaceTracker:
             if ref is not None and _iou(box, ref) < 0.05 and len(boxes) > 1:
                 return None
             det = box
+            lm = fit_landmarks(rgb, det)
         else:
-            track_box = _box_from_landmarks(self.prev, self.calib)
-            # the fit needs only the box: with a pool it runs there while the detector confirms the face
-            # here (dlib releases the GIL in both; the predictor may be shared, each detector may not)
-            fitting = self.pool.submit(fit_landmarks, rgb, track_box) if self.pool is not None else None
-            det = self._confirm(rgb, track_box)
-            if det is None:
-                boxes = detect_faces(rgb)
-                det = max(boxes, key=lambda b: _iou(b, track_box), default=None)
-                if det is None or _iou(det, track_box) < 0.2:
+            box = _box_from_landmarks(self.prev, self.calib)
+            self.unconfirmed += 1
+            due = self.settling > 0 or self.unconfirmed >= self.confirm_every or not self._unchanged(rgb, box)
+            det = fitting = None
+            if due:
+                # the fit needs only the box: with a pool it runs there while the detector confirms the face
+                # here (dlib releases the GIL in both; the predictor may be shared, each detector may not)
+                fitting = self.pool.submit(fit_landmarks, rgb, box) if self.pool is not None else None
+                det = self._recheck(rgb, box)
+                if det is None:
                     if fitting is not None:
                         fitting.result()
                     return self._lose()
-            box = track_box
-            if fitting is not None:
-                lm = fitting.result()
-        if fitting is None:
-            lm = fit_landmarks(rgb, box)
-        self.calib = _calibrate(det, lm) if self.prev is None else 0.8 * self.calib + 0.2 * _calibrate(det, lm)
+                if fitting is not None:
+                    lm = fitting.result()
+            if fitting is None:
+                lm = fit_landmarks(rgb, box)
+            if not due and not self._plausible(lm, rgb.shape):
+                det = self._recheck(rgb, box)
+                if det is None:
+                    return self._lose()
+        if det is not None:
+            self.calib = _calibrate(det, lm) if self.prev is None else 0.8 * self.calib + 0.2 * _calibrate(det, lm)
+            self.settling = SETTLE if self.prev is None else max(0, self.settling - 1)
+            self.last_box = det
+            self.unconfirmed = 0
+        else:
+            self.last_box = box
         self.prev = lm
-        self.last_box = det
+        self.prev_rgb = rgb
         if not self.smooth:
             return lm
         scale = max(1.0, float(np.linalg.norm(lm.max(0) - lm.min(0))))

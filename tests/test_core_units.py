@@ -84,6 +84,44 @@ def test_dlib_only_sees_contiguous_images_and_tracking_repeats_exactly(monkeypat
     np.testing.assert_array_equal(first.landmarks, again.landmarks)
 
 
+
+def test_tracker_confirms_every_few_frames_and_drops_a_vanished_face_at_once(monkeypatch):
+    """After a track's first frames the detector confirms the face only every ``CONFIRM_EVERY``-th frame (it was
+    most of the tracking pass's cost, issue 13); in between the landmark fit is trusted. A face that vanishes
+    there (a cut to a blank frame or to a picture without a face, the face pushed out of the frame) must be
+    dropped on its first frame all the same, by the cheap checks alone (the periodic confirmation is put out
+    of reach here), and found again on the first frame it is back."""
+    import cv2
+
+    from sserd_core import face as F
+    from sserd_core import media
+
+    from real_media import REAL_CLIPS
+
+    real = [f.rgb for f in media.iter_frames(media.probe_video(REAL_CLIPS["speaker"].path, max_frames=26))]
+    H, W = real[0].shape[:2]
+    detections = []
+    detect = F.detect_faces
+    monkeypatch.setattr(F, "detect_faces", lambda *a, **k: detections.append(1) or detect(*a, **k))
+    tracker = F.FaceTracker(30.0)
+    assert all(tracker.update(f) is not None for f in real)
+    # the first frame, the SETTLE frames after it, then one in CONFIRM_EVERY (+1: a doubt on the way)
+    assert len(detections) <= 1 + F.SETTLE + (len(real) - 1 - F.SETTLE) // F.CONFIRM_EVERY + 1, len(detections)
+
+    noise = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8), (0, 0), 6)
+
+    def pushed(f):  # the face (x 318-561 px) moved right, out of the frame
+        out = np.full_like(f, 90)
+        out[:, W - 300:] = f[:, :300]
+        return out
+
+    gone = range(7, 13)  # the last confirmation before is frame 5 (the end of the settling frames)
+    for name, vanish in (("blank", lambda f: np.full_like(f, 90)), ("noise", lambda f: noise), ("pushed", pushed)):
+        tracker = F.FaceTracker(30.0, confirm_every=10**6)
+        found = [tracker.update(vanish(f) if i in gone else f) is not None for i, f in enumerate(real)]
+        assert found == [i not in gone for i in range(len(real))], (name, found)
+
+
 def test_emotion_measure_round_trips_the_rendered_displacement():
     """Measuring a neutral face moved by emotion e at intensity a returns about a·e."""
     N = E.population_neutral()

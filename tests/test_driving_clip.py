@@ -72,10 +72,14 @@ def test_an_edit_driven_by_the_clip_changes_the_emotion_over_time(tmp_path, sad_
         return (lm[:, [48, 54], 1].mean(1) - lm[:, [62, 66], 1].mean(1)) / iod
 
     out, src = corners(redetect(tmp_path / "o.mp4")), corners(redetect(SAMPLE_HOPPER, end=2.0))
-    # frames 5-19 are driven by the crying half, 30-44 by the laughing half; the source is the control
+    # frames 5-19 are driven by the crying half, 30-44 by the laughing half; the source is the control.
+    # The margin moves with any change to the tracker (whose landmarks move ~1 px when the clip moves 1 px):
+    # 0.007-0.020 over ten variants (confirming the face every 1-8 frames, the old tracker with its box
+    # calibration averaged at 0.25 instead of 0.2, old/new tracker on source/driving clip), against
+    # 0.0015-0.003 for "neutral" throughout.
     edited_gap = np.nanmean(out[5:20]) - np.nanmean(out[30:45])
     source_gap = np.nanmean(src[5:20]) - np.nanmean(src[30:45])
-    assert edited_gap - source_gap > 0.015, (edited_gap, source_gap)
+    assert edited_gap - source_gap > 0.005, (edited_gap, source_gap)
 
 
 def test_cli_reference_clip_with_index_sync(tmp_path, sad_then_laughing):
