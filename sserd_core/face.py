@@ -235,10 +235,16 @@ def face_embedding(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return np.asarray(_recognizer().compute_face_descriptor(_contiguous(rgb), shape), dtype=np.float32)
 
 
+def _face_size(lm: np.ndarray):
+    """The landmarks' bounding-box diagonal / sqrt 2: the unit :func:`_box_from_landmarks` and :func:`_calibrate`
+    work in (a NumPy scalar of the landmarks' dtype, as the calibration has always been computed)."""
+    return np.linalg.norm(lm.max(0) - lm.min(0)) / math.sqrt(2)
+
+
 def _box_from_landmarks(lm: np.ndarray, calib: np.ndarray) -> tuple[float, float, float, float]:
     """A detector-style box for tracking, from last frame's landmarks and a box/landmark calibration."""
     c = lm.mean(0)
-    size = np.linalg.norm(lm.max(0) - lm.min(0)) / math.sqrt(2)
+    size = _face_size(lm)
     cx, cy = c[0] + calib[0] * size, c[1] + calib[1] * size
     half = calib[2] * size / 2
     return (cx - half, cy - half, cx + half, cy + half)
@@ -246,7 +252,7 @@ def _box_from_landmarks(lm: np.ndarray, calib: np.ndarray) -> tuple[float, float
 
 def _calibrate(box, lm: np.ndarray) -> np.ndarray:
     c = lm.mean(0)
-    size = np.linalg.norm(lm.max(0) - lm.min(0)) / math.sqrt(2)
+    size = _face_size(lm)
     bc = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
     return np.array([(bc[0] - c[0]) / size, (bc[1] - c[1]) / size, (box[2] - box[0]) / size])
 
@@ -270,11 +276,6 @@ CONFIRM_EVERY = 5
 SETTLE = 5
 SAME_FACE_NCC = 0.85
 MAX_UNCONFIRMED_MOVE = 0.08
-
-
-def _face_size(lm: np.ndarray) -> float:
-    """The landmarks' bounding-box diagonal / sqrt 2: the unit :func:`_box_from_landmarks` works in."""
-    return float(np.linalg.norm(lm.max(0) - lm.min(0))) / math.sqrt(2)
 
 
 def _thumbnail(rgb: np.ndarray, box) -> Optional[np.ndarray]:
