@@ -524,7 +524,9 @@ TRACK_SMOOTHING_S = 0.05
 def smooth_track(landmarks: np.ndarray, found: np.ndarray, fps: float,
                  sigma_s: float = TRACK_SMOOTHING_S) -> np.ndarray:
     """Landmarks ``[N, 68, 2]`` smoothed over time with a centred Gaussian (``sigma_s`` seconds),
-    separately within each run of frames where the face was found (never across a loss or a cut).
+    separately within each run of frames where the face was found (never across a lost frame; a cut
+    to a face at about the same place, which the tracker follows without losing it, is smoothed over
+    like any motion, for a few frames).
 
     The tracker's own filter (:class:`OneEuroFilter`) works online, so it can only follow with a lag
     and leaves the fit's frame-to-frame jitter of ~0.5-1 % of the face size. The edit sees the whole
