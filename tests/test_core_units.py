@@ -84,7 +84,6 @@ def test_dlib_only_sees_contiguous_images_and_tracking_repeats_exactly(monkeypat
     np.testing.assert_array_equal(first.landmarks, again.landmarks)
 
 
-
 def test_tracker_confirms_every_few_frames_and_drops_a_vanished_face_at_once(monkeypatch):
     """After a track's first frames the detector confirms the face only every ``CONFIRM_EVERY``-th frame (it was
     most of the tracking pass's cost, issue 13); in between the landmark fit is trusted. A face that vanishes
