@@ -16,6 +16,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from .media.patch import Patch
+
 
 def feather_mask(hull_points: np.ndarray, shape: tuple[int, int], grow: float = 0.0, feather: float = 0.08) -> np.ndarray:
     """A soft face mask ``float32 [h, w]`` in 0..1 from a polygon (pixels) of the face outline.
@@ -84,7 +86,15 @@ def laplacian_blend(a: np.ndarray, b: np.ndarray, mask: np.ndarray, levels: int 
 
 def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.ndarray, crop_mask: np.ndarray,
                colour_match: bool = True, levels: int = 4, multiband: Optional[bool] = None) -> np.ndarray:
-    """Blend an edited face crop into ``frame``; return a new frame.
+    """Blend an edited face crop into ``frame``; return a new frame (see :func:`paste_back_patch`)."""
+    patch = paste_back_patch(frame, edited_crop, crop_to_frame, crop_mask, colour_match, levels, multiband)
+    return frame.copy() if patch.pixels is None else patch.apply()
+
+
+def paste_back_patch(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.ndarray, crop_mask: np.ndarray,
+                     colour_match: bool = True, levels: int = 4, multiband: Optional[bool] = None) -> Patch:
+    """Blend an edited face crop into ``frame``; return the blended box as a :class:`~sserd_core.media.Patch`
+    over ``frame`` (no copy of the rest of the frame is made).
 
     - ``frame``: ``uint8 [H, W, 3]`` source frame (not modified).
     - ``edited_crop``: ``uint8 [h, w, 3]`` the edited face in crop coordinates.
@@ -109,11 +119,11 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
         sx0, sy0 = max(0, -tx), max(0, -ty)  # the part of the crop inside the frame
         sx1, sy1 = min(w, W - tx), min(h, H - ty)
         if sx1 <= sx0 or sy1 <= sy0:
-            return frame.copy()
+            return Patch(frame)
         # only the mask's bounding box needs blending; the rest stays the source's
         bx0, by0, bw, bh = cv2.boundingRect((crop_mask[sy0:sy1, sx0:sx1] > 0).view(np.uint8))
         if bw == 0 or bh == 0:
-            return frame.copy()
+            return Patch(frame)
         sx0, sy0 = sx0 + bx0, sy0 + by0
         mask = crop_mask[sy0:sy0 + bh, sx0:sx0 + bw]
         edited = edited_crop[sy0:sy0 + bh, sx0:sx0 + bw]
@@ -125,7 +135,7 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
         x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
         if x1 - x0 < 4 or y1 - y0 < 4:
-            return frame.copy()
+            return Patch(frame)
         # map crop → ROI of the frame
         T = A.copy()
         T[:, 2] -= (x0, y0)
@@ -137,7 +147,7 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
         # only the mask's bounding box needs blending; the rest of the ROI stays the source's
         bx0, by0, bw, bh = cv2.boundingRect((mask > 0).view(np.uint8))
         if bw == 0 or bh == 0:
-            return frame.copy()
+            return Patch(frame)
         mask = mask[by0:by0 + bh, bx0:bx0 + bw]
         edited = edited[by0:by0 + bh, bx0:bx0 + bw]
         y0, x0 = y0 + by0, x0 + bx0
@@ -150,16 +160,13 @@ def paste_back(frame: np.ndarray, edited_crop: np.ndarray, crop_to_frame: np.nda
         blended = cv2.blendLinear(np.ascontiguousarray(ed8), np.ascontiguousarray(src8), mask, 1.0 - mask)
         # exactly the source where the mask is 0 (blendLinear gives that already; a guarantee, cheap)
         blended = cv2.copyTo(src8, (mask <= 0).view(np.uint8), blended)
-        out = frame.copy()
-        out[y0:y1, x0:x1] = blended
-        return out
+        return Patch(frame, blended, int(x0), int(y0))
     src = frame[y0:y1, x0:x1].astype(np.float32)
     if colour_match:
         edited = match_colour(edited, src, mask)
     edited = edited.astype(np.float32)
     blended = laplacian_blend(edited, src, mask, levels=levels) if multiband else edited * mask[..., None] + src * (1 - mask[..., None])
-    out = frame.copy()
-    roi = out[y0:y1, x0:x1]
+    roi = frame[y0:y1, x0:x1].copy()
     keep = mask > 0
     roi[keep] = np.clip(np.round(blended[keep]), 0, 255).astype(np.uint8)
-    return out
+    return Patch(frame, roi, int(x0), int(y0))

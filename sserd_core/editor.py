@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .emotion import EmotionSpec
+from .media.patch import Patch
 
 
 @dataclass
@@ -66,3 +67,20 @@ class FaceEditor(ABC):
         ``targets``: emotion vector ``[7]`` per frame. Returns ``uint8 [H, W, 3]`` frames
         of the same size, identical to the source outside the face region.
         """
+
+    def edit_patches(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[FaceFrame]],
+                     targets: Sequence[np.ndarray]) -> list[Patch]:
+        """:meth:`edit`, each result told as a :class:`~sserd_core.media.Patch` over its source frame.
+
+        The pipeline calls this one. By default each edited frame is a patch as large as the frame; a
+        backend that knows the box it changed returns just that (the encoder then converts only the
+        box, and no whole frame is copied)."""
+        patches = []
+        for f, out in zip(frames, self.edit(frames, faces, targets)):
+            if out.shape != f.shape:
+                from .errors import SSERDError
+
+                raise SSERDError(f"Backend {self.name} returned a frame of shape {out.shape}, expected {f.shape}.")
+            patches.append(Patch.whole(f, out))
+        return patches
+

@@ -73,7 +73,8 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     progress = progress or _no_progress
     times: list = []
     keep = _keep.add if _keep is not None else (lambda f: None)
-    frames = (times.append(f.time) or keep(f) or f.rgb for f in media.prefetch(media.iter_frames(video)))
+    frames = (times.append(f.time) or keep(f) or f.rgb
+              for f in media.prefetch(media.iter_frames(video, planes=_keep is not None)))
     tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
                           progress=lambda d, t: progress("tracking face", d, t))
     whole = not video.start and video.end is None
@@ -281,12 +282,12 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
         with media.VideoWriter(str(tmp), video.width, video.height, video.fps, threaded=True) as writer, \
                 _maybe_writer(tmp_cmp, video.width * 2, video.height, video.fps) as cmp_writer:
 
-            def publish(b, face, out):
+            whole = cmp_writer is not None or measure or frame_sink is not None  # who needs whole edited frames
+
+            def publish(b, face, patch, out):
                 """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
-                if out.shape != b.rgb.shape:
-                    raise SSERDError(f"Backend {editor.name} returned a frame of shape {out.shape}, expected {b.rgb.shape}.")
-                writer.write(out, b.time)
+                writer.write(patch, b.time, source=b)
                 if cmp_writer is not None:
                     cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
                 if measure and face is not None:
@@ -304,9 +305,12 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                 progress("rendering", done, n)
 
             def edit_batch(batch):
+                """On a worker: the edit, as patches (the encoder converts only their boxes), and the whole
+                edited frames where something downstream needs them."""
                 faces = [content.face_frame(b.index) for b in batch]
-                edited = editor.edit([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
-                return list(zip(batch, faces, edited))
+                patches = editor.edit_patches([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
+                return [(b, face, p, p.apply() if whole or b.index in preview_at else None)
+                        for b, face, p in zip(batch, faces, patches)]
 
             frames = media.prefetch(_frames(video, n, _tail), depth=4 + 2 * workers)
             # closing(): on an error or interrupt the workers and the decoder stop now, not when the
@@ -351,7 +355,8 @@ FRAME_TAIL_BYTES = 128 * 2**20
 class _FrameTail:
     """The last decoded frames of a pass, up to ``limit`` bytes (the render pass takes them instead
     of decoding them a second time: all of a short clip, the end of a long one; memory stays
-    bounded whatever the clip's length)."""
+    bounded whatever the clip's length). A frame with planes is kept as its planes only (a third of
+    its RGB and planes together): its RGB is made again from them, bit for bit, when handed on."""
 
     def __init__(self, limit: Optional[int] = None):
         self.limit = FRAME_TAIL_BYTES if limit is None else limit
@@ -361,14 +366,31 @@ class _FrameTail:
     def add(self, frame: media.Frame) -> None:
         if self.frames and frame.index != self.frames[-1].index + 1:  # not a run of frames: start again
             self.clear()
-        self.frames.append(frame)
-        self.bytes += frame.rgb.nbytes
+        kept = frame if frame.planes is None else _Compact(frame.index, frame.time, frame.planes)
+        self.frames.append(kept)
+        self.bytes += kept.nbytes
         while self.bytes > self.limit and self.frames:
-            self.bytes -= self.frames.popleft().rgb.nbytes
+            self.bytes -= self.frames.popleft().nbytes
 
     def clear(self) -> None:
         self.frames.clear()
         self.bytes = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compact:
+    """A kept frame without its RGB (see :class:`_FrameTail`)."""
+
+    index: int
+    time: float
+    planes: media.Planes
+
+    @property
+    def nbytes(self) -> int:
+        return self.planes.yuv.nbytes
+
+    def frame(self) -> media.Frame:
+        return media.Frame(self.index, self.time, self.planes.to_rgb(), self.planes)
 
 
 def _frames(video: media.VideoInfo, n: int, tail: Optional[_FrameTail]):
@@ -376,12 +398,13 @@ def _frames(video: media.VideoInfo, n: int, tail: Optional[_FrameTail]):
     (the same frames: the same decoder over the same file). Without a usable tail: all decoded."""
     kept = tail.frames if tail is not None else ()
     if not kept or kept[-1].index < n - 1 or kept[0].index >= n:
-        yield from media.iter_frames(video, max_frames=n)
+        yield from media.iter_frames(video, max_frames=n, planes=True)
         return
     if kept[0].index > 0:
-        yield from media.iter_frames(video, max_frames=kept[0].index)
+        yield from media.iter_frames(video, max_frames=kept[0].index, planes=True)
     while kept and kept[0].index < n:
-        yield kept.popleft()  # handed on, no longer held here
+        f = kept.popleft()  # handed on, no longer held here
+        yield f.frame() if isinstance(f, _Compact) else f
     tail.clear()
 
 
@@ -452,9 +475,11 @@ def write_clip(video: media.VideoInfo, output_path: Union[str, os.PathLike], aud
     with OutputSet(inputs=(video.path,) + ((audio[0],) if audio else ())) as outs:
         silent = outs.scratch("video.mp4")
         with media.VideoWriter(str(silent), w, h, video.fps) as writer:
-            for fr in media.iter_frames(video):
-                rgb = fr.rgb if size is None else cv2.resize(fr.rgb, (w, h), interpolation=cv2.INTER_AREA)
-                writer.write(rgb, fr.time)
+            for fr in media.iter_frames(video, planes=size is None):
+                if size is None:
+                    writer.write(fr.rgb, fr.time, source=fr)  # the decoded planes, as they are
+                else:
+                    writer.write(cv2.resize(fr.rgb, (w, h), interpolation=cv2.INTER_AREA), fr.time)
         path, start, end = audio if audio is not None else (None, 0.0, None)
         mux_audio(silent, path, outs.file(output_path), audio_start=start, audio_end=end,
                   inputs=(str(video.path),) + ((str(path),) if path else ()))

@@ -1,7 +1,8 @@
 """One encode generation: is an edited file encoded once from the source's decoded frames?
 
 Used by the ComfyUI and Space tests (issue 13, item 3). Three references, all encoded with the
-settings of every SSERD output (``sserd_core.media.VideoWriter``: libx264 ``veryfast``, crf 18):
+settings of every SSERD output (``sserd_core.media.VideoWriter``: libx264 ``veryfast``, crf 18, from the
+source's decoded planes with the changed pixels patched in, as the product writes an edit of the clip):
 
 - ``direct``: the source's frames, decoded and encoded once (no edit);
 - ``once``: the same edit rendered here from the decoded source frames, encoded once — what a
@@ -52,12 +53,23 @@ def source_frames(info, fps: float = 0.0) -> list:
     return [(frames[int(np.searchsorted(times, k / fps + 1e-6, side="right")) - 1][0], k / fps) for k in range(n_out)]
 
 
-def encode(frames: list, width: int, height: int, rate, out: Path) -> Path:
+def decoded_sources(info, fps: float = 0.0) -> Optional[list]:
+    """The source's decoded frames with their planes, one per frame of :func:`source_frames`, when the
+    product writes from them (an edit of the clip itself); None at a conformed ``fps`` (the product then
+    edits a lossless RGB copy, and writes RGB)."""
+    from sserd_core import media
+
+    return None if fps else list(media.iter_frames(info, planes=True))
+
+
+def encode(frames: list, width: int, height: int, rate, out: Path, sources: Optional[list] = None) -> Path:
+    """``frames`` (``(rgb, time)``) encoded as every SSERD output is; with ``sources`` (the decoded frames they
+    were made from), from the sources' planes with the changed pixels patched in, as the product does."""
     from sserd_core import media
 
     with media.VideoWriter(str(out), width, height, rate) as w:
-        for rgb, t in frames:
-            w.write(rgb, t)
+        for i, (rgb, t) in enumerate(frames):
+            w.write(rgb, t, source=sources[i] if sources is not None else None)
     return out
 
 
@@ -131,10 +143,11 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
     label, _, intensity = emotion.partition("@")
     editor = pipeline.make_editor("landmark", device, **({"grid_step": grid_step} if grid_step else {}))
     edits = edit_here(clip, pipeline.extract_emotion(label, float(intensity or 1.0)), scratch / "edit_here.mp4", editor)
-    direct = encode(frames, info.width, info.height, rate, scratch / "direct.mp4")
+    sources = decoded_sources(info, fps)
+    direct = encode(frames, info.width, info.height, rate, scratch / "direct.mp4", sources)
     once = scratch / "once.mp4"
     if python is None:
-        encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, once)
+        encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, once, sources)
     else:
         args = [str(source), str(once), "--start", str(start), "--fps", str(fps), "--emotion", emotion]
         args += (["--end", str(end)] if end is not None else []) + (["--max-frames", str(max_frames)] if max_frames else [])
@@ -197,7 +210,7 @@ def main(argv=None) -> None:
                                                                out.with_suffix(".resampled.mkv")))
     edits = edit_here(clip, pipeline.extract_emotion(label, float(intensity or 1.0)), out.with_suffix(".scratch.mp4"),
                       editor)
-    encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, out)
+    encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, out, decoded_sources(info, a.fps))
 
 
 if __name__ == "__main__":

@@ -298,3 +298,58 @@ def test_track_smoothing_damps_jitter_but_never_crosses_a_loss():
     assert np.abs(out[:20] - face).max() < 4 and np.abs(out[21:] - face - 80).max() < 4
     # too few frames per second to smooth: unchanged
     np.testing.assert_array_equal(smooth_track(lms, found, fps=2.0), lms)
+
+
+def test_the_emotion_fit_is_scipys_nnls():
+    """fit_emotion solves its 6-unknown non-negative least squares by trying every support (no scipy import on
+    the edit's start-up); scipy.optimize.nnls is the reference, on random changes and on real signatures mixed."""
+    from scipy.optimize import nnls
+
+    _, S = E._nnls_candidates()
+    rng = np.random.default_rng(7)
+    for i in range(2000):
+        b = rng.normal(0, 0.1, S.shape[1]) * rng.uniform(0.1, 3.0)
+        if i % 2:  # a real mixture of emotions, plus noise
+            b = S.T @ np.maximum(rng.normal(0, 0.5, S.shape[0]), 0) + rng.normal(0, 0.01, S.shape[1])
+        want, _ = nnls(S.T, b)
+        np.testing.assert_allclose(E._nnls(b), want, atol=1e-9)
+
+
+def test_track_smoothing_is_scipys_gaussian_filter():
+    from scipy.ndimage import gaussian_filter1d
+
+    from sserd_core.face import _gaussian_over_time
+
+    x = np.random.default_rng(3).normal(size=(40, 68, 2)).astype(np.float32)
+    for sigma in (0.4, 1.5, 4.0):
+        np.testing.assert_allclose(_gaussian_over_time(x, sigma), gaussian_filter1d(x, sigma, axis=0, mode="nearest"),
+                                   atol=1e-6)
+
+
+def test_a_patch_is_the_frame_with_its_box_replaced():
+    from sserd_core.media import Patch
+
+    frame = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)
+    assert Patch(frame).apply() is frame and Patch.whole(frame, frame).pixels is None
+    p = Patch(frame, np.zeros((2, 3, 3), np.uint8), x0=4, y0=1)
+    out = p.apply()
+    assert p.box == (4, 1, 7, 3) and out is not frame
+    assert (out[1:3, 4:7] == 0).all() and np.array_equal(np.delete(out[1:3], np.s_[4:7], 1), np.delete(frame[1:3], np.s_[4:7], 1))
+    assert np.array_equal(out[[0, 3, 4, 5]], frame[[0, 3, 4, 5]])
+    with pytest.raises(ValueError, match="does not fit"):
+        Patch(frame, np.zeros((2, 3, 3), np.uint8), x0=6, y0=0)
+
+
+def test_the_landmark_editor_patch_is_its_whole_frame_edit():
+    """What the pipeline encodes (the patch) and what a caller of edit() gets are the same pixels."""
+    from sserd_core import media, pipeline
+
+    track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, end=0.4))
+    ed = LandmarkEditor()
+    target = EmotionSpec.from_label("sad", 1.0).targets(track.times)
+    for fr in media.iter_frames(track.video):
+        face = track.face_frame(fr.index)
+        patch = ed.edit_one_patch(fr.rgb, face, target[fr.index])
+        assert patch.frame is fr.rgb and patch.pixels is not None
+        assert patch.pixels.size < fr.rgb.size / 2  # the face's box, not the frame
+        assert np.array_equal(patch.apply(), ed.edit_one(fr.rgb, face, target[fr.index]))

@@ -236,3 +236,97 @@ def test_read_image_refuses_a_video_and_picture_of_takes_its_middle_frame(tmp_pa
     # on purpose, either kind: the middle frame of the decoded clip (counted here by decoding every frame)
     frames = [f.rgb for f in media.iter_frames(media.probe_video(SAMPLE))]
     np.testing.assert_array_equal(media.picture_of(SAMPLE), frames[len(frames) // 2])
+
+
+# ----------------------------------------------------------------------------- one encode generation, strictly
+# (issue 13): an output is written from the decoder's own 4:2:0 planes, with only the changed pixels converted
+
+def _yuv_planes(path):
+    """Decoded frames of ``path`` as PyAV gives them in their own format: ``[(Y, U, V)]`` int16, and the tags."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    tags = (int(frames[0].colorspace), int(frames[0].color_range))
+    return [tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].astype(np.int16)
+                  for p in f.planes) for f in frames], tags
+
+
+def test_an_unedited_bt709_clip_keeps_its_colours(tmp_path):
+    """real_speaker is BT.709. Written from its frames' planes, the output is tagged BT.709 and its chroma sits
+    where the source's does (x264's noise only); written from RGB (the old path: BT.709 → RGB → BT.601), the
+    chroma moves by most of a level over the whole frame. The source's planes come from PyAV, not from SSERD."""
+    from real_media import REAL_CLIPS
+
+    info = media.probe_video(REAL_CLIPS["speaker"].path, end=1.0)
+    frames = list(media.iter_frames(info, planes=True))
+    assert all(f.planes is not None for f in frames)
+    for name, with_planes in (("planes.mp4", True), ("rgb.mp4", False)):
+        with media.VideoWriter(str(tmp_path / name), info.width, info.height, info.fps) as w:
+            for f in frames:
+                w.write(f.rgb, f.time, source=f if with_planes else None)
+    src, src_tags = _yuv_planes(REAL_CLIPS["speaker"].path)
+    assert src_tags[0] == 1  # AVCOL_SPC_BT709: the test needs a BT.709 source
+    shift = {}
+    for name in ("planes.mp4", "rgb.mp4"):
+        out, tags = _yuv_planes(tmp_path / name)
+        assert len(out) == len(frames)
+        shift[name] = [float(np.mean([(o[k] - s[k]).mean() for o, s in zip(out, src)])) for k in (1, 2)]
+        if name == "planes.mp4":
+            assert tags == src_tags, "the output is tagged as the source is"
+            luma = float(np.mean([np.abs(o[0] - s[0]).mean() for o, s in zip(out, src)]))
+            assert luma < 1.0, luma  # crf 18 on the source's own planes
+    assert max(abs(v) for v in shift["planes.mp4"]) < 0.15, shift
+    assert max(abs(v) for v in shift["rgb.mp4"]) > 0.4, ("the RGB round trip no longer shifts: the test is blind", shift)
+
+
+def test_only_the_edited_pixels_are_converted_back():
+    """A patch over a real frame: every Y/U/V sample outside the patched pixels (and their 4:2:0 neighbours) is
+    the decoder's own, bit for bit; inside, the planes read back (by PyAV, with the source's tags) give the
+    edited RGB within the 4:2:0 round trip. A patch told as a box gives the same planes as the whole frame."""
+    import av
+
+    from real_media import REAL_CLIPS
+    from sserd_core.media.write import patched_planes
+
+    for clip in ("speaker", "smile"):  # BT.709 and BT.601
+        fr = next(media.iter_frames(media.probe_video(REAL_CLIPS[clip].path), planes=True))
+        H, W = fr.rgb.shape[:2]
+        after = fr.rgb.copy()
+        region = np.s_[101:181, 203:301]  # odd edges, on purpose
+        after[region] = np.clip(after[region].astype(int) + 25, 0, 255).astype(np.uint8)
+        yuv = patched_planes(fr.planes, media.Patch.whole(fr.rgb, after))
+        assert patched_planes(fr.planes, media.Patch(fr.rgb, after[95:190, 199:311].copy(), 199, 95)).tobytes() == \
+            yuv.tobytes()
+        assert patched_planes(fr.planes, media.Patch(fr.rgb)) is fr.planes.yuv
+        outside = np.ones((H, W), bool)
+        outside[100:182, 202:302] = False
+        assert np.array_equal(yuv[:H][outside], fr.planes.yuv[:H][outside])
+        vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        vf.colorspace, vf.color_range = fr.planes.colorspace, fr.planes.color_range
+        back = vf.to_ndarray(format="rgb24").astype(int)
+        assert np.abs(back[region] - after[region]).mean() < 2.0, clip
+        assert np.array_equal(back[outside], fr.rgb[outside].astype(int)), clip
+
+
+def test_frames_without_planes_fall_back_to_rgb(tmp_path):
+    """A frame without planes (a rotated clip's: turned upright in RGB) is written from RGB, and a stream that
+    started from RGB stays RGB (its colour matrix cannot change mid-stream)."""
+    info = media.probe_video(SAMPLE, end=0.4)
+    frames = list(media.iter_frames(info, planes=True))
+    assert frames[0].planes is not None
+    rotated = media.Frame(0, 0.0, frames[0].rgb, None)
+    with media.VideoWriter(str(tmp_path / "o.mp4"), info.width, info.height, info.fps) as w:
+        w.write(rotated.rgb, 0.0, source=rotated)
+        w.write(frames[1].rgb, frames[1].time, source=frames[1])  # a stream started from RGB stays RGB
+    assert media.probe_video(tmp_path / "o.mp4").n_frames == 2
+
+
+def test_planes_give_back_the_decoders_rgb_bit_for_bit():
+    """The render pass takes the tracking pass's last frames as planes only and makes their RGB again: it must
+    be exactly what the decoder gave (BT.709 and BT.601 clips)."""
+    from real_media import REAL_CLIPS
+
+    for clip in ("speaker", "smile"):
+        for fr in media.iter_frames(media.probe_video(REAL_CLIPS[clip].path), max_frames=6, planes=True):
+            assert np.array_equal(fr.planes.to_rgb(), fr.rgb), (clip, fr.index)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from scipy.optimize import nnls
 
 from .. import geometry
 from ..emotion import EMOTIONS, normalise
@@ -371,13 +370,41 @@ def feature_signatures() -> np.ndarray:
     return np.stack([emotion_features(N + EMOTION_BASIS[i]) - f0 for i in range(1, len(EMOTIONS))])
 
 
+@functools.lru_cache(maxsize=1)
+def _nnls_candidates() -> tuple[np.ndarray, np.ndarray]:
+    """For every subset of the 6 (weighted) signatures: the matrix ``[64, 6, 9]`` that gives the least-squares
+    coefficients on that subset (zeros off it) for a feature change, and the signatures ``[6, 9]``."""
+    S = (feature_signatures() * _FEATURE_WEIGHT).astype(np.float64)
+    k = S.shape[0]
+    P = np.zeros((2 ** k, k, S.shape[1]))
+    for m in range(1, 2 ** k):
+        on = [i for i in range(k) if m >> i & 1]
+        P[m][on] = np.linalg.pinv(S[on].T)
+    return P, S
+
+
+def _nnls(b: np.ndarray) -> np.ndarray:
+    """Non-negative least squares ``min ||S.T w - b||, w >= 0`` for the 6 emotion signatures, exactly.
+
+    With 6 unknowns every support can be tried: the solution is the least-squares fit on its own
+    support, so it is the best of the fits that come out non-negative (the empty one always does).
+    This is what ``scipy.optimize.nnls`` computes (tests/test_core_units.py checks the two agree);
+    it is done here because importing ``scipy.optimize`` costs 0.3-0.5 s of every edit's start-up,
+    which every frame waits for."""
+    P, S = _nnls_candidates()
+    W = P @ b  # [64, 6]
+    ok = (W >= -1e-12).all(1)
+    W = np.where(ok[:, None], np.maximum(W, 0.0), 0.0)
+    res = ((W @ S - b) ** 2).sum(1)
+    return W[int(np.argmin(np.where(ok, res, np.inf)))]
+
+
 def fit_emotion(feature_delta: np.ndarray, dead_zone: float = 0.0) -> np.ndarray:
     """Emotion vector ``[7]`` whose signature best explains a feature change (non-negative least squares).
 
     ``dead_zone`` is subtracted from every intensity (noise / personal idiosyncrasy floor).
     """
-    S = feature_signatures() * _FEATURE_WEIGHT
-    w, _ = nnls(S.T.astype(np.float64), (feature_delta * _FEATURE_WEIGHT).astype(np.float64))
+    w = _nnls((np.asarray(feature_delta) * _FEATURE_WEIGHT).astype(np.float64))
     w = np.clip(w - dead_zone, 0.0, 1.0)
     if w.sum() > 1.0:
         w = w / w.sum()

@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from . import expression
-from ..blend import paste_back
+from ..blend import paste_back_patch
+from ..media.patch import Patch
 from ..editor import FaceEditor, FaceFrame
 from .occlusion import occlusion_mask
 from .shading import fold_amounts, shading_gain
@@ -162,26 +163,37 @@ class LandmarkEditor(FaceEditor):
              targets: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [self.edit_one(f, face, t) for f, face, t in zip(frames, faces, targets)]
 
+    def edit_patches(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[FaceFrame]],
+                     targets: Sequence[np.ndarray]) -> list[Patch]:
+        if type(self).edit is not LandmarkEditor.edit:  # a subclass that changes edit() is heard
+            return super().edit_patches(frames, faces, targets)
+        return [self.edit_one_patch(f, face, t) for f, face, t in zip(frames, faces, targets)]
+
     def target_landmarks(self, face: FaceFrame, target: np.ndarray) -> np.ndarray:
         """Edited landmarks ``[68, 2]`` (frame px) for one frame; a subclass may change what moves
         (the evaluation's naive baseline moves the mouth too)."""
         return target_landmarks(face, target)
 
     def edit_one(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
+        """One edited frame (``frame`` itself where nothing changes)."""
+        return self.edit_one_patch(frame, face, target).apply()
+
+    def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:
+        """One edited frame, as the box that changed (:class:`~sserd_core.media.Patch`)."""
         if face is None:
-            return frame
+            return Patch(frame)
         src_skin, dst_skin = target_skin_points(face, target)
         src_lm = np.vstack([face.landmarks, src_skin]).astype(np.float64)
         dst_lm = np.vstack([self.target_landmarks(face, target), dst_skin]).astype(np.float64)
         if np.abs(dst_lm - src_lm).max() < 0.05:
-            return frame  # nothing to change (e.g. neutral → neutral)
+            return Patch(frame)  # nothing to change (e.g. neutral → neutral)
         H, W = frame.shape[:2]
         ring = face_ring(face.landmarks).astype(np.float64)
         lo = np.floor(np.maximum(ring.min(0), 0)).astype(int)
         hi = np.ceil(np.minimum(ring.max(0), [W - 1, H - 1])).astype(int) + 1
         (x0, y0), (x1, y1) = lo, hi
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return frame
+            return Patch(frame)
         h, w = y1 - y0, x1 - x0
         # the blend mask (an ellipse inside the fixed ring, where the flow has decayed) is exactly 0
         # outside its bounding box E (ROI px [ey0:ey1, ex0:ex1]): the flow, warp, shading and blend
@@ -190,7 +202,7 @@ class LandmarkEditor(FaceEditor):
         ell = _ellipse_params(ring - [x0, y0], shrink=0.86)
         ex0, ey0, ex1, ey1 = _ellipse_box(ell, w, h)
         if ex1 - ex0 < 2 or ey1 - ey0 < 2:
-            return frame
+            return Patch(frame)
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring])
         ctrl_src = np.vstack([src_lm, ring])
@@ -255,7 +267,7 @@ class LandmarkEditor(FaceEditor):
         crop_to_frame = np.array([[1, 0, x0 + ex0], [0, 1, y0 + ey0]], np.float64)
         # the warp moves the source's own pixels, so their colours already match the frame:
         # colour matching (for generated pixels, the neural backend) is skipped here
-        return paste_back(frame, crop, crop_to_frame, mask, colour_match=False, levels=3)
+        return paste_back_patch(frame, crop, crop_to_frame, mask, colour_match=False, levels=3)
 
     def _warp(self, frame, x0, y0, w, h, map_x, map_y) -> np.ndarray:
         """Resample the frame at the backward-map positions (frame px) → ``uint8 [h, w, 3]`` crop.

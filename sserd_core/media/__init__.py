@@ -15,10 +15,11 @@ threads' signal mask, decode-ahead). Everything is used as ``media.<name>``.
 """
 
 from .audio import AudioData, mux_audio, read_audio
-from .read import Frame, VideoInfo, is_still_image, iter_frames, middle_frame, picture_of, probe_video, read_image
+from .patch import Patch
+from .read import Frame, Planes, VideoInfo, is_still_image, iter_frames, middle_frame, picture_of, probe_video, read_image
 from .threads import prefetch, worker_thread_signals
 from .write import SUPPORTED_OUTPUTS, VideoWriter, atomic_output, write_image
 
-__all__ = ["AudioData", "Frame", "SUPPORTED_OUTPUTS", "VideoInfo", "VideoWriter", "atomic_output", "is_still_image",
+__all__ = ["AudioData", "Frame", "Patch", "Planes", "SUPPORTED_OUTPUTS", "VideoInfo", "VideoWriter", "atomic_output", "is_still_image",
            "iter_frames", "middle_frame", "mux_audio", "picture_of", "prefetch", "probe_video", "read_audio", "read_image", "worker_thread_signals",
            "write_image"]

@@ -172,20 +172,69 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
     return info
 
 
+@dataclass(frozen=True)
+class Planes:
+    """A decoded frame as the decoder gave it, before any colour conversion: 8-bit 4:2:0 in the
+    video's own range and matrix (``yuv``: ``uint8 [H * 3 / 2, W]``, the Y rows, then U and V, each
+    ``[H / 2, W / 2]`` packed two rows to a line, as PyAV lays out ``yuv420p``), with the FFmpeg colour
+    tags (``AVColorSpace``, ``AVColorRange``, primaries, transfer) that say how to read it.
+
+    An encoder that takes these planes for the pixels an edit did not change writes them exactly as
+    decoded: no RGB round trip, which costs about one grey level everywhere and, for a BT.709 clip
+    encoded with the BT.601 matrix, shifts the colours (see :class:`sserd_core.media.VideoWriter`).
+    """
+
+    yuv: np.ndarray
+    colorspace: int
+    color_range: int
+    color_primaries: int
+    color_trc: int
+
+    @property
+    def tags(self) -> tuple[int, int, int, int]:
+        return (self.colorspace, self.color_range, self.color_primaries, self.color_trc)
+
+    def to_rgb(self) -> np.ndarray:
+        """The frame's RGB, converted as the decoder's frame was (the same swscale call, the same tags):
+        bit-identical to the ``rgb`` decoded with these planes (tests/test_media.py checks it)."""
+        frame = av.VideoFrame.from_ndarray(self.yuv, format="yuv420p")
+        frame.colorspace, frame.color_range = self.colorspace, self.color_range
+        return frame.to_ndarray(format="rgb24")
+
+
 @dataclass
 class Frame:
-    """One decoded frame: ``index`` in the selected range, ``time`` in seconds from the range start."""
+    """One decoded frame: ``index`` in the selected range, ``time`` in seconds from the range start.
+
+    ``planes``: the decoder's own 4:2:0 planes, kept when asked for and when they map 1:1 onto ``rgb``
+    (8-bit ``yuv420p`` in limited range, even size, no rotation); None otherwise."""
 
     index: int
     time: float
     rgb: np.ndarray  # uint8 [H, W, 3], upright
+    planes: Optional[Planes] = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.rgb.nbytes + (self.planes.yuv.nbytes if self.planes is not None else 0)
 
 
-def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[Frame]:
+def _planes_of(frame, rotation: int) -> Optional[Planes]:
+    """The frame's planes when an encoder can take them as they are (see :class:`Planes`), else None."""
+    if (frame.format.name != "yuv420p" or rotation or frame.width % 2 or frame.height % 2
+            or frame.color_range not in (0, 1)):  # unspecified or MPEG (limited) range
+        return None
+    return Planes(frame.to_ndarray(format="yuv420p"), int(frame.colorspace), int(frame.color_range),
+                  int(frame.color_primaries), int(frame.color_trc))
+
+
+def iter_frames(info: VideoInfo, max_frames: Optional[int] = None, planes: bool = False) -> Iterator[Frame]:
     """Decode the frames of ``info``'s range one by one (upright RGB ``uint8``).
 
     Seeks to ``info.start`` and stops at ``info.end``; a truncated tail ends the
     iteration with a warning rather than an error, so every decodable frame is used.
+    ``planes``: also keep each frame's decoded :class:`Planes` (for an encoder that writes the
+    unchanged pixels as decoded), where the format allows it.
     """
     limit = max_frames or info.n_frames
     with _open(info.path) as c:
@@ -207,7 +256,7 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None) -> Iterator[F
                 # rows of a decoded frame can be padded in memory: hand every consumer (dlib included) a
                 # contiguous array
                 rgb = np.ascontiguousarray(_upright(frame.to_ndarray(format="rgb24"), info.rotation))
-                yield Frame(i, t - info.start, rgb)
+                yield Frame(i, t - info.start, rgb, _planes_of(frame, info.rotation) if planes else None)
                 i += 1
                 if i >= limit:
                     break
