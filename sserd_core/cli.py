@@ -86,7 +86,7 @@ def _mention_stale(*folders) -> None:
 def cmd_edit(args) -> int:
     from .face import preload
 
-    preload()  # the face models load on background threads while the pipeline is imported (~1 s saved)
+    preload()  # the face models start loading now, on background threads (see face.preload)
     from . import validate
     from .pipeline import EditOptions, edit
 

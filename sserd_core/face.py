@@ -153,8 +153,10 @@ def _new_detector():
 def preload() -> None:
     """Start loading the landmark model and making a face detector on background threads (returns at once).
 
-    Both take ~1.5 s together and dlib does it without holding the GIL, so they overlap whatever
-    the caller does meanwhile (importing the pipeline, probing the clip). The locks are taken here,
+    The landmark model takes ~0.6 s to load, and dlib holds the GIL while it does (measured: a Python
+    loop on another thread runs at a ninth of its speed meanwhile), so only work outside Python
+    overlaps it (FFmpeg's threads, file reads); what it saves is starting the load before the
+    first frame needs it, not running it beside the caller's imports. The locks are taken here,
     before the threads start, so a thread that needs a model or a detector first waits for these
     loads instead of starting its own. Later calls do nothing."""
     if _preload_started:
