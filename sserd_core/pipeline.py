@@ -284,10 +284,10 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
 
             whole = cmp_writer is not None or measure or frame_sink is not None  # who needs whole edited frames
 
-            def publish(b, face, patch, out):
+            def publish(b, face, prepared, out):
                 """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
-                writer.write(patch, b.time, source=b)
+                writer.write(prepared, b.time)
                 if cmp_writer is not None:
                     cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
                 if measure and face is not None:
@@ -305,11 +305,12 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
                 progress("rendering", done, n)
 
             def edit_batch(batch):
-                """On a worker: the edit, as patches (the encoder converts only their boxes), and the whole
-                edited frames where something downstream needs them."""
+                """On a worker: the edit, as patches, made ready for the encoder here (only their boxes are
+                converted back into the source's planes), and the whole edited frames where something
+                downstream needs them."""
                 faces = [content.face_frame(b.index) for b in batch]
                 patches = editor.edit_patches([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
-                return [(b, face, p, p.apply() if whole or b.index in preview_at else None)
+                return [(b, face, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
                         for b, face, p in zip(batch, faces, patches)]
 
             frames = media.prefetch(_frames(video, n, _tail), depth=4 + 2 * workers)

@@ -7,6 +7,7 @@ import contextlib
 import os
 import queue
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
@@ -91,6 +92,7 @@ class VideoWriter:
         self.stream.options = opts
         self.width, self.height = width, height
         self._tags: Optional[tuple] = None  # the colour tags of the planes written, fixed by the first frame
+        self._tags_lock = threading.Lock()
         self._last_pts = -1
         self._queue: Optional[queue.Queue] = None
         self._error: Optional[BaseException] = None
@@ -112,18 +114,24 @@ class VideoWriter:
                     self._error = exc
 
     def write(self, image, time: float, source: Optional[Frame] = None) -> None:
-        """Queue/encode one frame shown at ``time`` seconds: a ``uint8 [H, W, 3]`` RGB array, or a
-        :class:`~sserd_core.media.Patch` over a frame.
+        """Queue/encode one frame shown at ``time`` seconds: a ``uint8 [H, W, 3]`` RGB array, a
+        :class:`~sserd_core.media.Patch` over a frame, or what :meth:`prepare` made of either.
 
         ``source``: the decoded frame the image was made from; its planes, where it has them, carry
         every pixel the edit left alone (see the class docstring)."""
         if self._queue is not None and self._error is not None:
             raise self._error
-        item = (self._input(image, source), time)
+        item = (image.pixels if isinstance(image, Prepared) else self._input(image, source), time)
         if self._queue is not None:
             self._queue.put(item)
         else:
             self._encode(*item)
+
+    def prepare(self, image, source: Optional[Frame] = None) -> "Prepared":
+        """What :meth:`write` would hand the encoder for ``image`` (with ``source``), made now, on the calling
+        thread: frame workers convert their edits in parallel, and :meth:`write` only queues the result.
+        Thread-safe, in any frame order."""
+        return Prepared(self._input(image, source))
 
     def _input(self, image, source: Optional[Frame]) -> np.ndarray:
         """What the encoder takes for this frame: the source's planes with the edit patched in, or RGB."""
@@ -132,11 +140,12 @@ class VideoWriter:
         planes = source.planes if source is not None else None
         usable = (planes is not None and self.stream.pix_fmt == "yuv420p" and source.rgb.shape == shape
                   and shape == (self.height, self.width, 3))
-        if self._tags is None:  # the first frame decides, before the codec opens: planes (tagged as the source) or RGB
-            self._tags = planes.tags if usable else ()
-            if usable:
-                cc = self.stream.codec_context
-                cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = planes.tags
+        with self._tags_lock:
+            if self._tags is None:  # the first frame decides, before the codec opens: planes (tagged as the source) or RGB
+                self._tags = planes.tags if usable else ()
+                if usable:
+                    cc = self.stream.codec_context
+                    cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = planes.tags
         if usable and planes.tags == self._tags:
             if patch is None or patch.frame is not source.rgb:
                 patch = Patch.whole(source.rgb, patch.apply() if patch is not None else image)
@@ -186,6 +195,13 @@ class VideoWriter:
                 self.container.close()
 
 
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame made ready for the encoder by :meth:`VideoWriter.prepare` (``pixels``: planes or RGB)."""
+
+    pixels: np.ndarray
 
 
 def patched_planes(planes: Planes, patch: Patch) -> np.ndarray:
