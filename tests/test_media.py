@@ -330,3 +330,24 @@ def test_planes_give_back_the_decoders_rgb_bit_for_bit():
     for clip in ("speaker", "smile"):
         for fr in media.iter_frames(media.probe_video(REAL_CLIPS[clip].path), max_frames=6, planes=True):
             assert np.array_equal(fr.planes.to_rgb(), fr.rgb), (clip, fr.index)
+
+
+def test_the_boxes_colour_conversion_is_swscales():
+    """The edited box is converted to 4:2:0 by the colour matrix itself (OpenCV), 10x faster than swscale; it
+    must be what swscale (the reference, FFmpeg's own converter) gives, for a BT.709 and a BT.601 clip."""
+    import av
+
+    from real_media import REAL_CLIPS
+    from sserd_core.media.write import rgb_to_yuv420
+
+    for clip, space in (("speaker", 1), ("smile", 6)):
+        fr = next(media.iter_frames(media.probe_video(REAL_CLIPS[clip].path), planes=True))
+        assert fr.planes.colorspace == space
+        box = np.ascontiguousarray(fr.rgb[10:300, 40:400])
+        want = av.VideoFrame.from_ndarray(box, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=space, dst_color_range=1).to_ndarray().astype(int)
+        got = rgb_to_yuv420(box, space, fr.planes.color_range).astype(int)
+        h = box.shape[0]
+        assert got.shape == want.shape
+        assert np.abs(got[:h] - want[:h]).max() <= 1, clip
+        assert np.abs(got[h:] - want[h:]).max() <= 4 and np.abs(got[h:] - want[h:]).mean() < 0.1, clip
