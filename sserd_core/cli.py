@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--device", default=None, help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
                                                   "for the landmark backend, the best available for neural)")
     o.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="frames edited at once (default: one per CPU core, at most 4; the landmark backend)")
+                   help="frames edited at once (default: one per CPU core, at most 4, fewer for a small face: see pipeline.default_threads; the landmark backend)")
     o.add_argument("--strict", action="store_true",
                    help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
