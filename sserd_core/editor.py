@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .emotion import EmotionSpec
+from .errors import SSERDError
 from .media.patch import Patch
 
 
@@ -78,9 +79,6 @@ class FaceEditor(ABC):
         patches = []
         for f, out in zip(frames, self.edit(frames, faces, targets)):
             if out.shape != f.shape:
-                from .errors import SSERDError
-
                 raise SSERDError(f"Backend {self.name} returned a frame of shape {out.shape}, expected {f.shape}.")
             patches.append(Patch.whole(f, out))
         return patches
-

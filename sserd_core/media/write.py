@@ -154,8 +154,7 @@ class VideoWriter:
         if not self._tags:
             return rgb
         # a frame without (matching) planes in a stream of planes: the whole frame, in the stream's matrix
-        return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-            format="yuv420p", dst_colorspace=self._tags[0], dst_color_range=self._tags[1] or 1).to_ndarray()
+        return rgb_to_yuv420(np.ascontiguousarray(rgb), self._tags[0], self._tags[1])
 
     def _stop_thread(self):
         if self._queue is not None:
@@ -193,8 +192,6 @@ class VideoWriter:
                 self._stop_thread()
             with contextlib.suppress(Exception):
                 self.container.close()
-
-
 
 
 @dataclass(frozen=True)
