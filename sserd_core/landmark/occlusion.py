@@ -128,6 +128,7 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
         return zero if not spread else (zero, np.zeros((roi_h, roi_w), np.float32))
     # close small gaps (between fingers' edges), then feather
     occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, _ellipse(int(0.2 * _PPU) | 1))
+    occ = _grow_to_edges(canon, occ, _GROW * _PPU, _GROW_FROM * _PPU ** 2)
     occ = cv2.GaussianBlur(occ, (0, 0), 0.06 * _PPU)
     occ = np.clip(occ * 1.5, 0, 1)
     # back to the frame ROI; with ``spread``, also a version feathered over ~0.15 IOD more
@@ -136,6 +137,39 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
     maps = [occ] if not spread else [occ, np.clip(cv2.GaussianBlur(occ, (0, 0), 0.15 * _PPU) * 1.5, 0, 1)]
     out = [_to_roi(m, M, roi_w, roi_h) for m in maps]
     return out[0] if not spread else (out[0], out[1])
+
+
+#: how far (IOD) past the detected occluder its outline is looked for
+_GROW = 0.4
+#: the smallest detection (IOD²) that is grown to its outline
+_GROW_FROM = 0.09
+
+
+def _grow_to_edges(canon: np.ndarray, occ: np.ndarray, band: float, min_area: float) -> np.ndarray:
+    """``occ`` extended to the occluder's own outline, at most ``band`` raster px past it.
+
+    The two cues find an occluder's textured or off-colour part (the fingers' edges, a dark
+    microphone) but not its smooth, skin-coloured part: a fingertip resting on the cheek has
+    neither, and the cheek raise of a smile stretched it. A watershed on the colour image,
+    seeded with the detected occluder on one side and everything farther than ``band`` from it
+    on the other, puts the boundary on the strongest edge in between: the occluder's outline
+    (a finger's edge and its shadow). Only detections of at least ``min_area`` raster px seed
+    it: the small, scattered ones on an uncovered face (stubble, the far cheek of a turned head)
+    would flood the smooth skin around them up to the band.
+    """
+    core = occ > 0.5
+    if not core.any():
+        return occ
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
+    big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
+    if len(big) == 0:
+        return occ
+    seed = np.isin(lab, big)
+    far = cv2.distanceTransform((~seed).astype(np.uint8), cv2.DIST_L2, 3) > band
+    markers = np.where(seed, 1, np.where(far | (core & ~seed), 2, 0)).astype(np.int32)
+    img = cv2.GaussianBlur(canon, (0, 0), 1.0)
+    cv2.watershed(np.ascontiguousarray(img[..., ::-1]), markers)
+    return np.maximum(occ, (markers == 1).astype(np.float32))
 
 
 @functools.lru_cache(maxsize=None)

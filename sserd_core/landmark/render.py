@@ -241,6 +241,16 @@ class LandmarkEditor(FaceEditor):
             sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
             map_x[sub] = gx + (map_x[sub] - gx) * keep
             map_y[sub] = gy + (map_y[sub] - gy) * keep
+            # and no skin beside it samples the occluder: where the flow would fetch pixels from under
+            # the mask (a cheek raised over a fingertip stretched the finger up into the cheek), it is
+            # scaled down so the skin is taken from beside the occluder instead
+            lands = cv2.remap(around, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+            keep = np.clip(1.0 - 1.5 * lands, 0.0, 1.0)
+            gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0
+            gy = np.arange(ey0, ey1, dtype=np.float32)[:, None] + y0
+            map_x[...] = gx + (map_x - gx) * keep
+            map_y[...] = gy + (map_y - gy) * keep
         if self.device.type == "cpu" and self.backend != "torch":
             # the CPU resamples only the ellipse: bands of rows, each as wide as the ellipse in it (the
             # corners of E keep the source's pixels, which the mask does not show)
