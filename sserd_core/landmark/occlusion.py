@@ -18,7 +18,9 @@ uses two properties of a face that an occluder breaks:
   forehead of the same frame) flags pixels of another colour (a dark microphone, hair).
 
 Both are looked at only where an occluder matters for the edit (the face inside the
-jaw line and up to the brows), and the result is a soft mask that is 1 where the face is
+jaw line and up to the brows). Neither fires on an occluder's smooth, skin-coloured part (a
+fingernail resting on the cheek), so a sizeable detection is then grown to the occluder's own
+outline (:func:`_grow_to_edges`). The result is a soft mask that is 1 where the face is
 covered. Known limits: an occluder that covers both sides of the face symmetrically in
 skin colour is not found; a strongly turned head makes the far side look less detailed
 (the threshold leaves room for the yaw of a talking head).
@@ -160,7 +162,7 @@ def _grow_to_edges(canon: np.ndarray, occ: np.ndarray, band: float, min_area: fl
     core = occ > 0.5
     if not core.any():
         return occ
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
     if len(big) == 0:
         return occ
