@@ -11,8 +11,9 @@ trimmed into a new lossy file on the way.
   the clip once, with its audio, to ComfyUI's temp folder (:meth:`SSERDClip.materialize`) —
   or, when the clip is the whole file, simply is the file.
 - A frame-rate change (``force_fps``) cannot be a range: the resampled frames (source frames
-  dropped or repeated, bit-exact) go to a *lossless* RGB intermediate (libx264rgb, qp 0), so
-  the edit is still encoded once from the decoded source pixels.
+  dropped or repeated, bit-exact) go to a *lossless* intermediate (:func:`sserd_core.media.resample_video`:
+  the decoder's own 4:2:0 planes, tagged as the source, or RGB for other formats), so the edit
+  is still encoded once from the decoded source pixels, with the source's colour matrix.
 - Core ``AUDIO`` from Load Video (SSERD) carries where it came from (:func:`tag_audio`); Mux
   Audio stream-copies that file's audio when the waveform reached it unchanged
   (:func:`source_of`), so the sound of a file-to-file graph stays bit-identical.
@@ -25,7 +26,6 @@ import threading
 from fractions import Fraction
 from typing import Optional
 
-import av
 import numpy as np
 from comfy_api.latest import InputImpl
 
@@ -93,52 +93,12 @@ def load_clip(path: str, start: float = 0.0, end: Optional[float] = None, frame_
     if fps > 0 and abs(fps - source_fps) > 1e-3:
         rate = Fraction(fps).limit_denominator(1001)
         lossless = temp_path("sserd_clip_resampled", ".mkv")
-        duration = resample_lossless(info, rate, lossless, progress)
+        duration = media.resample_video(info, rate, lossless, progress)
         audio = (path, info.start, info.start + duration) if info.has_audio else None
         return SSERDClip(pipeline.load_video(lossless), audio, whole=False)
     whole = not info.start and a_end is None
     audio = (path, info.start, a_end) if info.has_audio else None
     return SSERDClip(info, audio, whole=whole)
-
-
-def resample_lossless(info: media.VideoInfo, rate: Fraction, out, progress=None) -> float:
-    """Write ``info``'s frames at ``rate`` to ``out`` bit-exactly (RGB, libx264rgb qp 0); its duration in seconds.
-
-    For each output time ``k / rate`` the source frame shown at that moment is kept (frames are
-    dropped or repeated, never blended), so the pixels are the decoded source's.
-    """
-    tb = Fraction(1, 90000)
-    k, held, t_end = 0, None, 0.0
-    try:
-        with av.open(str(out), mode="w") as oc:
-            stream = oc.add_stream("libx264rgb", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, "rgb24"
-            stream.codec_context.time_base = tb
-            stream.options = {"qp": "0", "preset": "ultrafast"}
-
-            def put(rgb, k):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = int(round(k / rate / tb)), tb
-                for pkt in stream.encode(frame):
-                    oc.mux(pkt)
-
-            for fr in media.iter_frames(info):
-                while held is not None and k / rate < fr.time - 1e-6:
-                    put(held, k)
-                    k += 1
-                held = fr.rgb
-                t_end = fr.time + 1.0 / info.fps_float
-                if progress is not None:
-                    progress("resampling", fr.index + 1, info.n_frames)
-            while held is not None and k / rate < t_end - 1e-6:
-                put(held, k)
-                k += 1
-            for pkt in stream.encode():
-                oc.mux(pkt)
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    return float(k / rate)
 
 
 def clip_info(video) -> media.VideoInfo:

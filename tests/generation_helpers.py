@@ -41,25 +41,29 @@ def decode_rgb(path) -> list:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def source_frames(info, fps: float = 0.0) -> list:
-    """``(rgb, time)`` of the source range ``info``; at ``fps`` > 0 the frame shown at each time k / fps."""
+def _shown(info, fps: float) -> list:
+    """The source's decoded frames (with their planes), and at ``fps`` > 0 the one shown at each time k / fps."""
     from sserd_core import media
 
-    frames = [(fr.rgb, fr.time) for fr in media.iter_frames(info)]
+    frames = list(media.iter_frames(info, planes=True))
     if not fps:
         return frames
-    times = np.array([t for _, t in frames])
+    times = np.array([f.time for f in frames])
     n_out = int(np.ceil((times[-1] + 1 / info.fps_float) * fps - 1e-6))
-    return [(frames[int(np.searchsorted(times, k / fps + 1e-6, side="right")) - 1][0], k / fps) for k in range(n_out)]
+    return [frames[int(np.searchsorted(times, k / fps + 1e-6, side="right")) - 1] for k in range(n_out)]
 
 
-def decoded_sources(info, fps: float = 0.0) -> Optional[list]:
-    """The source's decoded frames with their planes, one per frame of :func:`source_frames`, when the
-    product writes from them (an edit of the clip itself); None at a conformed ``fps`` (the product then
-    edits a lossless RGB copy, and writes RGB)."""
-    from sserd_core import media
+def source_frames(info, fps: float = 0.0) -> list:
+    """``(rgb, time)`` of the source range ``info``; at ``fps`` > 0 the frame shown at each time k / fps."""
+    shown = _shown(info, fps)
+    return [(f.rgb, k / fps if fps else f.time) for k, f in enumerate(shown)]
 
-    return None if fps else list(media.iter_frames(info, planes=True))
+
+def decoded_sources(info, fps: float = 0.0) -> list:
+    """The source's decoded frames with their planes, one per frame of :func:`source_frames`: the product
+    writes an edit from them, of the clip itself and of a conformed ``fps`` (whose lossless intermediate
+    holds the same planes)."""
+    return _shown(info, fps)
 
 
 def encode(frames: list, width: int, height: int, rate, out: Path, sources: Optional[list] = None) -> Path:
@@ -74,7 +78,8 @@ def encode(frames: list, width: int, height: int, rate, out: Path, sources: Opti
 
 
 def lossless(frames: list, width: int, height: int, rate, out: Path) -> Path:
-    """``frames`` bit-exactly in a file (RGB, libx264rgb qp 0), to track and edit them as a clip."""
+    """``frames`` bit-exactly in a file (RGB, libx264rgb qp 0), to track and edit them as a clip (their RGB is
+    what the product's 4:2:0 intermediate decodes to: the same planes, the same conversion)."""
     tb = Fraction(1, 90000)
     with av.open(str(out), mode="w") as oc:
         s = oc.add_stream("libx264rgb", rate=rate)

@@ -351,3 +351,41 @@ def test_the_boxes_colour_conversion_is_swscales():
         assert got.shape == want.shape
         assert np.abs(got[:h] - want[:h]).max() <= 1, clip
         assert np.abs(got[h:] - want[h:]).max() <= 4 and np.abs(got[h:] - want[h:]).mean() < 0.1, clip
+
+
+def test_a_frame_rate_change_is_lossless_and_keeps_the_colours(tmp_path):
+    """ComfyUI's force_fps path: real_speaker (30 fps, BT.709) resampled to 12.5 fps. Read back by PyAV, every
+    output frame's Y/U/V planes are those of the source frame shown at that moment, bit for bit, and the
+    file is tagged as the source (it used to be lossless RGB, then encoded from RGB: BT.601 for a BT.709
+    clip). A source without 4:2:0 planes (odd size: written as 4:4:4) goes the RGB way, also bit-exact."""
+    from fractions import Fraction
+
+    from real_media import REAL_CLIPS
+
+    src_path = REAL_CLIPS["speaker"].path
+    info = media.probe_video(src_path, end=1.0)
+    out = tmp_path / "resampled.mkv"
+    duration = media.resample_video(info, Fraction(25, 2), out)
+    src, src_tags = _yuv_planes(src_path)
+    got, tags = _yuv_planes(out)
+    assert tags == src_tags and src_tags[0] == 1, (tags, src_tags)  # BT.709, as the source
+    assert len(got) == round(duration * 12.5) == 13, (len(got), duration)
+    fps = float(info.fps)
+    for k, planes in enumerate(got):
+        shown = int(np.floor(k / 12.5 * fps + 1e-6))  # the source frame on screen at k / 12.5 s
+        for a, b in zip(planes, src[shown]):
+            np.testing.assert_array_equal(a, b, err_msg=f"output frame {k} (source frame {shown})")
+    # the edit downstream takes the planes path on the intermediate, as on the source
+    assert all(f.planes is not None for f in media.iter_frames(media.probe_video(out), planes=True))
+
+    odd = tmp_path / "odd.mp4"
+    frames = [np.random.default_rng(i).integers(0, 256, (45, 63, 3), np.uint8) for i in range(6)]
+    with media.VideoWriter(str(odd), 63, 45, Fraction(10)) as w:
+        for i, f in enumerate(frames):
+            w.write(f, i / 10)
+    decoded = [f.rgb for f in media.iter_frames(media.probe_video(odd))]
+    media.resample_video(media.probe_video(odd), Fraction(5), tmp_path / "odd.mkv")
+    back = [f.rgb for f in media.iter_frames(media.probe_video(tmp_path / "odd.mkv"))]
+    assert len(back) == 3
+    for k, rgb in enumerate(back):
+        np.testing.assert_array_equal(rgb, decoded[2 * k])

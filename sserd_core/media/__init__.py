@@ -17,9 +17,10 @@ threads' signal mask, decode-ahead). Everything is used as ``media.<name>``.
 from .audio import AudioData, mux_audio, read_audio
 from .patch import Patch
 from .read import Frame, Planes, VideoInfo, is_still_image, iter_frames, middle_frame, picture_of, probe_video, read_image
+from .resample import resample_video
 from .threads import prefetch, worker_thread_signals
 from .write import SUPPORTED_OUTPUTS, VideoWriter, atomic_output, write_image
 
 __all__ = ["AudioData", "Frame", "Patch", "Planes", "SUPPORTED_OUTPUTS", "VideoInfo", "VideoWriter", "atomic_output", "is_still_image",
-           "iter_frames", "middle_frame", "mux_audio", "picture_of", "prefetch", "probe_video", "read_audio", "read_image", "worker_thread_signals",
-           "write_image"]
+           "iter_frames", "middle_frame", "mux_audio", "picture_of", "prefetch", "probe_video", "read_audio", "read_image", "resample_video",
+           "worker_thread_signals", "write_image"]

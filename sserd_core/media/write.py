@@ -65,7 +65,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast",
-                 threaded: bool = False):
+                 threaded: bool = False, lossless: bool = False):
         ext = Path(path).suffix.lower()  # atomic_output's temporary names keep the real suffix
         self.path = path
         self.container = av.open(path, mode="w")
@@ -76,7 +76,8 @@ class VideoWriter:
         self.time_base = Fraction(1, 90000)
         self.stream.codec_context.time_base = self.time_base
         self.stream.time_base = self.time_base
-        opts = {"crf": str(crf)}
+        # lossless: x264's qp 0 (every sample it is given comes back exactly), VP9's lossless mode
+        opts = {"qp": "0"} if lossless else {"crf": str(crf)}
         if self.stream.codec_context.name == "libx264":
             opts["preset"] = preset
             # x264 picks CPU-specific code paths; on AVX-512 CPUs the bundled libx264 (core 165) then
@@ -86,6 +87,7 @@ class VideoWriter:
             # checks the result.
             opts["x264-params"] = "cpu-independent=1"
         else:
+            opts = {"lossless": "1"} if lossless else opts
             opts["b"] = "0"
             opts["deadline"] = "realtime"
             opts["cpu-used"] = "8"
