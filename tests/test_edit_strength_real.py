@@ -316,3 +316,25 @@ def test_occluders_are_found_only_where_there_are_some(real_track):
             assert shares.min() > 0.05, f"{name}: the fingers are missed on some frames: {np.round(shares, 3)}"
         else:
             assert shares.mean() < 0.01 and shares.max() < 0.05, f"{name}: a bare face masked: {np.round(shares, 3)}"
+
+
+def test_a_laughing_reference_makes_the_speaker_happy(classified_source, real_track, tmp_path):
+    """Issue 11 item 6, the common case: a photo of someone laughing (the smile clip's frame 60: mouth wide
+    open, head tilted back; the independent classifier reads it as happy, p 1.00) given as the reference.
+    The product must read it as mostly happy, and the speaker's edit must move the classifier's happy up.
+    Before the reference fit left out the lip corners of an open mouth and the nose wings (which a tilted
+    head moves), it read happy 0.36 + disgusted 0.31 + sad 0.17 + surprised 0.16, and the edit lowered
+    p(happy) by 0.04; the label "happy" raises it by about 0.23 (docs/EDIT_STRENGTH.md, seventh session)."""
+    from expression_classifier import PROJECT_LABELS, classify, to_project
+
+    ref = next(f.rgb for f in pipeline.media.iter_frames(pipeline.load_video(REAL_CLIPS[SMILING].path)) if f.index == 60)
+    emotion = pipeline.extract_emotion(reference=ref)
+    k = PROJECT_LABELS.index("happy")
+    assert emotion.measured.argmax() == k and emotion.measured[k] > 0.6, emotion.describe()
+    out = tmp_path / "ref.mp4"
+    pipeline.render_face(real_track("speaker"), emotion, out, measure=False)
+    boxes, p_src = classified_source("speaker")
+    got = frames(out, step=2)
+    assert len(got) == len(boxes)
+    change = float(to_project(classify(got, boxes))[:, k].mean() - p_src[:, k].mean())
+    assert change > 0.06, f"a laughing reference moved p(happy) by {change:+.3f}"

@@ -370,11 +370,12 @@ def feature_signatures() -> np.ndarray:
     return np.stack([emotion_features(N + EMOTION_BASIS[i]) - f0 for i in range(1, len(EMOTIONS))])
 
 
-@functools.lru_cache(maxsize=1)
-def _nnls_candidates() -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=8)
+def _nnls_candidates(weights: Optional[tuple] = None) -> tuple[np.ndarray, np.ndarray]:
     """For every subset of the 6 (weighted) signatures: the matrix ``[64, 6, 9]`` that gives the least-squares
-    coefficients on that subset (zeros off it) for a feature change, and the signatures ``[6, 9]``."""
-    S = (feature_signatures() * _FEATURE_WEIGHT).astype(np.float64)
+    coefficients on that subset (zeros off it) for a feature change, and the signatures ``[6, 9]``.
+    ``weights``: the features' weights (:data:`_FEATURE_WEIGHT` when None)."""
+    S = (feature_signatures() * (_FEATURE_WEIGHT if weights is None else np.asarray(weights))).astype(np.float64)
     k = S.shape[0]
     P = np.zeros((2 ** k, k, S.shape[1]))
     for m in range(1, 2 ** k):
@@ -383,7 +384,7 @@ def _nnls_candidates() -> tuple[np.ndarray, np.ndarray]:
     return P, S
 
 
-def _nnls(b: np.ndarray) -> np.ndarray:
+def _nnls(b: np.ndarray, weights: Optional[tuple] = None) -> np.ndarray:
     """Non-negative least squares ``min ||S.T w - b||, w >= 0`` for the 6 emotion signatures, exactly.
 
     With 6 unknowns every support can be tried: the solution is the least-squares fit on its own
@@ -391,7 +392,7 @@ def _nnls(b: np.ndarray) -> np.ndarray:
     This is what ``scipy.optimize.nnls`` computes (tests/test_core_units.py checks the two agree);
     it is done here because importing ``scipy.optimize`` costs 0.3-0.5 s of every edit's start-up,
     which every frame waits for."""
-    P, S = _nnls_candidates()
+    P, S = _nnls_candidates(weights)
     W = P @ b  # [64, 6]
     ok = (W >= -1e-12).all(1)
     W = np.where(ok[:, None], np.maximum(W, 0.0), 0.0)
@@ -399,12 +400,15 @@ def _nnls(b: np.ndarray) -> np.ndarray:
     return W[int(np.argmin(np.where(ok, res, np.inf)))]
 
 
-def fit_emotion(feature_delta: np.ndarray, dead_zone: float = 0.0) -> np.ndarray:
+def fit_emotion(feature_delta: np.ndarray, dead_zone: float = 0.0, weights: Optional[np.ndarray] = None) -> np.ndarray:
     """Emotion vector ``[7]`` whose signature best explains a feature change (non-negative least squares).
 
-    ``dead_zone`` is subtracted from every intensity (noise / personal idiosyncrasy floor).
+    ``dead_zone`` is subtracted from every intensity (noise / personal idiosyncrasy floor); ``weights``:
+    each feature's weight in the fit (:data:`_FEATURE_WEIGHT` by default).
     """
-    w = _nnls((np.asarray(feature_delta) * _FEATURE_WEIGHT).astype(np.float64))
+    wt = _FEATURE_WEIGHT if weights is None else np.asarray(weights, np.float32)
+    key = None if weights is None else tuple(float(x) for x in np.round(wt, 3))
+    w = _nnls((np.asarray(feature_delta) * wt).astype(np.float64), key)
     w = np.clip(w - dead_zone, 0.0, 1.0)
     if w.sum() > 1.0:
         w = w / w.sum()
@@ -418,9 +422,11 @@ def measure_landmarks(landmarks: np.ndarray, neutral_features: Optional[np.ndarr
     Relative to ``neutral_features`` (the person's own neutral, when known) or else to
     the population neutral face.
     """
-    f = emotion_features(to_canonical(landmarks))
-    ref = emotion_features(population_neutral()) if neutral_features is None else neutral_features
-    return fit_emotion(f - ref, dead_zone)
+    X = to_canonical(landmarks)
+    f = emotion_features(X)
+    if neutral_features is None:  # against the population neutral: read as a reference is
+        return fit_emotion(f - emotion_features(population_neutral()), dead_zone, weights=reference_weights(X))
+    return fit_emotion(f - neutral_features, dead_zone)
 
 
 def reference_target(measured: np.ndarray, full_at: float = 0.3, floor: float = 0.05) -> np.ndarray:
@@ -441,6 +447,34 @@ def reference_target(measured: np.ndarray, full_at: float = 0.3, floor: float = 
     return normalise(out)
 
 
+#: Reading a face against the population neutral (a reference photo, a driving clip's frame), two
+#: features are left out or faded, both because a still face cannot tell them from something else:
+#:
+#: - the lip corners' height above the middle of the lip gap fades out as the lips part (inner-lip
+#:   opening 0.10-0.25 IOD): with the lips apart the jaw, not the smile, sets where the corners sit
+#:   against the gap (a wide-open laugh and a speaking mouth put them at its middle alike), and the
+#:   fit took a laugh's "missing" corner lift for sadness;
+#: - the nose wings' height under the eye line is not used: a head tilted 15 degrees back or forward
+#:   moves it by about 0.1 IOD (the nose base sits ~0.3 IOD in front of the eyes), more than a nose
+#:   wrinkle does (0.09 at full disgust), and people differ by as much; a laughing woman with her head
+#:   back read as 31 % disgusted. Disgust is still read from the raised upper lip, the lowered brows
+#:   and the lip corners.
+#:
+#: On the real clips (bench/reference_strength.py, docs/EDIT_STRENGTH.md) the laugh as a reference went
+#: from happy 0.36 + disgusted 0.31 + sad 0.17 + surprised 0.16 to happy 0.80 + surprised 0.18.
+REFERENCE_OPEN_LIPS = (0.10, 0.15)
+
+
+def reference_weights(X: np.ndarray) -> np.ndarray:
+    """Feature weights ``[9]`` for fitting a face (canonical landmarks ``X``) against the population neutral."""
+    start, span = REFERENCE_OPEN_LIPS
+    w = _FEATURE_WEIGHT.copy()
+    opening = float(geometry.opening_of_canonical(X))
+    w[FEATURES.index("lip_corner")] *= float(np.clip(1.0 - (opening - start) / span, 0.0, 1.0))
+    w[FEATURES.index("nose_wing")] = 0.0
+    return w
+
+
 def measure_image(rgb: np.ndarray) -> list[np.ndarray]:
     """Target emotion vectors of the faces in an image, largest face first.
 
@@ -453,8 +487,9 @@ def measure_image(rgb: np.ndarray) -> list[np.ndarray]:
     f_pop = emotion_features(population_neutral())
     out = []
     for lm in detect_landmarks(rgb):
-        d = identity_tolerant(emotion_features(to_canonical(lm)) - f_pop)
-        out.append(reference_target(fit_emotion(d, dead_zone=0.03)))
+        X = to_canonical(lm)
+        d = identity_tolerant(emotion_features(X) - f_pop)
+        out.append(reference_target(fit_emotion(d, dead_zone=0.03, weights=reference_weights(X))))
     return out
 
 
