@@ -420,7 +420,8 @@ def measure_landmarks(landmarks: np.ndarray, neutral_features: Optional[np.ndarr
     """Emotion vector ``[7]`` shown by one face's 68 landmarks (frame pixels).
 
     Relative to ``neutral_features`` (the person's own neutral, when known) or else to
-    the population neutral face.
+    the population neutral face, with the features a still face cannot tell apart weighted
+    as for a reference (:func:`reference_weights`).
     """
     X = to_canonical(landmarks)
     f = emotion_features(X)
@@ -455,9 +456,9 @@ def reference_target(measured: np.ndarray, full_at: float = 0.3, floor: float = 
 #:   against the gap (a wide-open laugh and a speaking mouth put them at its middle alike), and the
 #:   fit took a laugh's "missing" corner lift for sadness;
 #: - the nose wings' height under the eye line is not used: a head tilted 15 degrees back or forward
-#:   moves it by about 0.1 IOD (the nose base sits ~0.3 IOD in front of the eyes), more than a nose
-#:   wrinkle does (0.09 at full disgust), and people differ by as much; a laughing woman with her head
-#:   back read as 31 % disgusted. Disgust is still read from the raised upper lip, the lowered brows
+#:   moves it by roughly 0.1 IOD (an estimate from the nose base sitting ~0.3 IOD in front of the
+#:   eyes), about what a full nose wrinkle does (0.09), and people's neutral faces differ by as much
+#:   (IDENTITY_SPREAD); a laughing woman with her head back read as 31 % disgusted. Disgust is still read from the raised upper lip, the lowered brows
 #:   and the lip corners.
 #:
 #: On the real clips (bench/reference_strength.py, docs/EDIT_STRENGTH.md) the laugh as a reference went
