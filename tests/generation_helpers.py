@@ -53,17 +53,12 @@ def _shown(info, fps: float) -> list:
     return [frames[int(np.searchsorted(times, k / fps + 1e-6, side="right")) - 1] for k in range(n_out)]
 
 
-def source_frames(info, fps: float = 0.0) -> list:
-    """``(rgb, time)`` of the source range ``info``; at ``fps`` > 0 the frame shown at each time k / fps."""
+def source_frames(info, fps: float = 0.0) -> tuple[list, list]:
+    """The source range ``info`` decoded once: its ``(rgb, time)`` (at ``fps`` > 0 the frame shown at each time
+    k / fps), and the decoded frames themselves with their planes, one per entry: the product writes an edit
+    from them, of the clip itself and of a conformed ``fps`` (whose lossless intermediate holds the same planes)."""
     shown = _shown(info, fps)
-    return [(f.rgb, k / fps if fps else f.time) for k, f in enumerate(shown)]
-
-
-def decoded_sources(info, fps: float = 0.0) -> list:
-    """The source's decoded frames with their planes, one per frame of :func:`source_frames`: the product
-    writes an edit from them, of the clip itself and of a conformed ``fps`` (whose lossless intermediate
-    holds the same planes)."""
-    return _shown(info, fps)
+    return [(f.rgb, k / fps if fps else f.time) for k, f in enumerate(shown)], shown
 
 
 def encode(frames: list, width: int, height: int, rate, out: Path, sources: Optional[list] = None) -> Path:
@@ -141,14 +136,13 @@ def one_generation(edited, source, *, start: float = 0.0, end: Optional[float] =
 
     scratch.mkdir(parents=True, exist_ok=True)
     info = pipeline.load_video(source, start=start or None, end=end, max_frames=max_frames)
-    frames = source_frames(info, fps)
+    frames, sources = source_frames(info, fps)
     rate = Fraction(fps).limit_denominator(1001) if fps else info.fps
     clip = info if not fps else pipeline.load_video(lossless(frames, info.width, info.height, rate,
                                                              scratch / "resampled.mkv"))
     label, _, intensity = emotion.partition("@")
     editor = pipeline.make_editor("landmark", device, **({"grid_step": grid_step} if grid_step else {}))
     edits = edit_here(clip, pipeline.extract_emotion(label, float(intensity or 1.0)), scratch / "edit_here.mp4", editor)
-    sources = decoded_sources(info, fps)
     direct = encode(frames, info.width, info.height, rate, scratch / "direct.mp4", sources)
     once = scratch / "once.mp4"
     if python is None:
@@ -209,13 +203,13 @@ def main(argv=None) -> None:
     editor = pipeline.make_editor("landmark", a.device, **({"grid_step": a.grid_step} if a.grid_step else {}))
     out = Path(a.out)
     info = pipeline.load_video(a.source, start=a.start or None, end=a.end, max_frames=a.max_frames)
-    frames = source_frames(info, a.fps)
+    frames, sources = source_frames(info, a.fps)
     rate = Fraction(a.fps).limit_denominator(1001) if a.fps else info.fps
     clip = info if not a.fps else pipeline.load_video(lossless(frames, info.width, info.height, rate,
                                                                out.with_suffix(".resampled.mkv")))
     edits = edit_here(clip, pipeline.extract_emotion(label, float(intensity or 1.0)), out.with_suffix(".scratch.mp4"),
                       editor)
-    encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, out, decoded_sources(info, a.fps))
+    encode(list(zip(edits, [t for _, t in frames])), info.width, info.height, rate, out, sources)
 
 
 if __name__ == "__main__":

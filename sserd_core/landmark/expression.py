@@ -406,8 +406,8 @@ def fit_emotion(feature_delta: np.ndarray, dead_zone: float = 0.0, weights: Opti
     ``dead_zone`` is subtracted from every intensity (noise / personal idiosyncrasy floor); ``weights``:
     each feature's weight in the fit (:data:`_FEATURE_WEIGHT` by default).
     """
-    wt = _FEATURE_WEIGHT if weights is None else np.asarray(weights, np.float32)
-    key = None if weights is None else tuple(float(x) for x in np.round(wt, 3))
+    key = None if weights is None else tuple(float(x) for x in np.round(np.asarray(weights, np.float64), 3))
+    wt = _FEATURE_WEIGHT if key is None else np.asarray(key, np.float32)  # the weights the candidates were made with
     w = _nnls((np.asarray(feature_delta) * wt).astype(np.float64), key)
     w = np.clip(w - dead_zone, 0.0, 1.0)
     if w.sum() > 1.0:

@@ -236,11 +236,11 @@ class LandmarkEditor(FaceEditor):
             # whatever covers the face is not skin: no flow under it (and smoothly less around it)
             by0, by1, bx0, bx1 = box
             keep = 1.0 - around[by0:by1, bx0:bx1]
-            gx = np.arange(bx0, bx1, dtype=np.float32)[None, :] + x0
-            gy = np.arange(by0, by1, dtype=np.float32)[:, None] + y0
+            gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0  # the identity map over E (frame px)
+            gy = np.arange(ey0, ey1, dtype=np.float32)[:, None] + y0
             sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
-            map_x[sub] = gx + (map_x[sub] - gx) * keep
-            map_y[sub] = gy + (map_y[sub] - gy) * keep
+            map_x[sub] = gx[:, sub[1]] + (map_x[sub] - gx[:, sub[1]]) * keep
+            map_y[sub] = gy[sub[0]] + (map_y[sub] - gy[sub[0]]) * keep
             # and no skin beside it samples the occluder: where the flow would fetch pixels from under
             # the (feathered) mask, it is scaled down so the skin is taken from beside the occluder
             # instead (a smile's cheek raise drew a fingertip resting beside the nose up into the cheek).
@@ -252,8 +252,6 @@ class LandmarkEditor(FaceEditor):
             lips = np.zeros(keep.shape, np.uint8)
             cv2.fillPoly(lips, [np.round(face.landmarks[48:60] - [x0 + ex0, y0 + ey0]).astype(np.int32)], 1)
             keep[lips > 0] = 1.0
-            gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0
-            gy = np.arange(ey0, ey1, dtype=np.float32)[:, None] + y0
             map_x[...] = gx + (map_x - gx) * keep
             map_y[...] = gy + (map_y - gy) * keep
         if self.device.type == "cpu" and self.backend != "torch":

@@ -7,6 +7,7 @@ from the decoded source's pixels.
 
 from __future__ import annotations
 
+import itertools
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -45,7 +46,7 @@ def resample_video(info: VideoInfo, rate: Fraction, out: Union[str, os.PathLike]
             put = lambda fr, k: sink.write(fr.rgb, k)  # noqa: E731
         with sink:
             held = None
-            for fr in _chain(first, frames):
+            for fr in itertools.chain([first] if first is not None else [], frames):
                 while held is not None and k / rate < fr.time - 1e-6:
                     put(held, k)
                     k += 1
@@ -60,12 +61,6 @@ def resample_video(info: VideoInfo, rate: Fraction, out: Union[str, os.PathLike]
         out.unlink(missing_ok=True)
         raise
     return float(k / rate)
-
-
-def _chain(first, rest):
-    if first is not None:
-        yield first
-        yield from rest
 
 
 class _RgbLossless:
