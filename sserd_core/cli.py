@@ -108,8 +108,8 @@ def cmd_edit(args) -> int:
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
     if args.plot:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
-    validate.distinct_paths(input=args.input, output=out, side_by_side=cmp_path, plot=args.plot,
-                            preview_folder=preview_dir)
+    validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model},
+                            output=out, side_by_side=cmp_path, plot=args.plot, preview_folder=preview_dir)
     options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
                           **({} if args.intensity is None else {"intensity": args.intensity}),
                           face_index=args.face_index, start=args.start, end=args.end,

@@ -101,20 +101,49 @@ def output_folder(path: PathLike, what: str = "Preview folder") -> Path:
     return p
 
 
-def distinct_paths(**paths) -> None:
-    """No two of the named paths (input, outputs) may be the same file."""
+def distinct_paths(*, reads: Optional[dict] = None, preview_files: tuple = (), **paths) -> None:
+    """No output may be a file the job reads, and no two outputs may be one file.
+
+    ``paths``: ``input=`` (the source video, read) and the outputs by name (``output=``, ``side_by_side=``,
+    ``plot=``, ``preview_folder=``); ``reads``: the other paths the job reads, role → path (``"the
+    reference"``, ``"the model folder"``); ``preview_files``: the names the preview frames will have in
+    ``preview_folder``. Paths are compared by identity (symlinks, ``..`` and hard links see through), a model
+    folder receives no output anywhere inside it, and a preview frame never replaces a file already there.
+    """
+    from .outputs import Input, real
+
+    inputs = []
+    if paths.get("input") is not None and not _is_array(paths["input"]):
+        inputs.append(Input(paths["input"], "the input video"))
+    for role, p in (reads or {}).items():
+        if p is not None and not _is_array(p) and str(p) != "" and Path(p).exists():
+            inputs.append(Input(p, role))
+    outputs = [(name, p) for name, p in paths.items() if name != "input" and p is not None]
+    folder = paths.get("preview_folder")
+    if folder is not None:
+        outputs += [(f"preview frame {n}", Path(folder) / n) for n in preview_files]
     seen: dict = {}
-    for name, p in paths.items():
-        if p is None:
-            continue
-        key = Path(p).resolve()
+    for name, p in outputs:
+        what = name.replace("_", " ")
+        for inp in inputs:
+            if inp.clashes_with(p):
+                if inp.role == "the input video" and inp.real == real(p):
+                    raise SSERDError(f"The {what} path {p} is the input file; choose another path "
+                                     "(the input is never modified).")
+                raise SSERDError(inp.refusal(p, f"The {what} path"))
+        key = real(p)
         if key in seen:
-            if "input" in (name, seen[key]):
-                raise SSERDError(f"The {name.replace('_', ' ')} path {p} is the input file; choose another path "
-                                 "(the input is never modified).")
-            raise SSERDError(f"The {seen[key].replace('_', ' ')} and the {name.replace('_', ' ')} have the same "
-                             f"path {p}; give each its own path.")
-        seen[key] = name
+            raise SSERDError(f"The {seen[key]} and the {what} have the same path {p}; give each its own path.")
+        seen[key] = what
+    if folder is not None and Path(folder).is_dir():
+        there = [n for n in preview_files if os.path.lexists(Path(folder) / n)]
+        if there:
+            raise SSERDError(f"{Path(folder) / there[0]} already exists (and {len(there) - 1} more preview file(s)); "
+                             "preview frames never replace a file: move them away, or choose another output name.")
+
+
+def _is_array(x) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
 
 
 def device(name: Optional[str]) -> Optional[str]:

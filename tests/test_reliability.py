@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import ROOT, SAMPLE, sample_frames, write_clip
+from helpers import ASTRONAUT_FACE, ROOT, SAMPLE, SAMPLE_HOPPER, sample_frames, write_clip
 
 from sserd_core import media, pipeline, validate
 from sserd_core.emotion import EmotionSpec
@@ -192,6 +192,210 @@ def test_two_concurrent_jobs_writing_mp4_and_mkv_of_one_name(tmp_path, short_cli
     assert listing(tmp_path) == {"x.mp4", "x.mkv"}
     a, b = media.probe_video(tmp_path / "x.mp4"), media.probe_video(tmp_path / "x.mkv")
     assert a.n_frames == b.n_frames == 25 and a.has_audio and b.has_audio
+
+
+# ------------------------------------------------------------------ every file a job reads is safe from its outputs
+
+def _setup_reads(d: Path, clip: Path) -> None:
+    """In ``d``: the source ``in.mp4``, a reference clip ``ref.mp4``, a reference image ``face.png``, a model folder
+    ``model/`` with a file in it, links of each kind to them, and a folder ``sub/``."""
+    shutil.copy(clip, d / "in.mp4")
+    shutil.copy(clip, d / "ref.mp4")
+    shutil.copy(ASTRONAUT_FACE, d / "face.png")
+    (d / "model").mkdir()
+    (d / "model" / "model_index.json").write_text("{}")
+    (d / "sub").mkdir()
+    (d / "link_ref.mp4").symlink_to(d / "ref.mp4")
+    os.link(d / "ref.mp4", d / "hard_ref.mp4")
+    os.link(d / "in.mp4", d / "hard_in.mp4")
+    os.link(d / "face.png", d / "hard_face.png")
+    (d / "link_model").symlink_to(d / "model")
+
+
+READS_AS_OUTPUTS = [
+    # (case id, arguments after `edit in.mp4`, words one of which the error line contains)
+    ("output-is-reference-clip", ["-o", "ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-symlink-to-reference", ["-o", "link_ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-dotdot-to-reference", ["-o", "sub/../ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-hard-link-of-reference", ["-o", "hard_ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-hard-link-of-input", ["-o", "hard_in.mp4", "--emotion", "sad"], ["input"]),
+    ("plot-is-reference-image", ["-o", "o.mp4", "--reference", "face.png", "--plot", "face.png"], ["the reference"]),
+    ("plot-hard-link-of-reference-image", ["-o", "o.mp4", "--reference", "face.png", "--plot", "hard_face.png"],
+     ["the reference"]),
+    ("side-by-side-is-reference", ["-o", "o.mp4", "--reference", "o_side_by_side.mp4", "--side-by-side"],
+     ["the reference"]),
+    ("output-inside-model-folder", ["-o", "model/o.mp4", "--emotion", "sad", "--model", "model"], ["model folder"]),
+    ("output-inside-model-folder-via-symlink", ["-o", "link_model/o.mp4", "--emotion", "sad", "--model", "model"],
+     ["model folder"]),
+    ("preview-folder-is-model-folder", ["-o", "m.mp4", "--emotion", "sad", "--preview", "2", "--model", "m_preview"],
+     ["model folder"]),
+]
+
+
+@pytest.mark.parametrize("case,args,words", READS_AS_OUTPUTS, ids=[c[0] for c in READS_AS_OUTPUTS])
+def test_no_output_may_replace_a_file_the_job_reads(tmp_path, short_clip, case, args, words):
+    _setup_reads(tmp_path, short_clip)
+    if case == "side-by-side-is-reference":
+        shutil.copy(short_clip, tmp_path / "o_side_by_side.mp4")
+    if case == "preview-folder-is-model-folder":
+        (tmp_path / "m_preview").mkdir()
+        (tmp_path / "m_preview" / "model_index.json").write_text("{}")
+    before = {n: md5(tmp_path / n) for n in listing(tmp_path) if (tmp_path / n).is_file()}
+    r = sserd("edit", "in.mp4", "-q", *args, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = one_error_line(r)
+    assert any(w in err.lower() for w in words), err
+    after = {n: md5(tmp_path / n) for n in listing(tmp_path) if (tmp_path / n).is_file()}
+    assert after == before  # every file as it was, nothing new
+    assert "tracking" not in r.stderr
+
+
+def test_api_refuses_the_reference_as_an_output_before_any_work(tmp_path, short_clip, monkeypatch):
+    _setup_reads(tmp_path, short_clip)
+    calls = []
+    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    h = md5(tmp_path / "ref.mp4")
+    for out, cmp_, plot in [(tmp_path / "hard_ref.mp4", None, None), (tmp_path / "o.mp4", tmp_path / "link_ref.mp4", None)]:
+        with pytest.raises(SSERDError, match="the reference"):
+            pipeline.edit(tmp_path / "in.mp4", out, pipeline.EditOptions(reference=str(tmp_path / "ref.mp4")),
+                          emotion="sad", comparison_path=cmp_, plot_path=plot)
+    with pytest.raises(SSERDError, match="the reference"):
+        pipeline.edit(tmp_path / "in.mp4", tmp_path / "o.mp4", pipeline.EditOptions(reference=str(tmp_path / "face.png")),
+                      emotion="sad", plot_path=tmp_path / "sub" / ".." / "face.png")
+    assert not calls and md5(tmp_path / "ref.mp4") == h and not (tmp_path / "o.mp4").exists()
+
+
+# ------------------------------------------------------------------ outputs never replace what the job did not create
+
+def test_previews_never_replace_a_users_file(tmp_path, short_clip):
+    (tmp_path / "out_preview").mkdir()
+    mine = tmp_path / "out_preview" / "frame_00000.png"
+    mine.write_bytes(b"a user's picture")
+    before = listing(tmp_path)
+    r = sserd("edit", short_clip, "-o", tmp_path / "out.mp4", "--emotion", "sad", "--preview", "2", "-q")
+    assert r.returncode == 1, r.stderr
+    assert "already exists" in one_error_line(r)
+    assert mine.read_bytes() == b"a user's picture" and listing(tmp_path) == before
+    assert "tracking" not in r.stderr
+    # a preview file the job would not write (another frame) stays, and the job adds its own beside it
+    mine.rename(tmp_path / "out_preview" / "frame_00007.png")
+    r = sserd("edit", short_clip, "-o", tmp_path / "out.mp4", "--emotion", "sad", "--preview", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out_preview" / "frame_00007.png").read_bytes() == b"a user's picture"
+    assert {"out_preview/frame_00000.png", "out_preview/frame_00024.png"} <= listing(tmp_path)
+
+
+def test_two_outputs_of_one_job_may_not_collide(tmp_path, short_clip):
+    r = sserd("edit", short_clip, "-o", tmp_path / "o.mp4", "--emotion", "sad", "--preview", "2",
+              "--plot", tmp_path / "o_preview" / "frame_00000.png", "-q")
+    assert r.returncode == 1, r.stderr
+    err = one_error_line(r)
+    assert "same path" in err, err
+    assert listing(tmp_path) == set()
+
+
+def test_named_outputs_are_replaced_and_keep_their_permissions(tmp_path, short_clip):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an earlier output")
+    os.chmod(out, 0o640)
+    r = sserd("edit", short_clip, "-o", out, "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    assert media.probe_video(out).n_frames == 25
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+
+
+# ------------------------------------------------------------------ the world changes while the job runs
+
+def _during_render(action, at=10):
+    """A progress callback that runs ``action()`` once, when the render reaches frame ``at``."""
+    state = {"done": False}
+
+    def progress(stage, done, total):
+        if stage == "rendering" and done >= at and not state["done"]:
+            state["done"] = True
+            action()
+    return progress
+
+
+CHANGES_BEFORE_PUBLISHING = [
+    # (case id, what the user does mid-job, what must still be there afterwards)
+    ("plot-path-becomes-a-folder", lambda d: (d / "p.png").mkdir(), {"p.png"}),
+    ("output-path-becomes-a-folder", lambda d: (d / "o.mp4").mkdir(), {"o.mp4"}),
+    ("preview-file-appears", lambda d: ((d / "o_preview").mkdir(), (d / "o_preview" / "frame_00024.png").write_bytes(b"mine")),
+     {"o_preview", "o_preview/frame_00024.png"}),
+    ("preview-folder-becomes-a-file", lambda d: (d / "o_preview").write_bytes(b"mine"), {"o_preview"}),
+]
+
+
+@pytest.mark.parametrize("case,change,left", CHANGES_BEFORE_PUBLISHING, ids=[c[0] for c in CHANGES_BEFORE_PUBLISHING])
+def test_a_destination_changed_during_the_job_publishes_nothing(tmp_path, short_clip, case, change, left):
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SSERDError, match="nothing was written|Nothing was published"):
+        pipeline.edit_video(short_clip, out / "o.mp4", "sad", comparison_path=out / "o_side_by_side.mp4",
+                            preview_dir=out / "o_preview", preview_n=2, plot_path=out / "p.png",
+                            progress=_during_render(lambda: change(out)))
+    assert listing(out) == left, case
+    if case == "preview-file-appears":
+        assert (out / "o_preview" / "frame_00024.png").read_bytes() == b"mine"
+
+
+def test_a_rename_failing_midway_puts_back_what_was_replaced(tmp_path, short_clip, monkeypatch):
+    """All or nothing even when a rename fails after others succeeded: the earlier output comes back."""
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an earlier output")
+    from sserd_core import outputs
+
+    real_replace, calls = os.replace, {"n": 0}
+
+    def replace(a, b, *args, **kw):
+        if str(b).startswith(str(tmp_path)) and PARTIAL_SUFFIX not in str(b):  # a publishing rename
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.EIO, "Input/output error", str(b))
+        return real_replace(a, b, *args, **kw)
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    with pytest.raises(SSERDError, match="Nothing was published"):
+        pipeline.edit_video(short_clip, out, "sad", comparison_path=tmp_path / "o_sbs.mp4", plot_path=tmp_path / "p.png")
+    assert out.read_bytes() == b"an earlier output"
+    assert listing(tmp_path) == {"o.mp4"}
+
+
+def _rewrite_with(src: Path, other: Path):
+    """What `cp other src` does: the same file (inode), truncated and written again."""
+    def action():
+        with open(src, "r+b") as f:
+            f.truncate(0)
+            f.write(other.read_bytes())
+    return action
+
+
+def _replace_with(src: Path, other: Path):
+    """What `mv other src` does: another file (inode) under the same name."""
+    def action():
+        tmp = src.with_name("incoming.tmp")
+        shutil.copy(other, tmp)
+        os.replace(tmp, src)
+    return action
+
+
+INPUT_CHANGES = [("input-rewritten-in-place", _rewrite_with), ("input-replaced-by-another-file", _replace_with)]
+
+
+@pytest.mark.parametrize("case,how", INPUT_CHANGES, ids=[c[0] for c in INPUT_CHANGES])
+def test_an_input_that_changes_during_the_job_fails_it(tmp_path, short_clip, case, how):
+    src = tmp_path / "in.mp4"
+    shutil.copy(short_clip, src)
+    other = tmp_path / "other.mp4"
+    media.mux_audio(_silent(other, sample_frames(SAMPLE_HOPPER, end=0.6)), SAMPLE, other, audio_start=2.0, audio_end=2.6)
+    (tmp_path / "other_v.mp4").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SSERDError, match="changed while the job was reading it"):
+        pipeline.edit_video(src, out / "o.mp4", "sad", comparison_path=out / "o_sbs.mp4",
+                            progress=_during_render(how(src, other)))
+    assert listing(out) == set()
 
 
 # ------------------------------------------------------------------ all or nothing: each output step fails in turn
@@ -532,7 +736,8 @@ def test_api_load_video_rejects_negative_max_frames():
 
 def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
-    ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES] + [f[0] for f in FAULTS]
+    ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
+                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 
