@@ -204,8 +204,7 @@ def check_destination(destination: PathLike, inputs, what: str = "Output path") 
 
 # ------------------------------------------------------------------ holding signals during publication
 
-_hold = threading.local()
-_pending: list = []
+from .stop import _hold, publishing_interrupted  # noqa: E402 - the flag the signal handler reads
 
 
 @contextlib.contextmanager
@@ -231,9 +230,20 @@ def _signals_held() -> Iterator[None]:
             _hold.published = False
 
 
-def publishing_interrupted() -> bool:
-    """True inside a signal handler that runs because a signal was held back during publication."""
-    return bool(getattr(_hold, "published", False))
+# ------------------------------------------------------------------ this process's staging folders and publications
+
+_live: set = set()          # staging folders made and not yet removed
+_published: list = []      # outputs published since the process started (the CLI runs one job)
+
+
+def live_staging() -> list:
+    """Staging folders this process made that still exist (a clean-up that could not remove one)."""
+    return sorted(p for p in _live if p.exists())
+
+
+def published_since_start() -> list:
+    """The outputs this process has published (renamed into place)."""
+    return list(_published)
 
 
 # ------------------------------------------------------------------ the output set
@@ -282,6 +292,7 @@ class OutputSet:
             d = Path(tempfile.mkdtemp(prefix=".sserd.", suffix=PARTIAL_SUFFIX, dir=str(folder)))
         except OSError as exc:
             raise SSERDError(describe_os_error(exc, f"to {folder}")) from exc
+        _live.add(d)
         (d / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         self._stage_dirs[folder] = d
         return d
@@ -381,6 +392,9 @@ class OutputSet:
         All or nothing: each destination is checked again first (:meth:`_plan`); an output that replaces
         an existing file keeps that file as a hard link in the staging folder until every rename has
         succeeded, and a failed rename puts back everything published so far."""
+        from . import stop
+
+        stop.check()  # a stop that could not be raised where it arrived: nothing is published
         plan = self._plan()
         with _signals_held():
             done: list = []  # what to undo: ("file", final, backup or None) / ("member", path) / ("folder", path)
@@ -408,6 +422,8 @@ class OutputSet:
             except BaseException:
                 self._undo(done)
                 raise
+            # what reached its final place (not the staging folder of an enclosing job)
+            _published.extend(path for _, path, _ in done if not any(d in path.parents for d in _live))
             self._entries.clear()
             self._created_dirs.clear()  # now hold published files
             self._cleanup()
@@ -452,6 +468,8 @@ class OutputSet:
     def _cleanup(self) -> None:
         for d in self._stage_dirs.values():
             shutil.rmtree(d, ignore_errors=True)
+            if not d.exists():
+                _live.discard(d)
         self._stage_dirs.clear()
         self._scratch_dir = None
 

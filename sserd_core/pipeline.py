@@ -31,6 +31,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import media, validate
+from . import stop as job_stop
 from .landmark import expression
 from .content import ContentTrack
 from .editor import FaceEditor
@@ -73,10 +74,11 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     progress = progress or _no_progress
     times: list = []
     keep = _keep.add if _keep is not None else (lambda f: None)
-    frames = (times.append(f.time) or keep(f) or f.rgb
-              for f in media.prefetch(media.iter_frames(video, planes=_keep is not None)))
-    tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
-                          progress=lambda d, t: progress("tracking face", d, t))
+    decoded = media.prefetch(media.iter_frames(video, planes=_keep is not None))
+    frames = (times.append(f.time) or keep(f) or f.rgb for f in decoded)
+    with contextlib.closing(decoded):  # on an error or a stop the decoder thread is joined now, not at GC
+        tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
+                              progress=lambda d, t: progress("tracking face", d, t))
     whole = not video.start and video.end is None
     declared = max(video.n_frames, video.declared_frames if whole else 0)
     if len(times) < declared - 1:  # one frame of slack: an edit list may hide a frame the index counts
@@ -299,6 +301,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
             def publish(b, face, prepared, out):
                 """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
+                job_stop.check()
                 writer.write(prepared, b.time)
                 if cmp_writer is not None:
                     cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)

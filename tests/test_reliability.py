@@ -587,6 +587,70 @@ def test_signals_at_every_stage_leave_nothing(tmp_path, short_clip, stage, sig):
     assert listing(tmp_path) == {"hook.py", "out", "in.mp4"} and md5(src) == h
 
 
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """4 s at 720p with audio (100 frames): long enough to be signalled while tracking, rendering and muxing."""
+    p = tmp_path_factory.mktemp("long") / "long720.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "4", "-vf", "scale=1280:720", "-c:v", "libx264",
+                    "-preset", "veryfast", "-c:a", "aac", str(p)], check=True)
+    return p
+
+
+SIGNAL_BURSTS = [
+    # (case id, signals, ms apart, seconds into the job): the job is tracking, rendering or muxing by then
+    ("burst-5x5ms-early", 5, 5, 0.25),
+    ("burst-5x5ms-tracking", 5, 5, 1.5),
+    ("burst-50x2ms-tracking", 50, 2, 2.0),
+    ("burst-5x5ms-rendering", 5, 5, 5.0),
+    ("burst-50x2ms-rendering", 50, 2, 7.0),
+    ("burst-50x2ms-late", 50, 2, 10.0),
+]
+
+
+@pytest.mark.parametrize("case,count,gap_ms,at", SIGNAL_BURSTS, ids=[c[0] for c in SIGNAL_BURSTS])
+def test_a_burst_of_signals_stops_the_job_once_and_cleanly(tmp_path, long_clip, case, count, gap_ms, at):
+    """Any number of SIGTERMs at any moment: exit 143, one line, nothing left, no 'Exception ignored' (each case
+    twice: a native crash shows up as exit 139 or -11)."""
+    for run in range(2):
+        out_dir = tmp_path / f"run{run}"
+        p = subprocess.Popen([sys.executable, "-m", "sserd_core.cli", "edit", str(long_clip), "-o", str(out_dir / "o.mp4"),
+                              "--emotion", "sad", "--side-by-side", "--preview", "4", "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        time.sleep(at)
+        for _ in range(count):
+            if p.poll() is not None:
+                break
+            p.send_signal(signal.SIGTERM)
+            time.sleep(gap_ms / 1000)
+        out, err = p.communicate(timeout=120)
+        if p.returncode == 0:  # finished before the burst (a fast machine): then everything is there
+            assert listing(out_dir) >= {"o.mp4", "o_side_by_side.mp4"}
+            continue
+        assert p.returncode == 128 + signal.SIGTERM, (case, run, p.returncode, err)
+        assert "Exception ignored" not in err and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "SIGTERM" in lines[0], err
+        assert not [n for n in listing(out_dir) if "o.mp4" in n or PARTIAL_SUFFIX in n or "preview" in n], \
+            listing(out_dir)
+        if "no output was written" in lines[0]:
+            assert listing(out_dir) == set(), listing(out_dir)
+
+
+def test_a_signal_while_opening_a_fifo_is_a_stop_not_an_error(tmp_path):
+    """Opening a FIFO blocks until a writer comes; SIGTERM then interrupts the system call: exit 143, not 1."""
+    fifo = tmp_path / "in.mp4"
+    os.mkfifo(fifo)
+    p = subprocess.Popen([sys.executable, "-m", "sserd_core.cli", "edit", str(fifo), "-o", str(tmp_path / "o.mp4"),
+                          "--emotion", "sad", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, (p.returncode, err)
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "Traceback" not in err, err
+    assert listing(tmp_path) == {"in.mp4"}
+
+
 def test_a_job_killed_with_sigkill_leaves_a_recognisable_partial_that_the_next_run_mentions(tmp_path, short_clip):
     hook = tmp_path / "hook.py"
     hook.write_text(_STAGE_HOOK)
@@ -737,7 +801,7 @@ def test_api_load_video_rejects_negative_max_frames():
 def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
-                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES] + [f[0] for f in FAULTS]
+                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 
