@@ -101,7 +101,7 @@ def cmd_edit(args) -> int:
     validate.time_range(args.start, args.end)
     validate.face_index(args.face_index)
     validate.count("--preview", args.preview, lo=0)
-    validate.count("--threads", args.threads, lo=1, allow_none=True)
+    validate.threads(args.threads, "--threads")
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None

@@ -263,7 +263,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     emotion = as_emotion(emotion)
     preview_n = validate.count("preview_n", preview_n, lo=0)
     editor = editor or default_editor()
-    workers = default_threads(_face_fraction(content)) if threads is None else validate.count("threads", threads, lo=1)
+    workers = default_threads(_face_fraction(content)) if threads is None else validate.threads(threads)
     if not getattr(editor, "parallel_safe", False):
         workers = 1
     video = content.video
@@ -586,6 +586,12 @@ class EditOptions:
     measure: bool = False
     strict: bool = False
 
+    def __post_init__(self) -> None:
+        """Every field is checked here, once, for its type and range (:func:`validate.edit_options`): a bad
+        option fails at construction with one sentence, in every front-end alike, never after tracking."""
+        for name, value in validate.edit_options(self).items():
+            object.__setattr__(self, name, value)
+
     def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
         """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""
         return extract_emotion(label=self.emotion, intensity=self.intensity, reference=self.reference,
@@ -666,7 +672,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     face_index = validate.face_index(face_index)
     start, end = validate.time_range(start, end)
     preview_n = validate.count("preview_n", preview_n, lo=0)
-    threads = validate.count("threads", threads, lo=1, allow_none=True)
+    threads = validate.threads(threads)
     if not Path(input_path).exists():
         raise MediaError(f"Input file not found: {input_path}.")
     out = validate.output_file(output_path)
@@ -693,7 +699,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                 raise SSERDError(f"{Path(p).name} changed while the job was reading it (it was rewritten, replaced "
                                  "or removed); nothing was written. Run again once the file no longer changes.")
 
-    need = validate.frame_memory(video.width, video.height)
+    need = validate.frame_memory(video.width, video.height, threads=threads or default_threads())
     if need > 2 * 2**30:
         warnings.warn(f"{video.width}x{video.height} frames: editing needs about {need / 2**30:.1f} GiB of memory.")
     n_videos = 1 + (comparison_path is not None) * 2

@@ -94,6 +94,7 @@ BAD_ARGS = [
     ("reference-missing", ["--reference", "nope.png"], ["not found"]),
     ("plot-bad-extension", ["--emotion", "sad", "--plot", "plot.xyz"], ["plot"]),
     ("plot-in-missing-folder-bad-ext", ["--emotion", "sad", "--plot", "nofolder/plot.xyz"], ["plot"]),
+    ("threads-too-many", ["--emotion", "sad", "--threads", "1000"], ["between 1 and 16"]),
 ]
 
 
@@ -772,6 +773,60 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     assert not calls and listing(tmp_path) == set()
 
 
+USAGE_ERRORS = [
+    # (case id, arguments after `edit in.mp4 -o o.mp4`, words the one error line contains)
+    ("usage-intensity-not-a-number", ["--emotion", "sad", "--intensity", "abc"], ["--intensity", "invalid float"]),
+    ("usage-face-index-fraction", ["--emotion", "sad", "--face-index", "1.5"], ["--face-index", "invalid int"]),
+    ("usage-sync-unknown", ["--reference", "r.mp4", "--sync", "bogus"], ["--sync", "invalid choice"]),
+    ("usage-curve-starting-with-minus", ["--curve", "-1:happy,2:sad"], ["time must be >= 0"]),
+]
+
+
+@pytest.mark.parametrize("case,extra,words", USAGE_ERRORS, ids=[c[0] for c in USAGE_ERRORS])
+def test_usage_errors_are_one_line(tmp_path, short_clip, case, extra, words):
+    r = sserd("edit", short_clip, "-o", tmp_path / "o.mp4", "-q", *extra, cwd=tmp_path)
+    assert r.returncode in (1, 2), r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "usage:" not in r.stderr, r.stderr
+    err = one_error_line(r)
+    assert all(w in err for w in words), err
+    assert listing(tmp_path) == set()
+
+
+OPTIONS_CASES = [
+    # (case id, EditOptions fields, words of the error): refused at construction, before any work
+    ("options-grid-step-huge", dict(grid_step=10**9), "grid_step must be between"),
+    ("options-reference-nested-list", dict(reference=[[0, 1], [2, 3]]), "reference must be"),
+    ("options-strict-text", dict(strict="no"), "strict must be True or False"),
+    ("options-measure-number", dict(measure=2), "measure must be True or False"),
+    ("options-sync-bogus", dict(sync="bogus", reference="face.png"), "sync must be"),
+    ("options-reference-complex-array", dict(reference=np.zeros((64, 64, 3), complex)), "real numbers"),
+    ("options-reference-object-array", dict(reference=np.zeros((64, 64, 3), object)), "real numbers"),
+    ("options-threads-too-many", dict(threads=1000), "between 1 and 16"),
+    ("options-unknown-emotion", dict(emotion="sleepy"), "Unknown emotion"),
+    ("options-two-targets", dict(emotion="sad", curve="0:happy"), "only one"),
+    ("options-intensity-text", dict(emotion="sad", intensity="abc"), "must be a number"),
+    ("options-interpolation", dict(interpolation="nearest"), "interpolation"),
+]
+
+
+@pytest.mark.parametrize("case,fields,words", OPTIONS_CASES, ids=[c[0] for c in OPTIONS_CASES])
+def test_edit_options_check_themselves_at_construction(case, fields, words):
+    with pytest.raises(SSERDError, match=words):
+        pipeline.EditOptions(**fields)
+
+
+def test_api_reference_array_of_complex_numbers_is_refused():
+    with pytest.raises(SSERDError, match="real numbers"):
+        pipeline.extract_emotion(reference=np.zeros((64, 64, 3), complex))
+
+
+def test_threads_count_in_the_memory_estimate():
+    assert validate.memory_estimate(1280, 720, threads=16) > validate.memory_estimate(1280, 720, threads=1)
+    with pytest.raises(SSERDError, match="fewer --threads"):
+        validate.frame_memory(1280, 720, limit=500 * 2**20, threads=16)
+    assert validate.frame_memory(1280, 720, limit=500 * 2**20, threads=1) < 500 * 2**20
+
+
 def test_api_accepts_a_label_string_as_emotion(tmp_path, short_clip):
     r = pipeline.edit_video(short_clip, tmp_path / "o.mp4", "sad")
     assert r.render.n_frames == 25
@@ -801,7 +856,8 @@ def test_api_load_video_rejects_negative_max_frames():
 def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
-                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS] + [f[0] for f in FAULTS]
+                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS + USAGE_ERRORS
+                         + OPTIONS_CASES] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 
