@@ -19,8 +19,10 @@ Run locally: ``python app.py`` (then open http://127.0.0.1:7860). Settings (envi
   the rest); ``SSERD_QUEUE_SIZE`` (default 16): requests that may wait.
 - ``SSERD_NEURAL_MODEL``: default weights (local folder or Hugging Face Hub repo id) for
   the neural backend, offered when :mod:`sserd_core.neural` is installed.
-- ``SSERD_ALLOW_MODEL_CHOICE`` (default 1): let users type other weights; set 0 on a public
-  Space so only ``SSERD_NEURAL_MODEL`` is used (nothing else is downloaded or read).
+- ``SSERD_ALLOW_MODEL_CHOICE`` (default 0): set 1 to let users type other weights (a folder on
+  this server or a Hub repo id); off, only ``SSERD_NEURAL_MODEL`` is used and nothing else is
+  downloaded or read. Any weights a user names that cannot be used get one and the same answer,
+  so the answer never tells whether a server path exists.
 - ``SSERD_GPU_SECONDS`` (default 120): the ZeroGPU time slot requested per neural edit.
 - ``SSERD_WORK_DIR``: where per-request working folders go (default: the system temp dir);
   each is deleted as soon as its result has been handed to Gradio.
@@ -39,6 +41,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -76,7 +79,7 @@ GPU_SECONDS = int(_env_float("SSERD_GPU_SECONDS", 120))
 CACHE_SECONDS = int(_env_float("SSERD_CACHE_SECONDS", 3600))
 MAX_FILE_SIZE = os.environ.get("SSERD_MAX_FILE_SIZE", "200mb")
 DEFAULT_NEURAL_MODEL = os.environ.get("SSERD_NEURAL_MODEL", "")
-ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "1").strip().lower() not in ("0", "false", "no")
+ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "0").strip().lower() in ("1", "true", "yes")
 
 # Per-request working folders live under one root, made on first use and removed at exit.
 _work_root: Optional[Path] = None
@@ -113,6 +116,20 @@ _MAX_MODELS = 2
 _neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
 
 
+#: the one answer to weights a user names that cannot be used (missing, not a model, not allowed ...): the
+#: same text whatever the reason, so it tells nothing about the server's files
+MODEL_REFUSED = ("These neural weights cannot be used on this server; give the Hugging Face repo id of a converted "
+                 "SSERD model, or leave the field empty for the Space's own.")
+
+_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"]+)+/([^\s/'\"]+)")
+
+
+def public_message(text: str) -> str:
+    """``text`` with every absolute path shortened to its file name: an answer never shows a server path (an
+    upload's folder, the working folder)."""
+    return _PATH.sub(lambda m: m.group(1), str(text))
+
+
 def _neural_editor(model: str):
     """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
     if _neural is None:
@@ -124,7 +141,13 @@ def _neural_editor(model: str):
                          "under Advanced options (or set SSERD_NEURAL_MODEL).")
     with _neural_lock:
         if model not in _neural_editors:
-            editor = pipeline.make_editor(model)  # the one place a backend is chosen
+            try:
+                editor = pipeline.make_editor(model)  # the one place a backend is chosen
+            except Exception as exc:  # noqa: BLE001 - said the same way whatever the reason (see MODEL_REFUSED)
+                if model == DEFAULT_NEURAL_MODEL:
+                    raise
+                log.info("weights %r refused: %s", model, exc)
+                raise SSERDError(MODEL_REFUSED) from None
             while len(_neural_editors) >= _MAX_MODELS:
                 _neural_editors.pop(next(iter(_neural_editors)))
             _neural_editors[model] = editor
@@ -292,11 +315,11 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             plot_png = str(plots.plot_emotion_over_time(result.render, work / "measured.png"))
         except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
             log.info("request refused: %s", exc)
-            raise gr.Error(str(exc), duration=None, print_exception=False) from exc
+            raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
         except Exception as exc:  # a bug, not a user error: say so, log it, keep the server serving
             log.exception("edit failed")
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the input "
-                           "that caused it.", duration=None, print_exception=False) from exc
+            raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with "
+                                          "the input that caused it."), duration=None, print_exception=False) from exc
         yield str(out), str(cmp), plot_png, summary
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -862,6 +862,38 @@ def test_reliability_doc_lists_every_case():
     assert not missing, missing
 
 
+_NO_DIFFUSERS = """
+import sys, tempfile
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "diffusers" or name.startswith("diffusers."):
+            raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+sys.meta_path.insert(0, _Block())
+from sserd_core import pipeline
+from sserd_core.errors import SSERDError
+try:
+    pipeline.make_editor(tempfile.mkdtemp())
+except SSERDError as exc:
+    print("SSERDError:", exc)
+"""
+
+
+def test_a_model_without_its_optional_packages_is_one_clear_error():
+    """What ComfyUI's Load Model (repo_id) and the CLI's --model get when diffusers is missing: not a raw
+    ModuleNotFoundError."""
+    r = subprocess.run([sys.executable, "-c", _NO_DIFFUSERS], capture_output=True, text=True, timeout=300, env=ENV)
+    assert "SSERDError:" in r.stdout and "comfyui-sserd[neural]" in r.stdout and "Traceback" not in r.stderr, r
+
+
+def test_space_answers_never_show_a_server_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    import app
+
+    assert app.public_message("Input file not found: /tmp/gradio/abc123/talk.mp4.") == "Input file not found: talk.mp4."
+    assert app.public_message("0.5 s/frame, 2 frames/s") == "0.5 s/frame, 2 frames/s"
+    assert not app.ALLOW_MODEL_CHOICE or os.environ.get("SSERD_ALLOW_MODEL_CHOICE")  # off unless asked for
+
+
 def test_space_reads_only_uploaded_or_bundled_files(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("SSERD_WORK_DIR", str(tmp_path / "work"))
