@@ -754,8 +754,11 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     except OSError as exc:
         unchanged()
         raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
-    except Exception:
+    except Exception as exc:
         unchanged()
+        if validate.out_of_memory(exc):
+            raise SSERDError(validate.memory_message(f"while editing {video.width}x{video.height} frames", need,
+                                                     exc)) from exc
         raise
     if preview_n > 0:
         result.previews = [dataclasses.replace(p, edited=Path(preview_dir) / p.edited.name,

@@ -748,6 +748,40 @@ def test_huge_frames_get_a_memory_estimate_and_are_refused_beyond_the_limit():
     assert validate.memory_estimate(7680, 4320) < 4 * 2**30
 
 
+@pytest.fixture(scope="module")
+def clip_4k(tmp_path_factory) -> Path:
+    """0.2 s of the sample at 3840x2160 (scaled by height, padded: the face keeps its shape), with audio."""
+    p = tmp_path_factory.mktemp("uhd") / "uhd.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "0.2", "-vf", "scale=-2:2160,pad=3840:2160:(ow-iw)/2:0",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(p)], check=True)
+    return p
+
+
+MEMORY_LIMITS = [("memory-limit-0.5g", 0.5), ("memory-limit-0.6g", 0.6), ("memory-limit-0.7g", 0.7), ("memory-limit-0.8g", 0.8), ("memory-limit-1.2g", 1.2), ("memory-limit-1.6g", 1.6),
+                 ("memory-limit-2.0g", 2.0), ("memory-limit-2.5g", 2.5)]
+
+
+@pytest.mark.parametrize("case,gib", MEMORY_LIMITS, ids=[c[0] for c in MEMORY_LIMITS])
+def test_out_of_memory_is_one_line(tmp_path, clip_4k, case, gib):
+    """A 4K clip under an address-space limit (`ulimit -v`): the job either succeeds or says, in one line, that
+    memory ran out (refused up front from the estimate, or when an allocation fails) — never a traceback, never
+    "truncated or damaged"; nothing is left."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (int(gib * 2**30), int(gib * 2**30)))
+
+    out_dir = tmp_path / "out"
+    r = sserd("edit", clip_4k, "-o", out_dir / "o.mp4", "--emotion", "sad", "-q", preexec_fn=limit)
+    if r.returncode == 0:
+        assert media.probe_video(out_dir / "o.mp4").n_frames == 5
+        return
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = one_error_line(r)
+    assert "memory" in err.lower() and "truncated" not in err, err
+    assert listing(out_dir) == set()
+
+
 # ------------------------------------------------------------------ the Python API: same checks, SSERDError
 
 API_CASES = [
@@ -857,7 +891,7 @@ def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
                          + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS + USAGE_ERRORS
-                         + OPTIONS_CASES] + [f[0] for f in FAULTS]
+                         + OPTIONS_CASES + MEMORY_LIMITS] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 

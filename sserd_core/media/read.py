@@ -59,7 +59,19 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     try:
         return av.open(str(p), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        _no_resources(exc, p)
         raise MediaError(f"Cannot read {p.name} as a video ({_short(exc)}). Give an MP4/MOV/MKV/WebM file.") from exc
+
+
+def _no_resources(exc: BaseException, path) -> None:
+    """Raise the one-line memory error when FFmpeg failed for want of memory or threads (ENOMEM; EAGAIN when a
+    decoder cannot start its threads, e.g. under ``ulimit -v``), not because the file is damaged."""
+    import errno
+
+    from ..validate import memory_message
+
+    if isinstance(exc, MemoryError) or getattr(exc, "errno", None) in (errno.ENOMEM, errno.EAGAIN):
+        raise SSERDError(memory_message(f"while opening {Path(path).name}")) from exc
 
 
 def _short(exc: BaseException) -> str:
@@ -118,6 +130,7 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
                 first = frame
                 break
         except av.error.FFmpegError as exc:
+            _no_resources(exc, path)
             raise MediaError(f"{Path(path).name} is corrupt or truncated: no frame could be decoded ({_short(exc)}).") from exc
         if first is None:
             raise MediaError(f"{Path(path).name} contains no video frames.")
@@ -261,6 +274,7 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None, planes: bool 
                 if i >= limit:
                     break
         except av.error.FFmpegError as exc:
+            _no_resources(exc, info.path)  # not a damaged file: the decoder could not allocate
             if i == 0:
                 raise MediaError(f"{Path(info.path).name} is corrupt: {_short(exc)}") from exc
             warnings.warn(f"{Path(info.path).name}: decoding stopped after {i} frames ({_short(exc)}); the rest is unreadable.")
