@@ -692,6 +692,43 @@ def test_audio_is_stream_copied_when_end_is_past_the_clip(tmp_path, short_clip):
     assert packets(tmp_path / "o.mp4") == packets(short_clip)
 
 
+def _decoded_audio(p) -> np.ndarray:
+    with av.open(str(p)) as c:
+        chunks = [f.to_ndarray().reshape(len(f.layout.channels), -1) if f.format.is_planar
+                  else f.to_ndarray().reshape(-1, len(f.layout.channels)).T for f in c.decode(c.streams.audio[0])]
+    return np.concatenate(chunks, 1)
+
+
+AUDIO_CONTAINERS = [
+    # (case id, output extension, what the decoded audio is against the source's)
+    ("audio-identical-mp4", ".mp4", "identical"),
+    ("audio-identical-m4v", ".m4v", "identical"),
+    ("audio-identical-mov", ".mov", "identical"),
+    ("audio-mkv-priming-said", ".mkv", "priming"),
+    ("audio-webm-reencoded", ".webm", "opus"),
+]
+
+
+@pytest.mark.parametrize("case,ext,kind", AUDIO_CONTAINERS, ids=[c[0] for c in AUDIO_CONTAINERS])
+def test_each_output_container_keeps_the_audio_samples_or_says_why_not(tmp_path, short_clip, case, ext, kind):
+    out = tmp_path / f"o{ext}"
+    r = sserd("edit", short_clip, "-o", out, "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    src, got = _decoded_audio(short_clip), _decoded_audio(out)
+    if kind == "identical":
+        assert got.shape == src.shape and np.array_equal(got, src)
+        assert "warning" not in r.stderr, r.stderr
+    elif kind == "priming":  # the source's samples, after the AAC encoder's 1024 priming samples; and said
+        assert got.shape[1] == src.shape[1] + 1024 and np.array_equal(got[:, 1024:], src)
+        assert re.search(r"warning: .*Matroska cannot mark AAC's priming samples.*\.mp4 or \.mov", r.stderr), r.stderr
+    else:  # re-encoded to Opus at 48 kHz, as the README says: the same length within 25 ms
+        with av.open(str(out)) as c:
+            a = c.streams.audio[0]
+            assert a.codec_context.name == "opus"
+            seconds = got.shape[1] / a.codec_context.sample_rate
+        assert abs(seconds - src.shape[1] / 22050) < 0.025, seconds
+
+
 def test_every_audio_track_is_kept(tmp_path, short_clip):
     two = tmp_path / "two_tracks.mkv"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_clip), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
@@ -891,7 +928,7 @@ def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
                          + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS + USAGE_ERRORS
-                         + OPTIONS_CASES + MEMORY_LIMITS] + [f[0] for f in FAULTS]
+                         + OPTIONS_CASES + MEMORY_LIMITS + AUDIO_CONTAINERS] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 

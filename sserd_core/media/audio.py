@@ -111,6 +111,12 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                                 encoded.append((_add_audio_encoder(oc, ext, data), data))
                 if adata is not None and adata.waveform.shape[1] > 0:
                     encoded.append((_add_audio_encoder(oc, ext, adata), adata))
+                aac = [d.codec_context.name for _, d in copied] + [st.codec_context.name for st, _ in encoded]
+                if ext == ".mkv" and "aac" in aac:
+                    warnings.warn(f"{out.name}: Matroska cannot mark AAC's priming samples (the encoder delay, 1024 "
+                                  "samples for FFmpeg's AAC encoder), so players start its audio that much late "
+                                  "(46 ms at 22.05 kHz); the samples are the source's otherwise. Write .mp4 or .mov "
+                                  "for sample-identical audio.")
                 # video packets (copied)
                 for pkt in vin.demux(vsrc):
                     stop.check()
