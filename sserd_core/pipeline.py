@@ -753,7 +753,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
         raise
     except OSError as exc:
         unchanged()
-        raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
+        raise SSERDError(describe_os_error(exc, f"{out.name} in {out.parent.resolve()}")) from exc
     except Exception as exc:
         unchanged()
         if validate.out_of_memory(exc):

@@ -498,6 +498,7 @@ def test_a_real_full_disk_fails_with_one_line_and_leaves_nothing(tmp_path, short
     assert r.returncode == 1, r.stderr
     err = one_error_line(r)
     assert "disk space" in err.lower(), err
+    assert str(out_dir) in err and PARTIAL_SUFFIX not in err, err  # the output's folder, not the staging one
     assert listing(out_dir) == set()
 
 
@@ -767,6 +768,61 @@ def test_strict_refuses_a_truncated_clip_and_writes_nothing(tmp_path, truncated_
     assert r.returncode == 1
     assert "truncated" in one_error_line(r)
     assert listing(tmp_path) == set()
+
+
+def _corrupt_middle(d: Path) -> Path:
+    """2 s of the sample (50 frames, a key frame every 10), 20 KB of garbage in the middle of the file."""
+    clean = d / "clean.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "2", "-c:v", "libx264", "-g", "10", "-c:a", "copy",
+                    str(clean)], check=True)
+    data = bytearray(clean.read_bytes())
+    rng = np.random.default_rng(1)
+    mid = len(data) // 2
+    data[mid - 20000:mid] = rng.integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    bad = d / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def _ffprobe_frames(p: Path) -> int:
+    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries",
+                        "stream=nb_read_frames", "-of", "csv=p=0", str(p)], capture_output=True, text=True)
+    return int(r.stdout.strip().split(",")[0])
+
+
+def test_decoding_goes_on_past_a_damaged_middle_and_says_how_many_frames_were_lost(tmp_path):
+    bad = _corrupt_middle(tmp_path)
+    readable = _ffprobe_frames(bad)
+    r = sserd("edit", bad, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"warning: corrupt\.mp4: (\d+) damaged packet\(s\).*: (\d+) of (\d+) frames are missing", r.stderr)
+    assert m, r.stderr
+    lost, declared = int(m.group(2)), int(m.group(3))
+    written = media.probe_video(tmp_path / "o.mp4").n_frames
+    assert declared == 50 and written == declared - lost
+    assert written >= readable - 2, (written, readable)  # about what ffprobe decodes (stale frames dropped), not 11
+
+
+def test_a_file_without_streams_is_said_so(tmp_path):
+    empty = tmp_path / "zero.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=s=64x64:d=1", "-frames:v", "0", "-c:v", "libx264",
+                    str(empty)], check=True)
+    r = sserd("edit", empty, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 1
+    err = one_error_line(r)
+    assert "no video frames" in err and "no video stream" not in err, err
+
+
+def test_streams_the_output_leaves_out_are_named(tmp_path, short_clip):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhello\n")
+    src = tmp_path / "sub.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_clip), "-i", str(srt), "-map", "0", "-map", "1", "-c:v", "copy",
+                    "-c:a", "copy", "-c:s", "srt", "-attach", str(ASTRONAUT_FACE), "-metadata:s:t", "mimetype=image/png",
+                    str(src)], check=True)
+    r = sserd("edit", src, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"warning: sub\.mkv also holds 1 subtitle stream.*video and audio only", r.stderr), r.stderr
 
 
 def test_frames_are_contiguous_even_when_rows_are_padded(tmp_path):
