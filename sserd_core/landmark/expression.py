@@ -166,6 +166,18 @@ ACTION_UNITS = {
                  "modiolus": (-.062, 0)}),
     "AU18": _au({48: (-.08, .01), 60: (-.08, .01), 49: (-.04, 0), 59: (-.04, 0), 61: (-.02, 0),  # lip pucker
                  67: (-.02, 0), "modiolus": (-.05, 0)}),
+    # The edit's own lip corner puller and depressor (:data:`EDIT_AUS`). With the lip centres pinned
+    # (speech), AU12 and AU15 as measured bent a closed mouth into a V or a frown-shaped arch: the
+    # corners travelled 0.18 IOD while the centre stayed. Here the corners travel as far as they do
+    # relative to the mouth's centre in a real broad smile (real_speaker's grin: 0.14 out, 0.12 up
+    # against the centre of the lip gap, happy measured 0.4; the vertical part is held lower, as on a
+    # closed mouth), and the lips between follow smoothly (corner 1, beside it 0.7, mid-lip 0.4).
+    "AU12e": _au({48: (.13, -.085), 60: (.13, -.085), 49: (.09, -.065), 59: (.09, -.065),
+                  61: (.07, -.055), 67: (.07, -.055), 50: (.045, -.04), 58: (.045, -.04), 51: (0, -.015), 57: (0, -.015),
+                  "modiolus": (.10, -.07), "nasolabial": (.05, -.06), "lower_cheek": (.05, -.045),
+                  "malar": (.02, -.03)}),
+    "AU15e": _au({48: (-.01, .09), 60: (-.01, .085), 49: (0, .055), 59: (0, .055), 61: (0, .04), 67: (0, .04),
+                  50: (0, .018), 58: (0, .018), "modiolus": (0, .07), "lower_cheek": (0, .035)}),
 }
 #: The paper's emotions as AU combinations (after Ekman & Friesen's EMFACS). AU26 (jaw drop,
 #: part of surprise) is left out on purpose: the jaw is speech content and is never edited.
@@ -182,21 +194,21 @@ EMOTION_AUS = {
 #: How strongly an edit *adds* an emotion (AU weights, as :data:`EMOTION_AUS`). The measurement
 #: (:func:`feature_signatures`, :func:`fit_emotion`) and the removal of an expression the source
 #: shows use :data:`EMOTION_AUS`, so a measured expression is taken off exactly, and changing these
-#: weights changes no measurement (before, one table did both, and re-weighting an emotion
-#: re-decomposed every source face). Angry is stronger than measured (brows lowered further, a
-#: glare, the upper lip tightened): on the real clips an independent classifier's angry gain rose
-#: from +0.05/+0.29/+0.37 to +0.14/+0.39/+0.46 (speaker/occluded/laugh, docs/EDIT_STRENGTH.md).
-#: Happy is a wider smile (lip corners 1.6×, cheeks 1.5×): on whole clips the classifier's happy
-#: gain rose from +0.14/+0.09/+0.03 to +0.23/+0.12/+0.11 (speaker/laugh/hand over the mouth; the
-#: crying clip +0.64 → +0.67), "same person" 100 % and the re-detected mouth opening unchanged.
-#: Stronger fear (wider eyes) cost identity on the laughing clip (67 % same person at AU5 1.4),
-#: a stronger disgust (the brows lowered, AU4 0.8) cost it on the laugh and the crying clip
-#: (19-35 % same person), stronger sad moved the classifier within noise, wider eyes for
-#: surprised made dlib's brow fit collapse: those stay as measured.
+#: weights changes no measurement. Calibrated on the shapes real faces make, not on a classifier's
+#: reading (a classifier rewarded caricatures: a smile as a V-shaped band of stretched lips, a frown
+#: as an arch, a swollen lower lip): the mouth uses the edit's own corner puller and depressor
+#: (``AU12e``, ``AU15e``: the corners' travel of a real broad smile, measured against the mouth's
+#: centre), the lower-lip depressor (AU16, which can only swell a lip whose inner edge is pinned) is
+#: left out of disgust, the lip stretcher of fear and the tightener of anger are held to what keeps
+#: the lips' shape, and the lips' height is kept within 85-115 % of the source's by the renderer
+#: (:func:`sserd_core.landmark.render.keep_lip_thickness`).
 EDIT_AUS = {
-    **EMOTION_AUS,
-    "angry": {"AU4": 1.5, "AU5": 0.6, "AU7": 1.3, "AU23": 1.2, "AU10": 0.3},
-    "happy": {"AU6": 1.5, "AU12": 1.6},
+    "angry": {"AU4": 0.9, "AU5": 0.4, "AU7": 1.0, "AU23": 0.7, "AU10": 0.2},
+    "disgusted": {"AU9": 0.8, "AU10": 0.7, "AU15e": 0.6, "AU4": 0.2},
+    "fear": {"AU1": 1.0, "AU2": 0.8, "AU4": 0.6, "AU5": 1.0, "AU20": 0.5},
+    "happy": {"AU6": 1.0, "AU12e": 1.0},
+    "sad": {"AU1": 1.0, "AU4": 0.6, "AU15e": 1.0, "AU17": 0.3},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU18": 0.3},
 }
 
 

@@ -125,7 +125,35 @@ def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
         opening = expression.mouth_opening(face.landmarks)
     delta[_LIPS] *= lip_factors(opening)
     src = expression.apply(face.to_canonical, expression.control_points(face.landmarks))
-    return expression.keep_lid_crease_between(src, delta)
+    return keep_lip_thickness(src, expression.keep_lid_crease_between(src, delta))
+
+
+#: (outer, inner) landmark pairs across each lip: upper lip (left, centre, right), then lower lip
+UPPER_LIP_PAIRS = ((50, 61), (51, 62), (52, 63))
+LOWER_LIP_PAIRS = ((58, 67), (57, 66), (56, 65))
+#: the range of a lip's height (outer to inner edge) an edit may give it, as a share of the source's
+LIP_THICKNESS = (0.85, 1.15)
+
+
+def keep_lip_thickness(src: np.ndarray, delta: np.ndarray, bounds=LIP_THICKNESS) -> np.ndarray:
+    """``delta`` ``[N_CONTROL, 2]`` with each lip's height (outer to inner edge, canonical y) kept within
+    ``bounds`` of the source's (``src``: canonical control points), by moving the lip's outer edge.
+
+    Lips are not rubber: a smile whose corners rise while the lip centres stay (they are the speech)
+    thinned and bulged the lower lip, disgust's lowered lower lip swelled it, a sad chin raise pushed it
+    up into a pout. Real lips keep their volume: stretched sideways they thin a little, and they do not
+    swell. Modifies and returns ``delta``."""
+    lo, hi = bounds
+    for pairs, sign in ((UPPER_LIP_PAIRS, 1.0), (LOWER_LIP_PAIRS, -1.0)):
+        for outer, inner in pairs:
+            h0 = sign * (src[inner, 1] - src[outer, 1])  # > 0: the inner edge lies below the outer one (upper lip)
+            if h0 <= 1e-4:
+                continue
+            h1 = sign * ((src[inner, 1] + delta[inner, 1]) - (src[outer, 1] + delta[outer, 1]))
+            h = min(max(h1, lo * h0), hi * h0)
+            if h != h1:
+                delta[outer, 1] = src[inner, 1] + delta[inner, 1] - sign * h - src[outer, 1]
+    return delta
 
 
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
