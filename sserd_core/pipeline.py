@@ -31,7 +31,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import media, validate
-from .landmark import expression
+from . import expression
 from .content import ContentTrack
 from .editor import FaceEditor
 from .emotion import EmotionSpec

@@ -328,7 +328,7 @@ _STAGE_HOOK = textwrap.dedent("""
     elif stage == "rendering":
         # hold on the main thread while frames are being published (the frame workers keep editing
         # around it): --plot makes the pipeline measure every edited frame there
-        from sserd_core.landmark import expression
+        from sserd_core import expression
         real_measure = expression.measure_frame
         n = {"i": 0}
         def measure(*a, **k):
