@@ -220,7 +220,7 @@ def _fail_mux(nth):
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(*a, **k)
 
-        monkeypatch.setattr(pipeline, "mux_audio", mux)
+        monkeypatch.setattr(pipeline.job, "mux_audio", mux)
     return patch
 
 
@@ -498,7 +498,7 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     args = dict(emotion="sad")
     args.update(kw)
     calls = []
-    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
     with pytest.raises(SSERDError, match=word):
         pipeline.edit_video(short_clip, tmp_path / "o.mp4", args.pop("emotion"), **args)
     assert not calls and listing(tmp_path) == set()
