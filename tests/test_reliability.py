@@ -316,7 +316,7 @@ _STAGE_HOOK = textwrap.dedent("""
             time.sleep(0.1)
 
     if stage == "tracking":
-        real_track = pipeline.track_faces
+        real_track = pipeline.stages.track_faces
         def track(frames, *a, **k):
             def slow():
                 for i, f in enumerate(frames):
@@ -324,7 +324,7 @@ _STAGE_HOOK = textwrap.dedent("""
                         hold("tracking")
                     yield f
             return real_track(slow(), *a, **k)
-        pipeline.track_faces = track
+        pipeline.stages.track_faces = track
     elif stage == "rendering":
         # hold on the main thread while frames are being published (the frame workers keep editing
         # around it): --plot makes the pipeline measure every edited frame there
@@ -338,12 +338,12 @@ _STAGE_HOOK = textwrap.dedent("""
             return real_measure(*a, **k)
         expression.measure_frame = measure
     elif stage == "muxing":
-        real_mux = pipeline.mux_audio
+        real_mux = pipeline.job.mux_audio
         def mux(*a, **k):
             out = real_mux(*a, **k)   # the muxed output exists (staged), not yet published
             hold("muxing")
             return out
-        pipeline.mux_audio = mux
+        pipeline.job.mux_audio = mux
     sys.exit(cli.main())
 """)
 
