@@ -29,6 +29,7 @@ from .. import expression, geometry
 from ..blend import paste_back_patch
 from ..media.patch import Patch
 from ..editor import FaceEditor, FaceFrame
+from .glasses import find_glasses, glasses_mask
 from .occlusion import occlusion_mask
 from .shading import fold_amounts, shading_gain
 
@@ -151,8 +152,9 @@ class LandmarkEditor(FaceEditor):
     parallel_safe = True  # every frame is edited from its own inputs only
 
     def __init__(self, device: Optional[str] = None, grid_step: int = 8, interpolation: str = "bicubic",
-                 backend: str = "auto", shading: bool = True, occlusion: bool = True):
+                 backend: str = "auto", shading: bool = True, occlusion: bool = True, glasses: bool = True):
         self.shading = shading
+        self.glasses = glasses
         self.occlusion = occlusion
         self.device = _device(device)
         self.grid_step = max(1, int(grid_step))
@@ -203,9 +205,13 @@ class LandmarkEditor(FaceEditor):
         ex0, ey0, ex1, ey1 = _ellipse_box(ell, w, h)
         if ex1 - ex0 < 2 or ey1 - ey0 < 2:
             return Patch(frame)
+        # a glasses frame is rigid: points on its outlines are pinned (the flow is 0 there and grows
+        # smoothly into the lenses, where the eyes still move)
+        glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
+        pinned = glasses.points.astype(np.float64) if glasses is not None and glasses.amount >= 0.5 else ring[:0]
         # backward map: for each output (edited) position, where to sample in the source
-        ctrl_dst = np.vstack([dst_lm, ring])
-        ctrl_src = np.vstack([src_lm, ring])
+        ctrl_dst = np.vstack([dst_lm, ring, pinned])
+        ctrl_src = np.vstack([src_lm, ring, pinned])
         scale = float(np.linalg.norm(ring.max(0) - ring.min(0)))
         params = tps_fit(ctrl_dst / scale, ctrl_src / scale)
         gs = self.grid_step
@@ -228,12 +234,21 @@ class LandmarkEditor(FaceEditor):
         map_x = cv2.resize(grid_x, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         map_y = cv2.resize(grid_y, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         eh, ew = ey1 - ey0, ex1 - ex0
-        occluded = None
+        # what the warp must not bend: an occluder (a hand, a microphone, hair) and a glasses frame.
+        # ``occluded``: where the blend keeps the source; ``around``: where the flow fades to zero;
+        # ``avoid``: what no skin beside it may sample
+        occluded = around = avoid = None
         if self.occlusion:
             occluded, around = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1), spread=True)
-        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if occluded is not None else None
+            avoid = around
+        if glasses is not None and glasses.mask is not None:
+            rigid, rigid_wide, rigid_soft = glasses_mask(glasses, (x0, y0, x1, y1))
+            occluded = rigid if occluded is None else np.maximum(occluded, rigid)
+            around = rigid_wide if around is None else np.maximum(around, rigid_wide)
+            avoid = rigid_soft if avoid is None else np.maximum(avoid, rigid_soft)
+        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if around is not None else None
         if box is not None:
-            # whatever covers the face is not skin: no flow under it (and smoothly less around it)
+            # no flow under it (and smoothly less around it)
             by0, by1, bx0, bx1 = box
             keep = 1.0 - around[by0:by1, bx0:bx1]
             gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0  # the identity map over E (frame px)
@@ -241,12 +256,13 @@ class LandmarkEditor(FaceEditor):
             sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
             map_x[sub] = gx[:, sub[1]] + (map_x[sub] - gx[:, sub[1]]) * keep
             map_y[sub] = gy[sub[0]] + (map_y[sub] - gy[sub[0]]) * keep
-            # and no skin beside it samples the occluder: where the flow would fetch pixels from under
-            # the (feathered) mask, it is scaled down so the skin is taken from beside the occluder
-            # instead (a smile's cheek raise drew a fingertip resting beside the nose up into the cheek).
-            # The lips are left out: their flow is the lip edit, and freezing part of a mouth beside the
-            # fingers bent it (dlib's re-fit of the hand clip's mouth opening: correlation 0.49 -> 0.31)
-            lands = cv2.remap(around, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
+            # and no skin beside it samples it: where the flow would fetch pixels from under the
+            # (feathered) mask, it is scaled down so the skin is taken from beside it instead (a smile's
+            # cheek raise drew a fingertip resting beside the nose up into the cheek; a raised brow drew
+            # a second copy of a glasses frame's top bar). The lips are left out: their flow is the lip
+            # edit, and freezing part of a mouth beside the fingers bent it (dlib's re-fit of the hand
+            # clip's mouth opening: correlation 0.49 -> 0.31)
+            lands = cv2.remap(avoid, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
             keep = np.clip(1.0 - 1.5 * lands, 0.0, 1.0)
             lips = np.zeros(keep.shape, np.uint8)
