@@ -64,7 +64,7 @@ EXPECTED = [
                          ids=[f"{c}-{lab}-vs-{b or 'source'}" for c, lab, _, b in EXPECTED])
 def test_emotion_moves_its_action_units(edited, source_feats, clip, label, checks, baseline):
     d = _delta(edited, source_feats, clip, label, baseline)
-    from sserd_core.landmark.expression import FEATURES
+    from sserd_core.expression import FEATURES
 
     for name, sign, margin in checks:
         value = d[FEATURES.index(name)]
@@ -85,7 +85,7 @@ def test_neutral_removes_the_smile_the_source_shows(edited, source_feats, conten
 def test_intensity_scales_the_edit(edited, source_feats):
     half = _delta(edited, source_feats, "hopper", "happy", None)
     low = _feats(edited("hopper", "happy", 0.4)) - source_feats["hopper"]
-    from sserd_core.landmark.expression import FEATURES
+    from sserd_core.expression import FEATURES
 
     i = FEATURES.index("mouth_width")
     assert 0.2 * half[i] < low[i] < 0.8 * half[i]

@@ -132,7 +132,7 @@ class Glasses:
 
 def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray) -> Glasses:
     """The glasses frame on the face with ``landmarks`` ``[68, 2]`` (frame px) in ``frame`` (RGB), if any."""
-    from .expression import apply
+    from ..geometry import apply
 
     A, (w, h) = _raster(to_canonical)
     canon = cv2.warpAffine(frame, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

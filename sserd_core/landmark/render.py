@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from . import expression
+from .. import expression, geometry
 from ..blend import paste_back_patch
 from ..media.patch import Patch
 from ..editor import FaceEditor, FaceFrame
@@ -124,7 +124,7 @@ def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     if opening is None or not np.isfinite(opening):
         opening = expression.mouth_opening(face.landmarks)
     delta[_LIPS] *= lip_factors(opening)
-    src = expression.apply(face.to_canonical, expression.control_points(face.landmarks))
+    src = geometry.apply(face.to_canonical, expression.control_points(face.landmarks))
     return keep_lip_thickness(src, expression.keep_lid_crease_between(src, delta))
 
 
@@ -159,14 +159,14 @@ def keep_lip_thickness(src: np.ndarray, delta: np.ndarray, bounds=LIP_THICKNESS)
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     """Edited landmarks ``[68, 2]`` (frame px): source + displacement(target − source emotion); content pinned."""
     delta = _emotion_delta(face, target)[:68]
-    return face.landmarks + expression.displacement_to_frame(face.to_canonical, delta)
+    return face.landmarks + geometry.displacement_to_frame(face.to_canonical, delta)
 
 
 def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.landmark.expression.SKIN_POINTS`."""
+    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.expression.SKIN_POINTS`."""
     src = expression.control_points(face.landmarks)[68:]
     delta = _emotion_delta(face, target)[68:]
-    return src, src + expression.displacement_to_frame(face.to_canonical, delta)
+    return src, src + geometry.displacement_to_frame(face.to_canonical, delta)
 
 
 class LandmarkEditor(FaceEditor):
