@@ -495,7 +495,7 @@ def main(argv=None):
 
     sys.path.insert(0, str(Path(args.product_root).resolve()))
     from sserd_core import pipeline
-    print(f"product code: {Path(pipeline.__file__).parent}", file=sys.stderr)
+    print(f"product code: {Path(pipeline.__file__).parent.parent}", file=sys.stderr)
 
     paths = clip_paths()
     names = list(paths)

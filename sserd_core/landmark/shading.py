@@ -9,7 +9,7 @@ takes the face's own skin tone and lighting. Folds the source already shows and 
 target does not want are softened instead: the crease's shadow is filled from its
 surroundings (the low-frequency part of the skin is kept, the fold's dip removed).
 
-Amounts are in action-unit terms (see :data:`sserd_core.landmark.expression.EMOTION_AUS`): a fold
+Amounts are in action-unit terms (see :data:`sserd_core.expression.EMOTION_AUS`): a fold
 is drawn as deep as the target's activation of its action units exceeds the source's.
 """
 
@@ -39,8 +39,8 @@ FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.22, "forehead": 0.16, "nose": 0
 
 def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
     """Action-unit activations ``{AU: amount}`` of an emotion vector ``[7]`` (``table``: the AU
-    weights of each emotion, :data:`~sserd_core.landmark.expression.EMOTION_AUS` by default)."""
-    from .expression import EMOTION_AUS
+    weights of each emotion, :data:`~sserd_core.expression.EMOTION_AUS` by default)."""
+    from ..expression import EMOTION_AUS
 
     table = EMOTION_AUS if table is None else table
     acts: dict = {}
@@ -56,10 +56,10 @@ def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
 def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
     """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold.
 
-    As the warp does (:func:`sserd_core.landmark.expression.edit_displacement`): what the edit adds counts
-    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.landmark.expression.REMOVE_AUS`).
+    As the warp does (:func:`sserd_core.expression.edit_displacement`): what the edit adds counts
+    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.expression.REMOVE_AUS`).
     """
-    from .expression import EDIT_AUS, REMOVE_AUS, edit_split
+    from ..expression import EDIT_AUS, REMOVE_AUS, edit_split
 
     added, removed = edit_split(target, source)
     at, as_ = au_activations(added, EDIT_AUS), au_activations(removed, REMOVE_AUS)
@@ -85,11 +85,11 @@ def _bezier(p0, p1, p2, n: int = 12) -> np.ndarray:
 def fold_curves(pts: np.ndarray, iod: float) -> dict:
     """Polylines ``{fold: [(curve [n, 2], bulge_side [2]), ...]}`` (pixels) on control points ``pts``.
 
-    ``pts`` are :func:`sserd_core.landmark.expression.control_points` of the *edited* face in the
+    ``pts`` are :func:`sserd_core.expression.control_points` of the *edited* face in the
     same pixel frame; ``bulge_side`` is a unit vector pointing to the side the skin bulges
     over the crease (where a faint highlight goes).
     """
-    from .expression import _CONTROL_INDEX as CI
+    from ..expression.layout import _CONTROL_INDEX as CI
 
     P = np.asarray(pts, np.float64)
     down = P[8] - P[27]
