@@ -3,7 +3,7 @@
 
 A glasses frame is rigid: an expression edit may move the face behind it but should leave the
 frame where the source had it. This measure does not use any detector of the product: the rims
-are polylines traced by eye on a few keyframes of the source clip (``assets/annotations/<clip>.json``,
+are polylines traced by eye on a few keyframes of the source clip (``assets/real/annotations/<clip>.json``,
 see ``assets/README.md``), and on each keyframe
 
 1. dense optical flow (OpenCV DIS, ``PRESET_MEDIUM``, grey) is computed from the decoded
@@ -18,7 +18,7 @@ pixels of all keyframes (``p95_iod``); each keyframe's own p95 and median are re
 A plain re-encode reads about 0.001-0.005, a 3 px shift of the whole frame 3 px / IOD.
 
     python bench/rim_displacement.py assets/sample_hopper.mp4 edited.mp4      # annotations found by clip name
-    python bench/rim_displacement.py SRC EDIT --annotations assets/annotations/sample_hopper.json --json
+    python bench/rim_displacement.py SRC EDIT --annotations assets/real/annotations/sample_hopper.json --json
     python bench/rim_displacement.py assets/sample_hopper.mp4 --validate       # re-encode and 3 px shift checks
 """
 from __future__ import annotations
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ANNOTATIONS = ROOT / "assets" / "annotations"
+ANNOTATIONS = ROOT / "assets" / "real" / "annotations"
 
 
 def annotations_for(clip: str | Path) -> Path | None:
-    """The annotation file of a clip (``assets/annotations/<clip stem>.json``), or None."""
+    """The annotation file of a clip (``assets/real/annotations/<clip stem>.json``), or None."""
     p = ANNOTATIONS / f"{Path(clip).stem}.json"
     return p if p.exists() else None
 
@@ -138,13 +138,19 @@ def rim_displacement(source: dict[int, np.ndarray], edited: dict[int, np.ndarray
             "median_iod": float(np.median(allv)), "rim_pixels": int(allv.size), "keyframes": per}
 
 
-def measure_clip(source: str | Path, edited: str | Path, annotations: str | Path | None = None) -> dict:
-    """:func:`rim_displacement` of two video files (decoded with PyAV)."""
+def measure_clip(source: str | Path, edited: str | Path, annotations: str | Path | None = None,
+                 max_frames: int | None = None) -> dict:
+    """:func:`rim_displacement` of two video files (decoded with PyAV). ``max_frames``: only the
+    keyframes among the first ``max_frames`` frames (for an edit of the clip's beginning)."""
     ann_path = annotations or annotations_for(source)
     if ann_path is None:
         raise FileNotFoundError(f"no rim annotations for {Path(source).name}: trace them into "
                                 f"{ANNOTATIONS / (Path(source).stem + '.json')} (see assets/README.md)")
     ann = load_annotations(ann_path)
+    if max_frames is not None:
+        ann["keyframes"] = {n: v for n, v in ann["keyframes"].items() if n < max_frames}
+        if not ann["keyframes"]:
+            raise ValueError(f"no annotated keyframe among the first {max_frames} frames of {Path(source).name}")
     frames = list(ann["keyframes"])
     return rim_displacement(decode_frames(source, frames), decode_frames(edited, frames), ann)
 
@@ -184,7 +190,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source")
     ap.add_argument("edited", nargs="?")
-    ap.add_argument("--annotations", help="default: assets/annotations/<source stem>.json")
+    ap.add_argument("--annotations", help="default: assets/real/annotations/<source stem>.json")
     ap.add_argument("--validate", action="store_true", help="check the measure on SOURCE: re-encode, 3 px shift")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = ap.parse_args(argv)

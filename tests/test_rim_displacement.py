@@ -3,7 +3,7 @@
 It is a measuring tool for the benchmark, so it is checked against moves whose size is known:
 the source itself (0), a plain re-encode with the product writer's settings (codec noise only:
 about 0.001 IOD), and the whole frame shifted by 3 px (3 px / IOD on every keyframe), on the
-hand-traced rims of ``assets/sample_hopper.mp4`` (``assets/annotations/sample_hopper.json``).
+hand-traced rims of ``assets/sample_hopper.mp4`` (``assets/real/annotations/sample_hopper.json``).
 """
 from __future__ import annotations
 
