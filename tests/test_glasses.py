@@ -2,7 +2,7 @@
 
 The frame's displacement is measured without the product's glasses detector: the rims of
 ``sample_hopper.mp4`` (a real portrait with thick cat-eye glasses, animated by this project) were
-traced by eye on six keyframes (``assets/annotations/sample_hopper.json``), and
+traced by eye on six keyframes (``assets/real/annotations/sample_hopper.json``), and
 ``bench/rim_displacement.py`` reads dense optical flow (OpenCV DIS) from the decoded source to the
 decoded edit on those pixels, in inter-ocular units. A plain re-encode reads about 0.001.
 Before the frame was kept rigid, happy moved the rims 0.168 and angry 0.136.
