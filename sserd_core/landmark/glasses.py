@@ -85,7 +85,7 @@ def _best_loop(P: np.ndarray, lo: np.ndarray, hi: np.ndarray, step: int = 2) -> 
     for a in range(1, 2 * n):
         padded[step:step + R] = total
         k = windows.argmax(1)
-        back[a] = r + k - step
+        back[a] = np.clip(r + k - step, 0, R - 1)  # (a radius nothing reaches points anywhere valid)
         total = windows[r, k] + score[a % n]
     path = np.zeros(2 * n, np.int64)
     path[-1] = int(np.argmax(total))
