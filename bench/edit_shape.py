@@ -46,9 +46,15 @@ MODEL_CLIPS = ("smile", "sad", "occluded")
 
 
 def canonical(lm: np.ndarray) -> np.ndarray:
-    from sserd_core.geometry import to_canonical
-
-    return to_canonical(np.asarray(lm, np.float32)).astype(np.float64)
+    """dlib points in canonical face space (the midpoints of each eye's corners at (∓0.5, 0), as
+    sserd_core.geometry defines it), computed here, not by the product."""
+    lm = np.asarray(lm, np.float64)
+    r, l = (lm[36] + lm[39]) / 2, (lm[42] + lm[45]) / 2
+    d = l - r
+    s = 1.0 / np.hypot(*d)
+    c, si = d / np.hypot(*d)
+    R = np.array([[c, si], [-si, c]]) * s
+    return (lm - (r + l) / 2) @ R.T
 
 
 def lip_heights(X: np.ndarray) -> tuple[float, float]:
@@ -88,7 +94,12 @@ def main() -> None:
     ap.add_argument("--intensity", type=float, default=1.0)
     ap.add_argument("--step", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="write a markdown table here (+ .json beside it)")
+    ap.add_argument("--product-root", type=Path, default=None,
+                    help="import sserd_core from this tree (an older commit's `git archive`, for before/after; "
+                         "a tree without LandmarkEditor.flow reports no stretch)")
     args = ap.parse_args()
+    if args.product_root:
+        sys.path.insert(0, str(args.product_root.resolve()))
 
     import cv2
     from bench_edit_strength import Dlib
@@ -140,7 +151,7 @@ def main() -> None:
                         same.append(float(np.linalg.norm(dl.embedding(got[i], shape) - e0)) < 0.6)
                         dist.append(float(model.distance((X - content.neutral)[None])[0]))
                 face = content.face_frame(i)
-                f = editor.flow(src[i], face, target)
+                f = editor.flow(src[i], face, target) if hasattr(editor, "flow") else None
                 if f is None:
                     continue
                 area, aniso = f.stretch()
