@@ -254,7 +254,7 @@ def test_no_output_may_replace_a_file_the_job_reads(tmp_path, short_clip, case, 
 def test_api_refuses_the_reference_as_an_output_before_any_work(tmp_path, short_clip, monkeypatch):
     _setup_reads(tmp_path, short_clip)
     calls = []
-    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
     h = md5(tmp_path / "ref.mp4")
     for out, cmp_, plot in [(tmp_path / "hard_ref.mp4", None, None), (tmp_path / "o.mp4", tmp_path / "link_ref.mp4", None)]:
         with pytest.raises(SSERDError, match="the reference"):
@@ -425,7 +425,7 @@ def _fail_mux(nth):
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(*a, **k)
 
-        monkeypatch.setattr(pipeline, "mux_audio", mux)
+        monkeypatch.setattr(pipeline.job, "mux_audio", mux)
     return patch
 
 
@@ -522,7 +522,7 @@ _STAGE_HOOK = textwrap.dedent("""
             time.sleep(0.1)
 
     if stage == "tracking":
-        real_track = pipeline.track_faces
+        real_track = pipeline.stages.track_faces
         def track(frames, *a, **k):
             def slow():
                 for i, f in enumerate(frames):
@@ -530,11 +530,11 @@ _STAGE_HOOK = textwrap.dedent("""
                         hold("tracking")
                     yield f
             return real_track(slow(), *a, **k)
-        pipeline.track_faces = track
+        pipeline.stages.track_faces = track
     elif stage == "rendering":
         # hold on the main thread while frames are being published (the frame workers keep editing
         # around it): --plot makes the pipeline measure every edited frame there
-        from sserd_core.landmark import expression
+        from sserd_core import expression
         real_measure = expression.measure_frame
         n = {"i": 0}
         def measure(*a, **k):
@@ -544,12 +544,12 @@ _STAGE_HOOK = textwrap.dedent("""
             return real_measure(*a, **k)
         expression.measure_frame = measure
     elif stage == "muxing":
-        real_mux = pipeline.mux_audio
+        real_mux = pipeline.job.mux_audio
         def mux(*a, **k):
             out = real_mux(*a, **k)   # the muxed output exists (staged), not yet published
             hold("muxing")
             return out
-        pipeline.mux_audio = mux
+        pipeline.job.mux_audio = mux
     sys.exit(cli.main())
 """)
 
@@ -894,7 +894,7 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     args = dict(emotion="sad")
     args.update(kw)
     calls = []
-    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
     with pytest.raises(SSERDError, match=word):
         pipeline.edit_video(short_clip, tmp_path / "o.mp4", args.pop("emotion"), **args)
     assert not calls and listing(tmp_path) == set()
