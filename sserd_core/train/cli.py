@@ -88,7 +88,8 @@ def _cmd_pairs(args) -> int:
     if cfg.data["actors"]:
         actors = sorted(set(cfg.data["actors"]) & set(actors))
     train_actors, _ = split_actors(actors, cfg.data["val_actors"], cfg.data["val_fraction"], cfg.train["seed"])
-    cache = FrameCache(cfg.data["cache"], train_actors, int(cfg.data["max_frames_per_clip"]) or None)
+    cache = FrameCache(cfg.data["cache"], train_actors, int(cfg.data["max_frames_per_clip"]) or None,
+                       int(cfg.data["max_frames_per_actor"]) or None, int(cfg.train["seed"]))
     out = args.out or cfg.pairs["dir"] or os.path.join(cfg.train["output_dir"], "pairs")
     path = build_pairs(build_model(cfg), cache, out, alpha=float(cfg.pairs["alpha"]),
                        max_neutral_per_actor=int(cfg.pairs["max_neutral_per_actor"]), seed=int(cfg.train["seed"]),

@@ -40,8 +40,10 @@ class TrainConfig:
                          r1=1.0, d_reg_every=16, hub_cache_dir=None)
     PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=0, directions="official")
     CHOICES = {("train", "optimizer"): ("ranger", "adam"), ("train", "noise"): ("random", "zero"),
-               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal")}
-    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0)
+               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal"),
+               ("data", "sampling"): ("frames", "actors")}
+    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0,
+                         max_frames_per_actor=0, sampling="frames")
 
     @classmethod
     def from_dict(cls, cfg: dict, path: Optional[Path] = None) -> "TrainConfig":

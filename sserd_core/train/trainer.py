@@ -226,12 +226,14 @@ class Trainer(RunRecords):
             actors = sorted(set(cfg.data["actors"]))
         train_actors, val_actors = split_actors(actors, cfg.data["val_actors"], cfg.data["val_fraction"], t["seed"])
         mf = int(cfg.data["max_frames_per_clip"]) or None
-        self.data = FrameCache(cfg.data["cache"], train_actors, mf)
-        self.val = FrameCache(cfg.data["cache"], val_actors, mf) if val_actors else None
+        ma = int(cfg.data["max_frames_per_actor"]) or None
+        self.data = FrameCache(cfg.data["cache"], train_actors, mf, ma, int(t["seed"]))
+        self.val = FrameCache(cfg.data["cache"], val_actors, mf, ma, int(t["seed"])) if val_actors else None
         self.train_actors = [a for a in self.data.actors if len(self.data.by[a]) >= 2]
         if not self.train_actors:
             raise SSERDError("No training actor has frames of at least two emotions; SSERD needs emotion pairs.")
         self.actor_id = {a: i for i, a in enumerate(self.data.actors)}
+        self._unpaired_frames = np.flatnonzero(np.isin(self.data.actor_of, self.train_actors))
 
         # model and loss networks
         net = build_model(cfg)
@@ -330,12 +332,21 @@ class Trainer(RunRecords):
         return np.random.default_rng([int(self.cfg.train["seed"]), step, micro, self.acc.process_index])
 
     def batch_same_emotion(self, rng, data, n):
-        """Stage 1 (official ``MEADDataset``): a source frame and a driving frame of the same actor and emotion."""
+        """Stage 1 (official ``MEADDataset``): a source frame and a driving frame of the same actor and emotion.
+
+        ``data.sampling = "frames"`` (official): the source frame uniformly over all frames (so actors and
+        emotions weigh by their frame counts); ``"actors"``: an actor, then one of its emotions, uniformly."""
         src, drv, actors, emos = [], [], [], []
+        by_frames = self.cfg.data["sampling"] == "frames"
         for _ in range(n):
-            a = str(rng.choice(data.actors))
-            e = int(rng.choice(data.emotions_of(a)))
-            src.append(int(rng.choice(data.by[a][e])))
+            if by_frames:
+                i = int(rng.integers(len(data)))
+                a, e = str(data.actor_of[i]), int(data.emotion_of[i])
+            else:
+                a = str(rng.choice(data.actors))
+                e = int(rng.choice(data.emotions_of(a)))
+                i = int(rng.choice(data.by[a][e]))
+            src.append(i)
             drv.append(int(rng.choice(data.by[a][e])))
             actors.append(a), emos.append(e)
         return dict(x=data.tensor(src), d1=data.tensor(drv), actors=actors, emotions=emos)
@@ -355,10 +366,14 @@ class Trainer(RunRecords):
                 s, t = int(rng.choice(ems)), int(rng.choice(ems))
                 x, tgt = pairs.tensor([p], [s])[0], pairs.tensor([p], [t])[0]
             else:  # source: a real frame of any emotion; target emotion t: any the actor has
-                a = str(rng.choice(self.train_actors))
-                s = int(rng.choice(data.emotions_of(a)))
+                if self.cfg.data["sampling"] == "frames":  # official: the source uniformly over frames
+                    i0 = int(rng.choice(self._unpaired_frames))
+                    a = str(data.actor_of[i0])
+                else:
+                    a = str(rng.choice(self.train_actors))
+                    i0 = int(rng.choice(data.by[a][int(rng.choice(data.emotions_of(a)))]))
                 t = int(rng.choice(data.emotions_of(a)))
-                x, tgt = data.tensor([int(rng.choice(data.by[a][s]))])[0], None
+                x, tgt = data.tensor([i0])[0], None
             i1 = int(rng.choice(data.by[a][t]))
             d1.append(i1)
             others = [b for b in data.actors if b != a and t in data.by[b]] or [a]
