@@ -52,8 +52,10 @@ class Method:
     folder: Optional[Path] = None
 
 
-def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoints: Sequence[str] = ()) -> list[Method]:
-    """Methods from ``--methods`` names, ``--outputs NAME=DIR`` folders and ``--checkpoint [NAME=]PATH`` neural models."""
+def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoints: Sequence[str] = (),
+                    neural_options: Optional[dict] = None) -> list[Method]:
+    """Methods from ``--methods`` names, ``--outputs NAME=DIR`` folders and ``--checkpoint [NAME=]PATH`` neural models
+    (``neural_options`` go to :func:`sserd_core.neural.load_editor`: dtype, batch_size, noise_mode, max_face_size)."""
     methods = []
     for name in names:
         name = name.strip()
@@ -80,16 +82,16 @@ def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoin
     for spec in checkpoints:
         name, sep, path = spec.partition("=")
         name, path = (name, path) if sep else ("neural", spec)
-        methods.append(Method(name.strip(), "editor", _neural_factory(path.strip())))
+        methods.append(Method(name.strip(), "editor", _neural_factory(path.strip(), neural_options or {})))
     names_seen = [m.name for m in methods]
     if len(set(names_seen)) != len(names_seen):
         raise SSERDError(f"Two methods share a name: {names_seen}.")
     return methods
 
 
-def _neural_factory(path: str) -> Callable:
+def _neural_factory(path: str, options: dict) -> Callable:
     def make(device=None):
-        return pipeline.make_editor(path, device)
+        return pipeline.make_editor(path, device, **options)
 
     return make
 

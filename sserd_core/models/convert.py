@@ -361,7 +361,9 @@ Converted from the official checkpoint `{source}` (github.com/ZH-Xu410/SSERD, MI
 - Label-driven editing needs `emotion_prototypes.safetensors` (`sserd prototypes REF_DIR MODEL_DIR`);
   reference-driven editing needs only a reference face image.
 {stage_note}
-Use: `sserd edit INPUT.mp4 OUTPUT.mp4 --model {repo} --emotion happy` (see the project's docs/NEURAL.md).
+Use (from the folder that holds this model folder): `sserd edit INPUT.mp4 -o OUTPUT.mp4 --model {repo} --reference FACE.png`
+(a face image showing the target emotion; after `sserd prototypes`, `--emotion happy` works too). The
+paper's tables: `sserd eval --data MEAD_ROOT --out RESULTS --checkpoint SSERD={repo}` (the project's docs/EVALUATION.md).
 """
 
 

@@ -6,7 +6,8 @@
   similarity = cosine per style layer averaged over layers; cross-entropy of
   ``sim / τ`` (τ = 0.1) with the positive as the target. The pool keeps the last ``size``
   (8) codes per actor and emotion, FIFO, detached, as in the official implementation.
-- :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings, 0.2),
+- :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings of the official crop,
+  :func:`identity_crop`, 0.2),
   L2 (1.0), perceptual (0.8); the adversarial term (non-saturating, 0.1, :func:`generator_adv_loss`)
   against :class:`Discriminator` is added by the trainer.
 
@@ -14,7 +15,8 @@ Loss networks with pretrained weights are **never downloaded silently**: give a 
 Hugging Face repo id (already in the cache, or downloadable when the Hub is reachable) of a
 TorchScript module:
 
-- identity network: ``images [B,3,H,W] in −1…1 → embeddings [B,D]`` (e.g. ArcFace IR-SE-50 traced);
+- identity network: ``images [B,3,112,112] in −1…1 → embeddings [B,D]`` (e.g. ArcFace IR-SE-50 traced); it is
+  given the official crop of each face (:func:`identity_crop`), or the whole face with ``loss.identity_crop = "none"``;
 - perceptual network: ``(x, y) → distances [B]`` (e.g. LPIPS-VGG traced).
 
 See docs/TRAINING.md for how to export them.
@@ -235,6 +237,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+#: the official ID loss's crop (``criteria/id_loss.py``: ``x[:, :, 35:223, 32:220]``, then pooled to 112 px) in a
+#: 256 px aligned face: rows 35–222, columns 32–219 (188 px square, the face without the forehead and chin)
+ID_CROP_256 = (35, 223, 32, 220)
+ID_SIZE = 112
+
+
+def identity_crop(x: torch.Tensor) -> torch.Tensor:
+    """The official identity-loss input: the ``[35:223, 32:220]`` box of a 256 px face (scaled to the image's
+    size), adaptive-average-pooled to 112×112 — what the IR-SE-50 ArcFace of pSp / SSERD is fed."""
+    s = x.shape[-1] / 256.0
+    t, b, l, r = (int(round(v * s)) for v in ID_CROP_256)
+    return F.adaptive_avg_pool2d(x[:, :, t:b, l:r], (ID_SIZE, ID_SIZE))
+
+
 class ReconstructionLoss(nn.Module):
     """Weighted identity / L2 / perceptual terms between generated and target faces (the adversarial term
     is added by the trainer, over all generated images at once, as the official code does).
@@ -246,8 +262,11 @@ class ReconstructionLoss(nn.Module):
     """
 
     def __init__(self, identity_net: Optional[nn.Module] = None, perceptual_net: Optional[nn.Module] = None,
-                 weights: Optional[dict] = None):
+                 weights: Optional[dict] = None, identity_crop: str = "official"):
         super().__init__()
+        if identity_crop not in ("official", "none"):
+            raise SSERDError(f"loss.identity_crop must be official or none, got {identity_crop!r}.")
+        self.identity_crop = identity_crop
         self.weights = dict(WEIGHTS, **(weights or {}))
         self.identity_net = identity_net
         self.perceptual_net = perceptual_net
@@ -266,8 +285,9 @@ class ReconstructionLoss(nn.Module):
             per = self.perceptual_net(generated, target).reshape(b).float()
             parts["perceptual"] = w["perceptual"] * (per * sw).sum() / norm
         if w["id"] > 0 and self.identity_net is not None:  # identity must hold for every sample
-            e_g = F.normalize(self.identity_net(generated).float(), dim=-1)
-            e_t = F.normalize(self.identity_net(target).float(), dim=-1)
+            crop = identity_crop if self.identity_crop == "official" else (lambda x: x)
+            e_g = F.normalize(self.identity_net(crop(generated)).float(), dim=-1)
+            e_t = F.normalize(self.identity_net(crop(target)).float(), dim=-1)
             parts["id"] = w["id"] * (1 - (e_g * e_t).sum(-1)).mean()
         total = sum(parts.values()) if parts else generated.sum() * 0
         return total, parts

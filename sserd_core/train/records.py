@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 CHECKPOINT_DONE = "COMPLETE"
-LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc", "r1")
+LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "consist", "disc", "r1")
 
 
 def latest_checkpoint(output_dir) -> Optional[Path]:

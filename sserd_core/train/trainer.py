@@ -76,10 +76,12 @@ class GeneratorStep(nn.Module):
     :meth:`train`, except its fusion layers — the official ``pSp.fix_encoder``.
     """
 
-    def __init__(self, net, noise: str = "random", resize: str = "bilinear", freeze_encoder: bool = False):
+    def __init__(self, net, noise: str = "random", resize: str = "bilinear", freeze_encoder: bool = False,
+                 consist: bool = False):
         super().__init__()
         self.net = net
         self.noise, self.resize, self.freeze_encoder = noise, resize, freeze_encoder
+        self.consist = consist  # stage 2: also the emotion codes read back from the generated faces
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -113,6 +115,9 @@ class GeneratorStep(nn.Module):
             out["recon"] = dec(out["emo_s"])
             out["edit1"] = dec(out["emo1"])
             out["edit2"] = dec(out["emo2"])
+            if self.consist:  # official consist_lambda: E(w, r_SD1), E(w, r_SD2) of the generated faces
+                gen_refs = net.encode_reference(torch.cat([out["edit1"], out["edit2"]]))
+                out["emo_gen"] = net.emotion(w.repeat(2, 1, 1), gen_refs)
         return out
 
 
@@ -254,13 +259,15 @@ class Trainer(RunRecords):
         pn = perceptual_net if perceptual_net is not None else self._loss_net(lw["perceptual_net"], "perceptual",
                                                                               "perceptual network", "loss.perceptual_net",
                                                                               hub)
-        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual")})
+        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual")},
+                                         identity_crop=lw["identity_crop"])
         self.crit.to(self.acc.device)
         self.pool = L.LatentPool(int(lw["pool_size"]))
         self.pool_source = self._carry_pool(m_path=cfg.model.get("pretrained"))
         self.state = TrainState()
 
-        gen = GeneratorStep(net, noise=t["noise"], resize=t["resize"], freeze_encoder=self.stage == 2)
+        gen = GeneratorStep(net, noise=t["noise"], resize=t["resize"], freeze_encoder=self.stage == 2,
+                            consist=self.stage == 2 and float(lw["consist"]) > 0)
         opt = make_optimizer(t["optimizer"], list(params.values()), float(t["lr"]), t["betas"],
                              float(t["weight_decay"]))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t["scheduler"], int(t["warmup_steps"]),
@@ -480,6 +487,18 @@ class Trainer(RunRecords):
                          generator=torch.Generator().manual_seed(gen_seed))
         return None if nce is None else float(self.cfg.loss["nce"]) * nce
 
+    def _consist(self, out, batch, step, gen_seed):
+        """Official ``consist_lambda`` (stage 2): the emotion codes read back from the generated faces SD1, SD2
+        (``E(w, r_SD)``) must pick the target emotion out of the latent pool, the same InfoNCE as the driving
+        codes' — so an edit shows the emotion it was driven with. Gradients reach the emotion module and the
+        fusion layers through the generated images."""
+        w = float(self.cfg.loss["consist"])
+        if w <= 0 or "emo_gen" not in out or step < int(self.cfg.train["contrastive_start"]):
+            return None
+        c = L.info_nce(out["emo_gen"], batch["actors"] * 2, batch["emotions"] * 2, self.pool,
+                       float(self.cfg.loss["temperature"]), generator=torch.Generator().manual_seed(gen_seed + 1))
+        return None if c is None else w * c
+
     # ---------------------------------------------------------------- loop
     def train(self, max_steps: Optional[int] = None) -> Path:
         t, lw = self.cfg.train, self.cfg.loss
@@ -512,6 +531,10 @@ class Trainer(RunRecords):
                     if nce is not None:
                         parts["nce"] = nce
                         total = total + nce
+                    consist = self._consist(out, batch, step, nce_seed) if self.stage == 2 else None
+                    if consist is not None:
+                        parts["consist"] = consist
+                        total = total + consist
                     self.acc.backward(total)
                     if self.acc.sync_gradients and float(t["max_grad_norm"]) > 0:
                         self.acc.clip_grad_norm_(self.gen.parameters(), float(t["max_grad_norm"]))
