@@ -4,7 +4,7 @@ training steps/s from disk on the CPU.
     python bench/bench_streaming.py                     # 256 px crops, 1k / 4k / 16k frames (≈ 3.2 GB disk at 16k)
     python bench/bench_streaming.py --frames 500,2000 --size 64 --steps 5
 
-Each point runs in a fresh process (peak RSS = ru_maxrss of that process): build the FrameCache of a synthetic
+Each point runs in a fresh process (peak RSS = that process's VmHWM): build the FrameCache of a synthetic
 cache with that many frames, read ``--reads`` random batches of 8 (as the trainer does), then train the tests'
 tiny model for ``--steps`` stage-1 steps at 64 px from a cache of the same frame count. "held in RAM" is what the
 crops alone would take if they were kept in memory. Prints a Markdown table and one JSON line.
@@ -23,9 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _point(cache: str, reads: int) -> dict:
-    import resource
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry over the parent's peak
+    from before exec)."""
+    status = Path("/proc/self/status").read_text()
+    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
 
+
+def _point(cache: str, reads: int) -> dict:
     import numpy as np
 
     from sserd_core.train.data import FrameCache
@@ -40,12 +45,10 @@ def _point(cache: str, reads: int) -> dict:
     read_s = time.perf_counter() - t0
     return dict(frames=len(data), size=data.size, index_s=round(index_s, 2),
                 batches_per_s=round(reads / read_s, 1),
-                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+                peak_rss_mb=_peak_rss_mb())
 
 
 def _train_point(cache: str, steps: int, tmp: str) -> dict:
-    import resource
-
     sys.path.insert(0, str(ROOT / "tests"))
     from train_helpers import save_standin_loss_nets, tiny_config_text
 
@@ -63,7 +66,7 @@ def _train_point(cache: str, steps: int, tmp: str) -> dict:
     rows = list(csv.DictReader(open(Path(tmp) / "run" / "train_log.csv")))[-steps:]  # after 2 warm-up steps
     sec = sum(float(r["sec_per_step"]) for r in rows) / len(rows)
     return dict(steps_per_s=round(1 / sec, 2),
-                train_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+                train_peak_rss_mb=_peak_rss_mb())
 
 
 def main():
