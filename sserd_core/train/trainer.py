@@ -274,7 +274,7 @@ class Trainer(RunRecords):
                                                                   int(t["max_steps"])))
         self.use_adv = float(lw["adv"]) > 0
         if self.use_adv:
-            disc = L.Discriminator(self.data.size, int(lw["disc_channels"]))
+            disc = self._discriminator()
             opt_d = torch.optim.Adam(disc.parameters(), lr=float(t["lr_d"]), betas=tuple(t["betas_d"]))
             self.gen, self.disc, self.opt, self.opt_d = self.acc.prepare(gen, disc, opt, opt_d)
         else:
@@ -306,6 +306,30 @@ class Trainer(RunRecords):
                           if a in self.actor_id}
         self.log(f"latent pool: {self.pool.total()} codes carried over from {path}")
         return path
+
+    def _discriminator(self) -> nn.Module:
+        """``loss.discriminator``: ``official`` — the official StyleGAN2 discriminator (1024-size layout,
+        channel multiplier 2), continued from ``discriminator.safetensors`` of the pretrained model folder when
+        there is one (written by ``sserd convert`` from an official checkpoint, or by the previous stage);
+        ``light`` — the project's small residual discriminator, trained from scratch; ``auto`` (default):
+        official when the model folder carries a discriminator, else light."""
+        from ..models.convert import DISCRIMINATOR_FILE
+
+        kind = self.cfg.loss["discriminator"]
+        m_path = self.cfg.model.get("pretrained")
+        path = Path(str(m_path)) / DISCRIMINATOR_FILE if m_path else None
+        have = path is not None and path.is_file()
+        if kind == "light" or (kind == "auto" and not have):
+            self.disc_source = None
+            return L.Discriminator(self.data.size, int(self.cfg.loss["disc_channels"]))
+        if have:
+            from safetensors.torch import load_file
+
+            self.disc_source = path
+            self.log(f"discriminator: the official one, continued from {path}")
+            return L.OfficialDiscriminator.from_state_dict(load_file(str(path)))
+        self.disc_source = None
+        return L.OfficialDiscriminator(4 * self.data.size)
 
     def _loss_net(self, spec, weight_key, what, key, hub):
         if float(self.cfg.loss[weight_key]) <= 0:
