@@ -170,7 +170,7 @@ def _stage_timers(acc: dict):
         setattr(mod, name, timed_fn)
         patches.append((mod, name, real))
 
-    wrap(pipeline, "disentangle_content", "tracking (incl. its decode)")
+    wrap(pipeline.job, "disentangle_content", "tracking (incl. its decode)")
     for name in ("tps_fit", "tps_eval"):
         if hasattr(render, name):
             wrap(render, name, "flow")
@@ -180,7 +180,7 @@ def _stage_timers(acc: dict):
     wrap(media.VideoWriter, "write", "encode wait")
     if hasattr(media.VideoWriter, "_input"):  # the edit's box back into the source's planes, on the frame workers
         wrap(media.VideoWriter, "_input", "to planes (workers, thread)")
-    wrap(pipeline, "mux_audio", "mux")
+    wrap(pipeline.job, "mux_audio", "mux")
     try:
         yield
     finally:

@@ -88,7 +88,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(args.product_root).resolve()))
     from sserd_core import media, pipeline
-    print(f"product code: {Path(pipeline.__file__).parent}", file=sys.stderr)
+    print(f"product code: {Path(pipeline.__file__).parent.parent}", file=sys.stderr)
 
     names = [k.removeprefix("real_") for k in json.loads((REAL / "clips.json").read_text())]
     clips = [c.strip() for c in args.clips.split(",") if c.strip()] or names

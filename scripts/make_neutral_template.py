@@ -60,7 +60,8 @@ def read_mean_shape(path: Path) -> np.ndarray:
 
 
 def template() -> np.ndarray:
-    from sserd_core.landmark.expression import _MIRROR, to_canonical
+    from sserd_core.expression.layout import _MIRROR
+    from sserd_core.geometry import to_canonical
 
     X = to_canonical((read_mean_shape(_dat_path()) * 1000.0).astype(np.float32))
     perm = np.arange(68)

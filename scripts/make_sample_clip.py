@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from sserd_core import media
-from sserd_core.landmark.expression import canonical_transform, displacement_to_frame
+from sserd_core.geometry import canonical_transform, displacement_to_frame
 from sserd_core.face import detect_landmarks
 from sserd_core.landmark.render import face_ring, tps_eval, tps_fit
 

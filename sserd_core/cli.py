@@ -144,7 +144,7 @@ def cmd_info(args) -> int:
 
     from . import media, validate
     from .emotion import describe
-    from .landmark.expression import measure_image, mouth_opening
+    from .expression import measure_image, mouth_opening
     from .face import detect_landmarks
     from .pipeline import disentangle_content, load_video
 

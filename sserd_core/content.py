@@ -18,6 +18,7 @@ import numpy as np
 
 from .editor import FaceFrame
 from .media import VideoInfo
+from .smoothing import moving_average
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ContentTrack:
       mouth width (canonical units) — the part of the expression that is always kept.
     - ``source_emotion``: ``float32 [N, 7]`` the emotion the source shows per frame.
     - ``neutral_features``: ``float32 [9]`` emotion features of the neutral face
-      (:func:`sserd_core.landmark.expression.emotion_features`), the zero of emotion measurements.
+      (:func:`sserd_core.expression.emotion_features`), the zero of emotion measurements.
     - ``face_index``: which face was followed (0 = largest).
     - ``feature_coupling`` ``[2, 9]`` / ``content_median`` ``[2]``: how this person's emotion
       features move with speech (least squares over the clip), removed before measuring.
@@ -78,9 +79,7 @@ class ContentTrack:
             return out
         fps = float(getattr(self.video, "fps_float", 25.0) or 25.0)
         window = max(1, int(round(0.7 * fps)) | 1)
-        x = np.nan_to_num(self.content[idx, 0].astype(np.float64))
-        padded = np.pad(x, window // 2, mode="edge")
-        out[idx] = np.convolve(padded, np.ones(window) / window, mode="valid")[: len(idx)]
+        out[idx] = moving_average(np.nan_to_num(self.content[idx, 0].astype(np.float64)), window)
         return out
 
     def coupling(self) -> np.ndarray:

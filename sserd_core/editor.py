@@ -55,6 +55,24 @@ class FaceEditor(ABC):
     #: from frame to frame); the pipeline then edits frames in parallel
     parallel_safe: bool = False
 
+    def load_driving_clip(self, path: str, *, sync: str, source_fps: float, source_frames: int,
+                          start: Optional[float] = None, end: Optional[float] = None,
+                          max_frames: Optional[int] = None) -> Optional[object]:
+        """The driving clip at ``path`` (its range [``start``, ``end``) seconds, at most ``max_frames``) made
+        ready for :meth:`set_driving_clip`, for a backend that takes the clip's frames themselves as per-frame
+        references; ``sync`` / ``source_fps`` / ``source_frames`` say how source frames pick clip frames.
+
+        Default: None — the backend edits from emotion vectors, and the pipeline already hands it the
+        clip's per-frame emotion as the targets (the landmark editor)."""
+        return None
+
+    def set_driving_clip(self, clip: Optional[object]) -> None:
+        """Drive the following edits from ``clip`` (what :meth:`load_driving_clip` returned), or from the
+        targets again when None. The pipeline calls this before every job (with None when the job has no
+        driving clip, so an editor reused across jobs never keeps an earlier job's clip).
+
+        Default: nothing to do (a backend whose :meth:`load_driving_clip` returns None)."""
+
     def prepare(self, emotion: EmotionSpec) -> None:
         """Called once per job before the first :meth:`edit` (e.g. encode the reference image)."""
 

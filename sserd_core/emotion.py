@@ -74,7 +74,8 @@ class EmotionSpec:
     frame by frame), ``frame_vectors`` ``[N, 7]`` (the emotion measured on each of its frames,
     for the landmark backend) and ``sync``: ``"time"`` — source time *t* shows the clip at
     *t* (looping with period ``loop`` seconds when the clip is shorter) — or ``"index"`` —
-    source frame *i* shows clip frame *i* mod *N*.
+    source frame *i* shows clip frame *i* mod *N*. ``driving_start`` / ``driving_end`` (seconds) are the
+    range of the clip that was measured (the whole clip: 0 and None), which a neural backend encodes.
     """
 
     keyframes: list = field(default_factory=list)
@@ -85,6 +86,14 @@ class EmotionSpec:
     frame_vectors: Optional[np.ndarray] = None
     sync: str = "time"
     loop: Optional[float] = None
+    driving_start: float = 0.0
+    driving_end: Optional[float] = None
+
+    def driving_range(self) -> dict:
+        """The driving clip's measured range as keyword arguments (``start``, ``end``, ``max_frames``): the
+        frames :attr:`frame_vectors` were measured on."""
+        n = len(self.frame_vectors) if self.frame_vectors is not None else None
+        return dict(start=self.driving_start or None, end=self.driving_end, max_frames=n or None)
 
     def targets(self, times) -> np.ndarray:
         """Target vectors ``[N, 7]`` for frames shown at ``times`` (seconds from the range start)."""
@@ -131,15 +140,17 @@ class EmotionSpec:
 
     @classmethod
     def from_driving_clip(cls, path: str, times: np.ndarray, vectors: np.ndarray, duration: float,
-                          sync: str = "time", reference_rgb: Optional[np.ndarray] = None) -> "EmotionSpec":
-        """Per-frame emotion of a driving clip (``vectors`` ``[N, 7]`` measured at ``times``), looping."""
+                          sync: str = "time", reference_rgb: Optional[np.ndarray] = None, start: float = 0.0,
+                          end: Optional[float] = None) -> "EmotionSpec":
+        """Per-frame emotion of a driving clip (``vectors`` ``[N, 7]`` measured at ``times`` over its range
+        [``start``, ``end``) seconds), looping."""
         if sync not in ("time", "index"):
             raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
         vectors = np.asarray(vectors, np.float32)
         frames = [(float(t), normalise(v)) for t, v in zip(times, vectors)]
         return cls(frames, reference_rgb=reference_rgb, measured=normalise(vectors.mean(0)), source="driving clip",
                    driving_path=str(path), frame_vectors=np.stack([v for _, v in frames]), sync=sync,
-                   loop=float(duration))
+                   loop=float(duration), driving_start=float(start or 0.0), driving_end=end)
 
     @classmethod
     def from_curve(cls, text: str) -> "EmotionSpec":

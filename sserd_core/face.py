@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .errors import NoFaceError
+from .smoothing import gaussian_over_time
 
 N_LANDMARKS = 68
 
@@ -550,20 +551,5 @@ def smooth_track(landmarks: np.ndarray, found: np.ndarray, fps: float,
     edges = np.flatnonzero(np.diff(np.concatenate([[0], f.view(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):
         if b - a > 1:
-            out[a:b] = _gaussian_over_time(out[a:b], sigma)
+            out[a:b] = gaussian_over_time(out[a:b], sigma)
     return out
-
-
-def _gaussian_over_time(x: np.ndarray, sigma: float) -> np.ndarray:
-    """``x`` ``[T, ...]`` filtered along its first axis by a Gaussian of ``sigma`` frames, cut at 4 sigma,
-    the ends continued with the first and last values: ``scipy.ndimage.gaussian_filter1d(x, sigma, axis=0,
-    mode="nearest")`` (tests/test_core_units.py checks the two agree), written out here because importing
-    ``scipy.ndimage`` costs ~0.2 s of every edit's start-up."""
-    r = int(4.0 * sigma + 0.5)
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    pad = np.pad(np.asarray(x, np.float64), [(r, r)] + [(0, 0)] * (x.ndim - 1), mode="edge")
-    out = np.zeros(x.shape, np.float64)
-    for j, kj in enumerate(k):
-        out += kj * pad[j:j + len(x)]
-    return out.astype(x.dtype)

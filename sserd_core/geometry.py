@@ -1,7 +1,7 @@
 """Face geometry, defined once: the canonical face space, the similarity fit, the mouth opening.
 
-Used by the landmark editor (``expression``), the metrics and the evaluation, and the neural
-backend's alignment, so that "mouth opening" in a :class:`~sserd_core.pipeline.RenderResult` and
+Used by the expression model (:mod:`sserd_core.expression`), the landmark editor, the metrics and
+the evaluation, and the neural backend's alignment, so that "mouth opening" in a :class:`~sserd_core.pipeline.RenderResult` and
 the evaluation's M-Open are the same quantity, measured the same way.
 
 - **Canonical face space**: the similarity (rotation, uniform scale, translation) that puts the
@@ -53,6 +53,18 @@ def apply(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply an affine ``[2, 3]`` to points ``[K, 2]``."""
     T = np.asarray(T, np.float32)
     return (np.asarray(pts, np.float32) @ T[:, :2].T + T[:, 2]).astype(np.float32)
+
+
+def to_canonical(landmarks: np.ndarray) -> np.ndarray:
+    """One face's landmarks ``[68, 2]`` (pixels) in canonical face space, through its
+    :func:`canonical_transform` (float32 throughout: what the expression model measures and edits on;
+    :func:`canonicalise` is the vectorised float64 form the metrics use)."""
+    return apply(canonical_transform(landmarks), landmarks)
+
+
+def displacement_to_frame(T: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Map a canonical displacement ``[K, 2]`` to frame pixels (linear part of ``T``'s inverse)."""
+    return (np.asarray(delta, np.float32) @ np.linalg.inv(T[:, :2]).T).astype(np.float32)
 
 
 def canonicalise(landmarks: np.ndarray) -> np.ndarray:

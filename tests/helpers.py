@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sserd_core.landmark import expression as E
+from sserd_core import expression as E
+from sserd_core.geometry import to_canonical
 from sserd_core import media
 from sserd_core.face import detect_landmarks
 
@@ -35,8 +36,8 @@ def redetect(path, end=None, step=1) -> np.ndarray:
 
 
 def features(landmarks: np.ndarray) -> np.ndarray:
-    """Emotion features ``[N, 9]`` (see sserd_core.landmark.expression.FEATURES) of landmark sets."""
-    return np.stack([E.emotion_features(E.to_canonical(lm)) for lm in landmarks])
+    """Emotion features ``[N, 9]`` (see sserd_core.expression.FEATURES) of landmark sets."""
+    return np.stack([E.emotion_features(to_canonical(lm)) for lm in landmarks])
 
 
 def feature(name: str, feats: np.ndarray) -> np.ndarray:

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from helpers import SAMPLE, SAMPLE_HOPPER, frames
 
-from sserd_core.landmark import expression as E
+from sserd_core import expression as E
+from sserd_core import geometry
+from sserd_core.expression.fit import _nnls, _nnls_candidates
+from sserd_core.expression.layout import _CONTROL_INDEX
 from sserd_core.blend import laplacian_blend, paste_back
 from sserd_core.emotion import EMOTIONS, EmotionSpec, emotion_vector, parse_curve
 from sserd_core.errors import SSERDError
@@ -144,7 +147,7 @@ def test_emotion_fields_never_change_the_lip_gap():
 
 def test_canonical_transform_is_a_similarity_with_unit_eye_distance():
     lm = detect_landmarks(frames(SAMPLE_HOPPER, end=0.1)[0])[0]
-    X = E.to_canonical(lm)
+    X = geometry.to_canonical(lm)
     r, l_ = (X[36] + X[39]) / 2, (X[42] + X[45]) / 2
     assert np.allclose(r, [-0.5, 0], atol=1e-5) and np.allclose(l_, [0.5, 0], atol=1e-5)
 
@@ -187,9 +190,9 @@ def test_an_edit_removes_what_was_measured_and_adds_at_the_edits_strength():
     a = [E.edit_displacement(emotion_vector("angry", i), neutral) for i in (0.0, 0.5, 1.0)]
     assert np.abs(a[0]).max() == 0.0 and np.allclose(a[1] * 2, a[2], atol=1e-6)
     # added emotions use the edit's table, and the measurement does not depend on it
-    assert np.allclose(a[2], E.EDIT_CONTROL_BASIS[E.EMOTIONS.index("angry")], atol=1e-6)
-    assert np.allclose(E.feature_signatures()[E.EMOTIONS.index("angry") - 1],
-                       E.emotion_features(E.population_neutral() + E.EMOTION_BASIS[E.EMOTIONS.index("angry")])
+    assert np.allclose(a[2], E.EDIT_CONTROL_BASIS[EMOTIONS.index("angry")], atol=1e-6)
+    assert np.allclose(E.feature_signatures()[EMOTIONS.index("angry") - 1],
+                       E.emotion_features(E.population_neutral() + E.EMOTION_BASIS[EMOTIONS.index("angry")])
                        - E.emotion_features(E.population_neutral()), atol=1e-6)
 
 
@@ -236,13 +239,13 @@ def test_an_edit_never_lowers_a_brow_past_its_lid_crease():
     from sserd_core.landmark import render
 
     track = pipeline.disentangle_content(pipeline.load_video(REAL_CLIPS[SMILING].path, max_frames=40))
-    ci = E._CONTROL_INDEX
+    ci = _CONTROL_INDEX
     checked = 0
     for i in (10, 25, 39):
         face = track.face_frame(i)
         if face is None:
             continue
-        src = E.apply(face.to_canonical, E.control_points(face.landmarks))
+        src = geometry.apply(face.to_canonical, E.control_points(face.landmarks))
         for label in EMOTIONS:
             for intensity in (0.5, 1.0):
                 x = src + render._emotion_delta(face, emotion_vector(label, intensity))
@@ -305,24 +308,24 @@ def test_the_emotion_fit_is_scipys_nnls():
     the edit's start-up); scipy.optimize.nnls is the reference, on random changes and on real signatures mixed."""
     from scipy.optimize import nnls
 
-    _, S = E._nnls_candidates()
+    _, S = _nnls_candidates()
     rng = np.random.default_rng(7)
     for i in range(2000):
         b = rng.normal(0, 0.1, S.shape[1]) * rng.uniform(0.1, 3.0)
         if i % 2:  # a real mixture of emotions, plus noise
             b = S.T @ np.maximum(rng.normal(0, 0.5, S.shape[0]), 0) + rng.normal(0, 0.01, S.shape[1])
         want, _ = nnls(S.T, b)
-        np.testing.assert_allclose(E._nnls(b), want, atol=1e-9)
+        np.testing.assert_allclose(_nnls(b), want, atol=1e-9)
 
 
 def test_track_smoothing_is_scipys_gaussian_filter():
     from scipy.ndimage import gaussian_filter1d
 
-    from sserd_core.face import _gaussian_over_time
+    from sserd_core.smoothing import gaussian_over_time
 
     x = np.random.default_rng(3).normal(size=(40, 68, 2)).astype(np.float32)
     for sigma in (0.4, 1.5, 4.0):
-        np.testing.assert_allclose(_gaussian_over_time(x, sigma), gaussian_filter1d(x, sigma, axis=0, mode="nearest"),
+        np.testing.assert_allclose(gaussian_over_time(x, sigma), gaussian_filter1d(x, sigma, axis=0, mode="nearest"),
                                    atol=1e-6)
 
 

@@ -92,15 +92,16 @@ def test_a_neural_backend_gets_the_clip_frames_as_per_frame_references(tmp_path,
     from models_helpers import tiny_net
 
     from sserd_core import neural
+    from sserd_core.neural import driving
 
     calls = {}
-    real = neural.load_driving_clip
+    real = driving.load_driving_clip
 
     def spy(editor, path, **kw):
         calls.update(kw, path=path)
-        return real(editor, path, max_frames=6, **kw)
+        return real(editor, path, **dict(kw, max_frames=6))
 
-    monkeypatch.setattr(neural, "load_driving_clip", spy)
+    monkeypatch.setattr(driving, "load_driving_clip", spy)
     editor = neural.NeuralEditor(tiny_net(), device="cpu")
     track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, max_frames=4))
     spec = pipeline.extract_emotion(reference=sad_then_laughing, sync="index")
@@ -111,3 +112,24 @@ def test_a_neural_backend_gets_the_clip_frames_as_per_frame_references(tmp_path,
     pipeline.render_face(track, pipeline.extract_emotion(reference=media.picture_of(SAMPLE)),
                          tmp_path / "p.mp4", editor=editor, measure=False, threads=1)
     assert editor._driving is None
+
+
+def test_a_ranged_driving_clip_drives_the_neural_backend_over_its_range(tmp_path, sad_then_laughing):
+    """A range of a clip (a VideoInfo from load_video) as the reference: the neural backend encodes the frames
+    of that range, the ones the emotion was measured on, not the clip from its start."""
+    from models_helpers import tiny_net
+
+    from sserd_core import neural
+
+    editor = neural.NeuralEditor(tiny_net(), device="cpu")
+    laugh = pipeline.load_video(sad_then_laughing, start=1.0, end=1.25)  # 6 frames of the laughing half
+    spec = pipeline.extract_emotion(reference=laugh, sync="index")
+    assert spec.driving_range() == dict(start=1.0, end=1.25, max_frames=6)
+    track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, max_frames=3))
+    pipeline.render_face(track, spec, tmp_path / "o.mp4", editor=editor, measure=False, threads=1)
+    clip = editor._driving
+    assert clip is not None and len(clip) == 6
+    first = next(f.rgb for f in media.iter_frames(laugh))
+    assert not np.allclose(first, next(f.rgb for f in media.iter_frames(pipeline.load_video(sad_then_laughing))))
+    np.testing.assert_allclose(clip.codes[0].numpy(), editor.encode_reference(first).numpy(), rtol=0, atol=1e-5)
+

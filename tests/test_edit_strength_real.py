@@ -71,7 +71,7 @@ def _delta(real_edit, source_feats, label, intensity=1.0):
 
 
 # (emotion, [(feature, sign, margin in IOD)]): sign +1 = must rise by more than the margin.
-# Feature meanings (sserd_core.landmark.expression.emotion_features): inner/outer_brow = brow height
+# Feature meanings (sserd_core.expression.emotion_features): inner/outer_brow = brow height
 # above the eye line; brow_gap = distance between the inner brow ends; upper_lid = how far the
 # upper lids rise above the eye corners (eye opening); lower_lid = lower lids raised; nose_wing
 # = nose wings raised; lip_corner = mouth corners above the middle of the lips; mouth_width;

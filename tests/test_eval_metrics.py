@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sserd_core.landmark import expression
+from sserd_core import expression
 from sserd_core.emotion import EMOTIONS, emotion_vector
 from sserd_core.errors import SSERDError
 from sserd_core.metrics import METRICS, PAPER_ORDER, PROXY_ORDER

@@ -122,7 +122,7 @@ def test_arcface_torchscript_embeds_aligned_faces(tmp_path):
     path = tmp_path / "arcface.pt"
     torch.jit.script(Tiny()).save(str(path))
     emb = networks.ArcFaceEmbedder(str(path))
-    from sserd_core.landmark import expression
+    from sserd_core import expression
 
     lm = expression.population_neutral() * 60 + [100, 90]
     rgb = np.zeros((200, 200, 3), np.uint8)

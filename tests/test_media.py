@@ -200,7 +200,7 @@ def test_frames_without_a_face_pass_through_unchanged(tmp_path):
 def test_content_track_round_trips_through_npz(tmp_path, content_tracks):
     """A reloaded track must measure and render exactly like the original: compare what the track is
     used for (emotion/mouth measured on real frames, the edited pixels), not the fields save() writes."""
-    from sserd_core.landmark import expression
+    from sserd_core import expression
     from sserd_core.landmark.render import LandmarkEditor
 
     t = content_tracks("astronaut")

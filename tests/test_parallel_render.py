@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -118,5 +119,5 @@ def test_a_small_face_gets_fewer_workers(monkeypatch):
     """Workers only pay while the edit is the slower half (see pipeline.default_threads for the measurements):
     on 2 cores a 200 px face at 720p (0.04 of the frame) gets one, a 400 px face (0.16) two; more cores, more."""
     for cores, share, want in ((2, None, 2), (2, 0.04, 1), (2, 0.16, 2), (8, 0.04, 2), (8, 0.16, 4), (1, 0.5, 1)):
-        monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert pipeline.default_threads(share) == want, (cores, share)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sserd_core.landmark import expression
+from sserd_core import expression
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -220,7 +220,7 @@ def _fail_mux(nth):
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(*a, **k)
 
-        monkeypatch.setattr(pipeline, "mux_audio", mux)
+        monkeypatch.setattr(pipeline.job, "mux_audio", mux)
     return patch
 
 
@@ -316,7 +316,7 @@ _STAGE_HOOK = textwrap.dedent("""
             time.sleep(0.1)
 
     if stage == "tracking":
-        real_track = pipeline.track_faces
+        real_track = pipeline.stages.track_faces
         def track(frames, *a, **k):
             def slow():
                 for i, f in enumerate(frames):
@@ -324,11 +324,11 @@ _STAGE_HOOK = textwrap.dedent("""
                         hold("tracking")
                     yield f
             return real_track(slow(), *a, **k)
-        pipeline.track_faces = track
+        pipeline.stages.track_faces = track
     elif stage == "rendering":
         # hold on the main thread while frames are being published (the frame workers keep editing
         # around it): --plot makes the pipeline measure every edited frame there
-        from sserd_core.landmark import expression
+        from sserd_core import expression
         real_measure = expression.measure_frame
         n = {"i": 0}
         def measure(*a, **k):
@@ -338,12 +338,12 @@ _STAGE_HOOK = textwrap.dedent("""
             return real_measure(*a, **k)
         expression.measure_frame = measure
     elif stage == "muxing":
-        real_mux = pipeline.mux_audio
+        real_mux = pipeline.job.mux_audio
         def mux(*a, **k):
             out = real_mux(*a, **k)   # the muxed output exists (staged), not yet published
             hold("muxing")
             return out
-        pipeline.mux_audio = mux
+        pipeline.job.mux_audio = mux
     sys.exit(cli.main())
 """)
 
@@ -498,7 +498,7 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     args = dict(emotion="sad")
     args.update(kw)
     calls = []
-    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
     with pytest.raises(SSERDError, match=word):
         pipeline.edit_video(short_clip, tmp_path / "o.mp4", args.pop("emotion"), **args)
     assert not calls and listing(tmp_path) == set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..landmark import expression
+from .. import expression, geometry
 from ..editor import FaceFrame
 from ..emotion import emotion_vector
 from ..landmark.render import LandmarkEditor
@@ -46,7 +46,7 @@ class NaiveMouthEditor(LandmarkEditor):
     name = "naive"
 
     def target_landmarks(self, face: FaceFrame, target: np.ndarray) -> np.ndarray:
-        src_canon = expression.apply(face.to_canonical, face.landmarks)
+        src_canon = geometry.apply(face.to_canonical, face.landmarks)
         delta = expression.edit_displacement(target, face.source_emotion)[:68]
         dst = src_canon + delta  # nothing pinned
         neutral_lower = (closed_mouth(face.neutral)

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from .. import media
-from ..landmark import expression
+from .. import expression
 from ..face import FaceTracker, face_embedding
 from ..metrics import mouth as mouth_metrics
 

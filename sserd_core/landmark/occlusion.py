@@ -64,7 +64,7 @@ def occlusion_mask(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.nd
     With ``spread``: ``(mask, wide)``, ``wide`` the same mask feathered further out (for
     fading a warp smoothly to zero around the occluder).
     """
-    from .expression import apply
+    from ..geometry import apply
 
     x0, y0, x1, y1 = roi
     A, (w, h) = _canonical_raster(to_canonical)

@@ -20,15 +20,17 @@ to zero so the occluder is left as it was.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
-from . import expression
+from .. import expression, geometry
 from ..blend import paste_back_patch
 from ..media.patch import Patch
 from ..editor import FaceEditor, FaceFrame
+from .glasses import find_glasses, glasses_mask
 from .occlusion import occlusion_mask
 from .shading import fold_amounts, shading_gain
 
@@ -123,21 +125,83 @@ def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     if opening is None or not np.isfinite(opening):
         opening = expression.mouth_opening(face.landmarks)
     delta[_LIPS] *= lip_factors(opening)
-    src = expression.apply(face.to_canonical, expression.control_points(face.landmarks))
-    return expression.keep_lid_crease_between(src, delta)
+    src = geometry.apply(face.to_canonical, expression.control_points(face.landmarks))
+    return keep_lip_thickness(src, expression.keep_lid_crease_between(src, delta))
+
+
+#: (outer, inner) landmark pairs across each lip: upper lip (left, centre, right), then lower lip
+UPPER_LIP_PAIRS = ((50, 61), (51, 62), (52, 63))
+LOWER_LIP_PAIRS = ((58, 67), (57, 66), (56, 65))
+#: the range of a lip's height (outer to inner edge) an edit may give it, as a share of the source's
+LIP_THICKNESS = (0.85, 1.15)
+
+
+def keep_lip_thickness(src: np.ndarray, delta: np.ndarray, bounds=LIP_THICKNESS) -> np.ndarray:
+    """``delta`` ``[N_CONTROL, 2]`` with each lip's height (outer to inner edge, canonical y) kept within
+    ``bounds`` of the source's (``src``: canonical control points), by moving the lip's outer edge.
+
+    Lips are not rubber: a smile whose corners rise while the lip centres stay (they are the speech)
+    thinned and bulged the lower lip, disgust's lowered lower lip swelled it, a sad chin raise pushed it
+    up into a pout. Real lips keep their volume: stretched sideways they thin a little, and they do not
+    swell. Modifies and returns ``delta``."""
+    lo, hi = bounds
+    for pairs, sign in ((UPPER_LIP_PAIRS, 1.0), (LOWER_LIP_PAIRS, -1.0)):
+        for outer, inner in pairs:
+            h0 = sign * (src[inner, 1] - src[outer, 1])  # > 0: the inner edge lies below the outer one (upper lip)
+            if h0 <= 1e-4:
+                continue
+            h1 = sign * ((src[inner, 1] + delta[inner, 1]) - (src[outer, 1] + delta[outer, 1]))
+            h = min(max(h1, lo * h0), hi * h0)
+            if h != h1:
+                delta[outer, 1] = src[inner, 1] + delta[inner, 1] - sign * h - src[outer, 1]
+    return delta
 
 
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     """Edited landmarks ``[68, 2]`` (frame px): source + displacement(target − source emotion); content pinned."""
     delta = _emotion_delta(face, target)[:68]
-    return face.landmarks + expression.displacement_to_frame(face.to_canonical, delta)
+    return face.landmarks + geometry.displacement_to_frame(face.to_canonical, delta)
 
 
 def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.landmark.expression.SKIN_POINTS`."""
+    """(source, edited) skin points ``[K, 2]`` (frame px), see :data:`sserd_core.expression.SKIN_POINTS`."""
     src = expression.control_points(face.landmarks)[68:]
     delta = _emotion_delta(face, target)[68:]
-    return src, src + expression.displacement_to_frame(face.to_canonical, delta)
+    return src, src + geometry.displacement_to_frame(face.to_canonical, delta)
+
+
+@dataclass
+class Flow:
+    """One frame's warp: for each output pixel of the box ``E``, where the source is sampled.
+
+    - ``map_x``, ``map_y``: ``float32 [eh, ew]`` source positions (frame px) of the pixels of ``E``.
+    - ``roi``: ``(x0, y0)``, the frame px of the face ROI's corner; ``box``: ``E`` = ``(ex0, ey0, ex1, ey1)``
+      in ROI px (so ``E``'s first pixel is frame px ``(x0 + ex0, y0 + ey0)``).
+    - ``ellipse``: the blend ellipse ``(cx, cy, rx, ry)`` in ROI px.
+    - ``occluded``: ``float32`` ROI-sized mask of what the blend keeps (an occluder, a glasses frame), or None.
+    - ``dst_lm``: the edited control points (frame px).
+    """
+
+    map_x: np.ndarray
+    map_y: np.ndarray
+    roi: tuple
+    box: tuple
+    ellipse: tuple
+    occluded: Optional[np.ndarray]
+    dst_lm: np.ndarray
+
+    def stretch(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(area, anisotropy)`` ``float32 [eh, ew]``: the local area ratio of the warp (source area per
+        output area; 1 = unchanged, ≤ 0 = the warp folds over) and the ratio of its largest to its
+        smallest local stretch (1 = no shear), from the backward map's Jacobian."""
+        ax, ay = np.gradient(self.map_x.astype(np.float64))[::-1]
+        bx, by = np.gradient(self.map_y.astype(np.float64))[::-1]
+        det = ax * by - ay * bx
+        # singular values of [[ax, ay], [bx, by]]
+        s = ax * ax + ay * ay + bx * bx + by * by
+        root = np.sqrt(np.maximum(s * s - 4 * det * det, 0.0))
+        big, small = np.sqrt((s + root) / 2), np.sqrt(np.maximum((s - root) / 2, 0.0))
+        return det.astype(np.float32), (big / np.maximum(small, 1e-6)).astype(np.float32)
 
 
 class LandmarkEditor(FaceEditor):
@@ -151,8 +215,9 @@ class LandmarkEditor(FaceEditor):
     parallel_safe = True  # every frame is edited from its own inputs only
 
     def __init__(self, device: Optional[str] = None, grid_step: int = 8, interpolation: str = "bicubic",
-                 backend: str = "auto", shading: bool = True, occlusion: bool = True):
+                 backend: str = "auto", shading: bool = True, occlusion: bool = True, glasses: bool = True):
         self.shading = shading
+        self.glasses = glasses
         self.occlusion = occlusion
         self.device = _device(device)
         self.grid_step = max(1, int(grid_step))
@@ -178,22 +243,22 @@ class LandmarkEditor(FaceEditor):
         """One edited frame (``frame`` itself where nothing changes)."""
         return self.edit_one_patch(frame, face, target).apply()
 
-    def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:
-        """One edited frame, as the box that changed (:class:`~sserd_core.media.Patch`)."""
+    def flow(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Optional["Flow"]:
+        """The warp of one frame (:class:`Flow`), or None where the frame stays as it is."""
         if face is None:
-            return Patch(frame)
+            return None
         src_skin, dst_skin = target_skin_points(face, target)
         src_lm = np.vstack([face.landmarks, src_skin]).astype(np.float64)
         dst_lm = np.vstack([self.target_landmarks(face, target), dst_skin]).astype(np.float64)
         if np.abs(dst_lm - src_lm).max() < 0.05:
-            return Patch(frame)  # nothing to change (e.g. neutral → neutral)
+            return None  # nothing to change (e.g. neutral → neutral)
         H, W = frame.shape[:2]
         ring = face_ring(face.landmarks).astype(np.float64)
         lo = np.floor(np.maximum(ring.min(0), 0)).astype(int)
         hi = np.ceil(np.minimum(ring.max(0), [W - 1, H - 1])).astype(int) + 1
         (x0, y0), (x1, y1) = lo, hi
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return Patch(frame)
+            return None
         h, w = y1 - y0, x1 - x0
         # the blend mask (an ellipse inside the fixed ring, where the flow has decayed) is exactly 0
         # outside its bounding box E (ROI px [ey0:ey1, ex0:ex1]): the flow, warp, shading and blend
@@ -202,10 +267,14 @@ class LandmarkEditor(FaceEditor):
         ell = _ellipse_params(ring - [x0, y0], shrink=0.86)
         ex0, ey0, ex1, ey1 = _ellipse_box(ell, w, h)
         if ex1 - ex0 < 2 or ey1 - ey0 < 2:
-            return Patch(frame)
+            return None
+        # a glasses frame is rigid: points on its outlines are pinned (the flow is 0 there and grows
+        # smoothly into the lenses, where the eyes still move)
+        glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
+        pinned = glasses.points.astype(np.float64) if glasses is not None and glasses.amount >= 0.5 else ring[:0]
         # backward map: for each output (edited) position, where to sample in the source
-        ctrl_dst = np.vstack([dst_lm, ring])
-        ctrl_src = np.vstack([src_lm, ring])
+        ctrl_dst = np.vstack([dst_lm, ring, pinned])
+        ctrl_src = np.vstack([src_lm, ring, pinned])
         scale = float(np.linalg.norm(ring.max(0) - ring.min(0)))
         params = tps_fit(ctrl_dst / scale, ctrl_src / scale)
         gs = self.grid_step
@@ -227,13 +296,21 @@ class LandmarkEditor(FaceEditor):
         # upsample the coarse map to full ROI resolution, then keep E
         map_x = cv2.resize(grid_x, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         map_y = cv2.resize(grid_y, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
-        eh, ew = ey1 - ey0, ex1 - ex0
-        occluded = None
+        # what the warp must not bend: an occluder (a hand, a microphone, hair) and a glasses frame.
+        # ``occluded``: where the blend keeps the source; ``around``: where the flow fades to zero;
+        # ``avoid``: what no skin beside it may sample
+        occluded = around = avoid = None
         if self.occlusion:
             occluded, around = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1), spread=True)
-        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if occluded is not None else None
+            avoid = around
+        if glasses is not None and glasses.mask is not None:
+            rigid, rigid_wide, rigid_soft = glasses_mask(glasses, (x0, y0, x1, y1))
+            occluded = rigid if occluded is None else np.maximum(occluded, rigid)
+            around = rigid_wide if around is None else np.maximum(around, rigid_wide)
+            avoid = rigid_soft if avoid is None else np.maximum(avoid, rigid_soft)
+        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if around is not None else None
         if box is not None:
-            # whatever covers the face is not skin: no flow under it (and smoothly less around it)
+            # no flow under it (and smoothly less around it)
             by0, by1, bx0, bx1 = box
             keep = 1.0 - around[by0:by1, bx0:bx1]
             gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0  # the identity map over E (frame px)
@@ -241,12 +318,13 @@ class LandmarkEditor(FaceEditor):
             sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
             map_x[sub] = gx[:, sub[1]] + (map_x[sub] - gx[:, sub[1]]) * keep
             map_y[sub] = gy[sub[0]] + (map_y[sub] - gy[sub[0]]) * keep
-            # and no skin beside it samples the occluder: where the flow would fetch pixels from under
-            # the (feathered) mask, it is scaled down so the skin is taken from beside the occluder
-            # instead (a smile's cheek raise drew a fingertip resting beside the nose up into the cheek).
-            # The lips are left out: their flow is the lip edit, and freezing part of a mouth beside the
-            # fingers bent it (dlib's re-fit of the hand clip's mouth opening: correlation 0.49 -> 0.31)
-            lands = cv2.remap(around, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
+            # and no skin beside it samples it: where the flow would fetch pixels from under the
+            # (feathered) mask, it is scaled down so the skin is taken from beside it instead (a smile's
+            # cheek raise drew a fingertip resting beside the nose up into the cheek; a raised brow drew
+            # a second copy of a glasses frame's top bar). The lips are left out: their flow is the lip
+            # edit, and freezing part of a mouth beside the fingers bent it (dlib's re-fit of the hand
+            # clip's mouth opening: correlation 0.49 -> 0.31)
+            lands = cv2.remap(avoid, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
             keep = np.clip(1.0 - 1.5 * lands, 0.0, 1.0)
             lips = np.zeros(keep.shape, np.uint8)
@@ -254,6 +332,16 @@ class LandmarkEditor(FaceEditor):
             keep[lips > 0] = 1.0
             map_x[...] = gx + (map_x - gx) * keep
             map_y[...] = gy + (map_y - gy) * keep
+        return Flow(map_x, map_y, (x0, y0), (ex0, ey0, ex1, ey1), ell, occluded, dst_lm)
+
+    def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:
+        """One edited frame, as the box that changed (:class:`~sserd_core.media.Patch`)."""
+        f = self.flow(frame, face, target)
+        if f is None:
+            return Patch(frame)
+        map_x, map_y, occluded, dst_lm, ell = f.map_x, f.map_y, f.occluded, f.dst_lm, f.ellipse
+        (x0, y0), (ex0, ey0, ex1, ey1) = f.roi, f.box
+        eh, ew = ey1 - ey0, ex1 - ex0
         if self.device.type == "cpu" and self.backend != "torch":
             # the CPU resamples only the ellipse: bands of rows, each as wide as the ellipse in it (the
             # corners of E keep the source's pixels, which the mask does not show)

@@ -9,7 +9,7 @@ takes the face's own skin tone and lighting. Folds the source already shows and 
 target does not want are softened instead: the crease's shadow is filled from its
 surroundings (the low-frequency part of the skin is kept, the fold's dip removed).
 
-Amounts are in action-unit terms (see :data:`sserd_core.landmark.expression.EMOTION_AUS`): a fold
+Amounts are in action-unit terms (see :data:`sserd_core.expression.EMOTION_AUS`): a fold
 is drawn as deep as the target's activation of its action units exceeds the source's.
 """
 
@@ -23,24 +23,29 @@ import numpy as np
 
 from ..emotion import EMOTIONS
 
-#: which action units deepen each fold (weights add up over the AUs)
+#: which action units deepen each fold (weights add up over the AUs; ``AU12e``/``AU15e`` are the
+#: edit's own corner puller and depressor, :data:`~sserd_core.expression.ACTION_UNITS`)
 FOLD_AUS = {
-    "nasolabial": {"AU12": 0.8, "AU6": 0.3, "AU10": 0.6, "AU9": 0.4},
+    "nasolabial": {"AU12": 0.8, "AU12e": 0.8, "AU6": 0.3, "AU10": 0.6, "AU9": 0.4},
     "glabellar": {"AU4": 1.0, "AU9": 0.4},
     "forehead": {"AU1": 0.6, "AU2": 0.6},
     "nose": {"AU9": 1.0},
     "lower_lid": {"AU6": 0.7, "AU7": 0.5},
-    "marionette": {"AU15": 1.0},
+    "marionette": {"AU15": 1.0, "AU15e": 1.0},
 }
-#: shadow depth of each fold at activation 1 (fraction of the luminance taken at the crease)
-FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.22, "forehead": 0.16, "nose": 0.2, "lower_lid": 0.12,
+#: shadow depth of each fold at activation 1 (fraction of the luminance taken at the crease). Drawn
+#: forehead lines are left out (0): at 1:1 they read as regular light and dark stripes painted on the
+#: skin, not as the person's own folds; the frown lines and the nose creases are drawn shallower
+#: than a posed expression's, where a deeper shadow read as a dark blotch between the brows or a
+#: smear down the nose. Softening a fold the source shows (a negative amount) is not affected.
+FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.13, "forehead": 0.0, "nose": 0.11, "lower_lid": 0.12,
               "marionette": 0.14}
 
 
 def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
     """Action-unit activations ``{AU: amount}`` of an emotion vector ``[7]`` (``table``: the AU
-    weights of each emotion, :data:`~sserd_core.landmark.expression.EMOTION_AUS` by default)."""
-    from .expression import EMOTION_AUS
+    weights of each emotion, :data:`~sserd_core.expression.EMOTION_AUS` by default)."""
+    from ..expression import EMOTION_AUS
 
     table = EMOTION_AUS if table is None else table
     acts: dict = {}
@@ -56,10 +61,10 @@ def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
 def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
     """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold.
 
-    As the warp does (:func:`sserd_core.landmark.expression.edit_displacement`): what the edit adds counts
-    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.landmark.expression.REMOVE_AUS`).
+    As the warp does (:func:`sserd_core.expression.edit_displacement`): what the edit adds counts
+    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.expression.REMOVE_AUS`).
     """
-    from .expression import EDIT_AUS, REMOVE_AUS, edit_split
+    from ..expression import EDIT_AUS, REMOVE_AUS, edit_split
 
     added, removed = edit_split(target, source)
     at, as_ = au_activations(added, EDIT_AUS), au_activations(removed, REMOVE_AUS)
@@ -85,11 +90,11 @@ def _bezier(p0, p1, p2, n: int = 12) -> np.ndarray:
 def fold_curves(pts: np.ndarray, iod: float) -> dict:
     """Polylines ``{fold: [(curve [n, 2], bulge_side [2]), ...]}`` (pixels) on control points ``pts``.
 
-    ``pts`` are :func:`sserd_core.landmark.expression.control_points` of the *edited* face in the
+    ``pts`` are :func:`sserd_core.expression.control_points` of the *edited* face in the
     same pixel frame; ``bulge_side`` is a unit vector pointing to the side the skin bulges
     over the crease (where a faint highlight goes).
     """
-    from .expression import _CONTROL_INDEX as CI
+    from ..expression.layout import _CONTROL_INDEX as CI
 
     P = np.asarray(pts, np.float64)
     down = P[8] - P[27]
@@ -147,7 +152,7 @@ def shading_gain(shape: tuple[int, int], pts: np.ndarray, iod: float, amounts: d
     inter-ocular distance in pixels; ``amounts``: :func:`fold_amounts`. ``image``
     (``uint8 [h, w, 3]``, the warped crop) is needed to soften folds (negative amounts).
     """
-    active = {f: a for f, a in amounts.items() if abs(a) > 0.02}
+    active = {f: a for f, a in amounts.items() if abs(a) > 0.02 and (a < 0 or FOLD_DEPTH[f] > 0)}
     if not active:
         return None
     h, w = shape

@@ -1,4 +1,4 @@
-"""Emotion proxies from the landmark emotion measure of :mod:`sserd_core.landmark.expression`.
+"""Emotion proxies from the landmark emotion measure of :mod:`sserd_core.expression`.
 
 The paper's CSIM is the cosine similarity of *emotion features* (from an emotion
 recognition network) of generated vs reference frames. Offline, the emotion vector

@@ -166,6 +166,16 @@ class NeuralEditor(FaceEditor):
         return DrivingClip(found[torch.as_tensor(order, device=found.device)], times, has_face, sync=sync,
                            source_fps=source_fps, source_frames=source_frames)
 
+    def load_driving_clip(self, path, *, sync: str, source_fps: float, source_frames: int,
+                          start: Optional[float] = None, end: Optional[float] = None,
+                          max_frames: Optional[int] = None) -> DrivingClip:
+        """:meth:`FaceEditor.load_driving_clip`: the clip's frames over its range, encoded by this editor
+        (:func:`~sserd_core.neural.driving.load_driving_clip`)."""
+        from . import driving
+
+        return driving.load_driving_clip(self, path, sync=sync, source_fps=source_fps, source_frames=source_frames,
+                                         start=start, end=end, max_frames=max_frames)
+
     def set_driving_clip(self, clip: Optional[DrivingClip]) -> None:
         """Drive every following edit per frame from ``clip`` (None: back to the reference image / label).
 

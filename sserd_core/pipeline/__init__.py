@@ -1,0 +1,45 @@
+"""The one pipeline: the node graph in code.
+
+::
+
+    load_video ──► disentangle_content ──► render_face ──► mux_audio ──► file
+                                              ▲
+    label / reference / curve ─► extract_emotion
+
+:func:`edit_video` chains the stages; the CLI, the ComfyUI nodes and the Gradio Space
+call these functions and nothing else. Every stage streams: frames are decoded,
+processed and encoded one at a time; only per-frame landmarks (68×2 floats) are kept
+for the whole clip.
+
+Progress is reported through ``progress(stage, done, total)``; a progress callback may
+raise (e.g. ComfyUI's interrupt) to stop a job — no partial output file is left behind.
+
+This module is the public face of the package; one module per job behind it:
+
+- :mod:`.stages` — :func:`load_video`, :func:`disentangle_content`, :func:`extract_emotion`, :func:`mux_audio`;
+- :mod:`.render` — :func:`render_face`, the render stage;
+- :mod:`.job` — :func:`edit_video` and :func:`edit`, one whole edit, checked first, all or nothing;
+- :mod:`.options` — :class:`EditOptions`; :mod:`.results` — :class:`RenderResult`, :class:`EditResult`,
+  :class:`Preview`;
+- :mod:`.backends` — :func:`make_editor`, the backend factory;
+- :mod:`.workers` — the frame-worker scheduler (:func:`default_threads`, ordered results, one BLAS thread);
+- :mod:`.frame_cache` — the frames the tracking pass keeps for the render pass;
+- :mod:`.clip` — :func:`write_clip`, a clip's range as a file of its own.
+"""
+
+from .. import media
+from ..errors import SSERDError
+from .backends import default_editor, make_editor
+from .clip import write_clip
+from .frame_cache import FRAME_TAIL_BYTES
+from .job import edit, edit_video
+from .options import EditOptions
+from .render import render_face
+from .results import EditResult, Preview, RenderResult
+from .stages import ProgressFn, as_emotion, disentangle_content, extract_emotion, load_video, mux_audio
+from .workers import EDIT_COST_PER_FACE_SHARE, default_threads
+
+__all__ = ["EDIT_COST_PER_FACE_SHARE", "FRAME_TAIL_BYTES", "EditOptions", "EditResult", "Preview", "ProgressFn",
+           "RenderResult", "SSERDError", "as_emotion", "default_editor", "default_threads", "disentangle_content",
+           "edit", "edit_video", "extract_emotion", "load_video", "make_editor", "media", "mux_audio", "render_face",
+           "write_clip"]

@@ -1,0 +1,43 @@
+"""The backend factory: the one place a backend is chosen."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import validate
+from ..editor import FaceEditor
+from ..errors import SSERDError
+from .options import EditOptions
+
+
+def default_editor() -> FaceEditor:
+    """The editor used when none is given: :func:`make_editor`'s defaults (the landmark editor on the CPU)."""
+    return make_editor()
+
+
+def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = None, *,
+                grid_step: int = EditOptions.grid_step, interpolation: str = EditOptions.interpolation,
+                **neural_options) -> FaceEditor:
+    """The one place a backend is chosen (CLI, ComfyUI, Space and evaluation all call it, so the same
+    options give the same pixels everywhere).
+
+    ``backend``: ``"landmark"`` (or None / "") — the built-in editor; anything else is a converted
+    neural SSERD model folder or a Hugging Face repo id. ``device``: ``cpu`` / ``cuda[:N]`` / ``mps``
+    (None: CPU for the landmark editor, the best available for the neural one), checked before any
+    loading. ``grid_step`` / ``interpolation``: the landmark warp's flow grid (px) and resampling.
+    ``neural_options`` go to :func:`sserd_core.neural.load_editor` (e.g. ``noise_mode``).
+    """
+    device = validate.device(device)
+    if not backend or str(backend).strip().lower() in ("landmark", "landmark (built-in)"):
+        from ..landmark.render import LandmarkEditor
+
+        if interpolation not in ("bicubic", "bilinear"):
+            raise SSERDError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}.")
+        return LandmarkEditor(device=device, grid_step=validate.count("grid_step", grid_step, lo=1),
+                              interpolation=interpolation)
+    try:
+        from ..neural import load_editor
+    except ImportError as exc:
+        raise SSERDError(f"The neural backend is not available ({exc}). Install with: "
+                         "pip install 'comfyui-sserd[neural]'.") from exc
+    return load_editor(str(backend), device=device, **neural_options)

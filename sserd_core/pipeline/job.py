@@ -1,0 +1,145 @@
+"""The job runner: one whole edit, checked first and written all or nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+from .. import validate
+from ..content import ContentTrack
+from ..editor import FaceEditor
+from ..errors import MediaError, SSERDError
+from ..outputs import OutputSet, check_free_space, describe_os_error
+from .frame_cache import FrameTail
+from .options import EditOptions
+from .render import render_face
+from .results import EditResult
+from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
+
+_SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
+
+
+def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
+               face_index: int = 0, start: Optional[float] = None, end: Optional[float] = None,
+               editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
+               preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
+               plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
+               audio=_SOURCE_AUDIO, threads: Optional[int] = None,
+               progress: Optional[ProgressFn] = None) -> EditResult:
+    """Edit the emotion of the face in ``source``; write ``output_path`` with the source's audio.
+
+    The graph in code: load_video → disentangle_content → (emotion) → render_face →
+    mux_audio. ``source`` is a video path, or a :class:`ContentTrack` already tracked (then
+    ``start``/``end``/``face_index`` are the track's and tracking is skipped). ``emotion`` is an
+    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label. ``audio``: the source's own
+    audio (default), another media path or :class:`~sserd_core.media.AudioData`, or None.
+
+    All or nothing: the output, the side-by-side (``comparison_path``), the preview PNGs
+    (``preview_n`` frames in ``preview_dir``) and the plot (``plot_path``) appear together
+    once every one of them is complete; on any failure or interrupt none appears, every
+    temporary is removed and the input (and any file the job did not create) is untouched.
+    Every argument is checked before decoding starts. ``measure``: also fit landmarks on
+    every output frame (implied by ``plot_path``). ``strict``: a truncated clip is an error
+    instead of a warning.
+    """
+    t0 = time.perf_counter()
+    emotion = as_emotion(emotion)
+    track = source if isinstance(source, ContentTrack) else None
+    if track is not None:
+        if start is not None or end is not None:
+            raise SSERDError("start/end come from the ContentTrack's video; track the range you want instead.")
+        input_path = track.video.path
+    else:
+        input_path = source
+    face_index = validate.face_index(face_index)
+    start, end = validate.time_range(start, end)
+    preview_n = validate.count("preview_n", preview_n, lo=0)
+    threads = validate.count("threads", threads, lo=1, allow_none=True)
+    if not Path(input_path).exists():
+        raise MediaError(f"Input file not found: {input_path}.")
+    out = validate.output_file(output_path)
+    if comparison_path is not None:
+        validate.output_file(comparison_path, what="The side-by-side output")
+    if plot_path is not None:
+        validate.output_file(plot_path, kinds=validate.PLOT_OUTPUTS, what="The plot")
+    if preview_n > 0:
+        if preview_dir is None:
+            raise SSERDError("preview_n > 0 needs a preview_dir to write the frames to.")
+        validate.output_folder(preview_dir)
+    validate.distinct_paths(input=input_path, output=output_path, side_by_side=comparison_path,
+                            plot=plot_path, preview_folder=preview_dir if preview_n > 0 else None)
+    video = track.video if track is not None else load_video(input_path, start=start, end=end)
+    need = validate.frame_memory(video.width, video.height)
+    if need > 2 * 2**30:
+        warnings.warn(f"{video.width}x{video.height} frames: editing needs about {need / 2**30:.1f} GiB of memory.")
+    n_videos = 1 + (comparison_path is not None) * 2
+    try:
+        with OutputSet(inputs=(input_path,)) as outs:
+            # staging folders are made here, before decoding: an unwritable folder fails now
+            final = outs.file(out)
+            final_cmp = outs.file(comparison_path) if comparison_path else None
+            final_prev = outs.folder(preview_dir) if preview_n > 0 else None
+            final_plot = outs.file(plot_path) if plot_path else None
+            for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
+                check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
+            tail = FrameTail() if track is None else None  # the render pass need not decode these again
+            content = track if track is not None else disentangle_content(video, face_index=face_index,
+                                                                          progress=progress, strict=strict,
+                                                                          _keep=tail)
+            # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
+            mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
+            silent = outs.scratch(f"video{mid}")
+            silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
+            result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
+                                 preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
+                                 progress=progress, threads=threads, _tail=tail)
+            tail = None  # frees the frames
+            video = content.video
+            if audio is _SOURCE_AUDIO:
+                audio = input_path if video.has_audio else None
+                if audio is None:
+                    warnings.warn(f"{Path(input_path).name} has no audio; the output has no audio either.")
+            trim = dict(audio_start=video.start, audio_end=video.end) if (video.start or video.end) else {}
+            mux_audio(silent, audio, final, inputs=(input_path,), **trim)
+            if final_cmp is not None:
+                mux_audio(silent_cmp, audio, final_cmp, inputs=(input_path,), **trim)
+            if final_plot is not None:
+                from ..plots import plot_emotion_over_time
+
+                plot_emotion_over_time(result, final_plot)
+    except OSError as exc:
+        raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
+    if preview_n > 0:
+        result.previews = [dataclasses.replace(p, edited=Path(preview_dir) / p.edited.name,
+                                   compare=Path(preview_dir) / p.compare.name) for p in result.previews]
+    result.path = out
+    result.comparison_path = Path(comparison_path) if comparison_path else None
+    return EditResult(out, content, emotion, result, Path(comparison_path) if comparison_path else None,
+                      audio is not None, time.perf_counter() - t0)
+
+
+def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = EditOptions(), *,
+         emotion=None, editor: Optional[FaceEditor] = None,
+         comparison_path: Optional[Union[str, os.PathLike]] = None,
+         preview_dir: Optional[Union[str, os.PathLike]] = None,
+         plot_path: Optional[Union[str, os.PathLike]] = None, audio=_SOURCE_AUDIO,
+         progress: Optional[ProgressFn] = None) -> EditResult:
+    """One edit as the front-ends ask for it: ``options`` (:class:`EditOptions`) on ``source`` (a path or a
+    :class:`ContentTrack`, whose face and range are then the track's), written to ``output_path`` with the
+    source's audio; see :func:`edit_video` for the outputs and the guarantees (checked first, all or nothing).
+
+    ``emotion`` (an :class:`EmotionSpec` or label) and ``editor`` replace what ``options`` would make, for a
+    front-end that already holds them (the Space keeps its loaded neural models; the CLI names both before
+    the job starts).
+    """
+    target = as_emotion(emotion) if emotion is not None else options.target(progress)
+    editor = editor if editor is not None else options.editor()
+    return edit_video(source, output_path, target, face_index=options.face_index, start=options.start,
+                      end=options.end, editor=editor,
+                      comparison_path=comparison_path, preview_dir=preview_dir, preview_n=options.preview_n,
+                      plot_path=plot_path, measure=options.measure, strict=options.strict, audio=audio,
+                      threads=options.threads, progress=progress)

@@ -1,0 +1,54 @@
+"""Every option of one edit (:class:`EditOptions`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..editor import FaceEditor
+from ..emotion import EmotionSpec
+from .stages import ProgressFn, extract_emotion
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """Every option of one edit, with the one set of defaults that every front-end uses.
+
+    The CLI's flags, the nodes' inputs and the Space's controls are translations of these
+    fields; :func:`edit` runs them. The target emotion is one of: ``emotion`` (a label) at
+    ``intensity``; ``reference`` (an image or a clip path, or an RGB array; a clip is followed
+    frame by frame, matched by ``sync``); or ``curve`` text. ``backend``: ``"landmark"`` or a
+    neural model folder / Hub repo id, on ``device`` (see :func:`make_editor`, which takes
+    ``grid_step`` / ``interpolation`` for the landmark warp). ``face_index``, ``start`` / ``end``:
+    which face and which part of the clip. ``threads``: frame workers (default: one per core, at
+    most 4). ``preview_n``: preview frames to save. ``measure``: fit landmarks on every edited
+    frame and report the emotion and mouth opening shown. ``strict``: a truncated clip is an error.
+    """
+
+    emotion: Optional[str] = None
+    intensity: float = 1.0
+    reference: object = None
+    curve: Optional[str] = None
+    sync: str = "time"
+    face_index: int = 0
+    start: Optional[float] = None
+    end: Optional[float] = None
+    backend: str = "landmark"
+    device: Optional[str] = None
+    grid_step: int = 8
+    interpolation: str = "bicubic"
+    threads: Optional[int] = None
+    preview_n: int = 0
+    measure: bool = False
+    strict: bool = False
+
+    def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
+        """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""
+        return extract_emotion(label=self.emotion, intensity=self.intensity, reference=self.reference,
+                               curve=self.curve, sync=self.sync, progress=progress)
+
+    def editor(self) -> FaceEditor:
+        """The backend these options ask for (:func:`make_editor`)."""
+        from .backends import make_editor  # the factory takes its defaults from this class
+
+        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation)

@@ -1,0 +1,127 @@
+"""The render stage: the clip re-rendered through a backend, frame workers in parallel, written in order."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+
+from .. import expression, media, validate
+from ..content import ContentTrack
+from ..editor import FaceEditor
+from ..emotion import EmotionSpec
+from ..outputs import OutputSet
+from .backends import default_editor
+from .frame_cache import FrameTail, frames_of
+from .results import Preview, RenderResult
+from .stages import ProgressFn, _no_progress, as_emotion
+from .workers import batches, default_threads, face_fraction_of, one_blas_thread, ordered
+
+
+def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[str, os.PathLike], *,
+                editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
+                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
+                measure: bool = True, progress: Optional[ProgressFn] = None,
+                frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
+                threads: Optional[int] = None, _tail: Optional["FrameTail"] = None) -> RenderResult:
+    """Re-render the clip with the face showing ``emotion``; write a video-only file ``output_path``.
+
+    ``threads``: frame workers (default: :func:`default_threads` — one per CPU core, at most 4, fewer
+    for a small face — for backends that are safe to run on several frames at once, the landmark
+    editor; 1 otherwise). Frames are
+    edited in parallel and written, measured and shown strictly in order; the output is the
+    same file whatever the number of workers.
+
+    ``comparison_path``: also write a side-by-side (source | edited) video.
+    ``preview_dir`` / ``preview_n``: also save ``preview_n`` evenly spaced frames as PNG
+    (edited, and source | edited). ``measure``: fit landmarks on each edited frame to
+    report the emotion and mouth opening actually shown (~2 ms a frame).
+    ``frame_sink(index, rgb)`` receives each edited frame (e.g. to build an IMAGE batch).
+    """
+    progress = progress or _no_progress
+    emotion = as_emotion(emotion)
+    preview_n = validate.count("preview_n", preview_n, lo=0)
+    editor = editor or default_editor()
+    workers = default_threads(face_fraction_of(content)) if threads is None else validate.count("threads", threads, lo=1)
+    if not editor.parallel_safe:
+        workers = 1
+    video = content.video
+    n = content.n_frames
+    times = content.times
+    targets = emotion.targets(times[:n])
+    driving = None
+    if emotion.driving_path is not None:
+        # a backend that takes the clip's frames themselves (the neural one) loads them, over the range the
+        # emotion was measured on; the others read the clip's per-frame emotion from the targets
+        driving = editor.load_driving_clip(emotion.driving_path, sync=emotion.sync, source_fps=video.fps_float,
+                                           source_frames=n, **emotion.driving_range())
+    editor.set_driving_clip(driving)  # None: an editor reused across jobs never keeps an earlier job's clip
+    editor.prepare(emotion)
+    src_emo = np.full((n, 7), np.nan, np.float32)
+    out_emo = np.full((n, 7), np.nan, np.float32)
+    src_mouth = np.full(n, np.nan, np.float32)
+    out_mouth = np.full(n, np.nan, np.float32)
+    preview_at = set()
+    if preview_dir and preview_n > 0 and n:
+        preview_at = set(np.linspace(0, n - 1, min(preview_n, n)).round().astype(int).tolist())
+    previews = []
+    t_start = time.perf_counter()
+    done = 0
+    with OutputSet(inputs=(video.path,)) as outs:
+        tmp = outs.file(output_path)
+        tmp_cmp = outs.file(comparison_path) if comparison_path else None
+        tmp_prev = outs.folder(preview_dir) if preview_at else None
+        with media.VideoWriter(str(tmp), video.width, video.height, video.fps, threaded=True) as writer, \
+                _maybe_writer(tmp_cmp, video.width * 2, video.height, video.fps) as cmp_writer:
+
+            whole = cmp_writer is not None or measure or frame_sink is not None  # who needs whole edited frames
+
+            def publish(b, face, prepared, out):
+                """Everything that happens to an edited frame, in frame order, on this thread."""
+                nonlocal done
+                writer.write(prepared, b.time)
+                if cmp_writer is not None:
+                    cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
+                if measure and face is not None:
+                    src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
+                    out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
+                if b.index in preview_at:
+                    name, name_cmp = f"frame_{b.index:05d}.png", f"frame_{b.index:05d}_compare.png"
+                    media.write_image(tmp_prev / name, out)
+                    media.write_image(tmp_prev / name_cmp, np.concatenate([b.rgb, out], axis=1))
+                    previews.append(Preview(b.index, float(times[b.index]), Path(preview_dir) / name,
+                                            Path(preview_dir) / name_cmp))
+                if frame_sink is not None:
+                    frame_sink(b.index, out)
+                done += 1
+                progress("rendering", done, n)
+
+            def edit_batch(batch):
+                """On a worker: the edit, as patches, made ready for the encoder here (only their boxes are
+                converted back into the source's planes), and the whole edited frames where something
+                downstream needs them."""
+                faces = [content.face_frame(b.index) for b in batch]
+                patches = editor.edit_patches([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
+                return [(b, face, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
+                        for b, face, p in zip(batch, faces, patches)]
+
+            frames = media.prefetch(frames_of(video, n, _tail), depth=4 + 2 * workers)
+            # closing(): on an error or interrupt the workers and the decoder stop now, not when the
+            # traceback is freed
+            with contextlib.closing(frames), one_blas_thread(editor.parallel_safe), \
+                    contextlib.closing(ordered(edit_batch, batches(frames, n, max(1, editor.batch_size)),
+                                                workers)) as results:
+                for batch in results:
+                    for item in batch:
+                        publish(*item)
+    return RenderResult(Path(output_path), done, times[:done], targets[:done], src_emo[:done], out_emo[:done],
+                        src_mouth[:done], out_mouth[:done], Path(comparison_path) if comparison_path else None,
+                        previews, time.perf_counter() - t_start)
+
+
+def _maybe_writer(tmp, w, h, fps):
+    return media.VideoWriter(str(tmp), w, h, fps, threaded=True) if tmp else contextlib.nullcontext()

@@ -1,0 +1,60 @@
+"""What a render and an edit return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..content import ContentTrack
+from ..emotion import EmotionSpec
+
+
+@dataclass
+class Preview:
+    """One preview frame of a render: its index and time in the clip, the edited frame's PNG and the
+    source | edited PNG beside it."""
+
+    index: int
+    time: float
+    edited: Path
+    compare: Path
+
+
+@dataclass
+class RenderResult:
+    """What :func:`render_face` produced and measured.
+
+    ``times`` ``[N]`` seconds; ``target`` ``[N, 7]`` the requested emotion per frame;
+    ``source_emotion`` / ``edited_emotion`` ``[N, 7]`` emotion measured on landmarks
+    fitted to the source / edited pixels; ``source_mouth`` / ``edited_mouth`` ``[N]``
+    inner-lip opening (inter-ocular units) measured the same way; NaN where no face.
+    ``previews``: :class:`Preview` frames, in clip order; ``seconds``: the render's wall time.
+    """
+
+    path: Path
+    n_frames: int
+    times: np.ndarray
+    target: np.ndarray
+    source_emotion: np.ndarray
+    edited_emotion: np.ndarray
+    source_mouth: np.ndarray
+    edited_mouth: np.ndarray
+    comparison_path: Optional[Path] = None
+    previews: list[Preview] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class EditResult:
+    """The result of :func:`edit_video`: the output file, what was measured, and timings."""
+
+    output: Path
+    content: ContentTrack
+    emotion: EmotionSpec
+    render: RenderResult
+    comparison: Optional[Path]
+    has_audio: bool
+    seconds: float
