@@ -19,8 +19,10 @@ Run locally: ``python app.py`` (then open http://127.0.0.1:7860). Settings (envi
   the rest); ``SSERD_QUEUE_SIZE`` (default 16): requests that may wait.
 - ``SSERD_NEURAL_MODEL``: default weights (local folder or Hugging Face Hub repo id) for
   the neural backend, offered when :mod:`sserd_core.neural` is installed.
-- ``SSERD_ALLOW_MODEL_CHOICE`` (default 1): let users type other weights; set 0 on a public
-  Space so only ``SSERD_NEURAL_MODEL`` is used (nothing else is downloaded or read).
+- ``SSERD_ALLOW_MODEL_CHOICE`` (default 0): set 1 to let users type other weights (a folder on
+  this server or a Hub repo id); off, only ``SSERD_NEURAL_MODEL`` is used and nothing else is
+  downloaded or read. Any weights a user names that cannot be used get one and the same answer,
+  so the answer never tells whether a server path exists.
 - ``SSERD_GPU_SECONDS`` (default 120): the ZeroGPU time slot requested per neural edit.
 - ``SSERD_WORK_DIR``: where per-request working folders go (default: the system temp dir);
   each is deleted as soon as its result has been handed to Gradio.
@@ -37,15 +39,17 @@ landmark backend runs on the CPU and never holds a GPU slot.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import gradio as gr
 
@@ -76,7 +80,7 @@ GPU_SECONDS = int(_env_float("SSERD_GPU_SECONDS", 120))
 CACHE_SECONDS = int(_env_float("SSERD_CACHE_SECONDS", 3600))
 MAX_FILE_SIZE = os.environ.get("SSERD_MAX_FILE_SIZE", "200mb")
 DEFAULT_NEURAL_MODEL = os.environ.get("SSERD_NEURAL_MODEL", "")
-ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "1").strip().lower() not in ("0", "false", "no")
+ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "0").strip().lower() in ("1", "true", "yes")
 
 # Per-request working folders live under one root, made on first use and removed at exit.
 _work_root: Optional[Path] = None
@@ -113,6 +117,20 @@ _MAX_MODELS = 2
 _neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
 
 
+#: the one answer to weights a user names that cannot be used (missing, not a model, not allowed ...): the
+#: same text whatever the reason, so it tells nothing about the server's files
+MODEL_REFUSED = ("These neural weights cannot be used on this server; give the Hugging Face repo id of a converted "
+                 "SSERD model, or leave the field empty for the Space's own.")
+
+_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"]+)+/([^\s/'\"]+)")
+
+
+def public_message(text: str) -> str:
+    """``text`` with every absolute path shortened to its file name: an answer never shows a server path (an
+    upload's folder, the working folder)."""
+    return _PATH.sub(lambda m: m.group(1), str(text))
+
+
 def _neural_editor(model: str):
     """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
     if _neural is None:
@@ -124,7 +142,13 @@ def _neural_editor(model: str):
                          "under Advanced options (or set SSERD_NEURAL_MODEL).")
     with _neural_lock:
         if model not in _neural_editors:
-            editor = pipeline.make_editor(model)  # the one place a backend is chosen
+            try:
+                editor = pipeline.make_editor(model)  # the one place a backend is chosen
+            except Exception as exc:  # noqa: BLE001 - said the same way whatever the reason (see MODEL_REFUSED)
+                if model == DEFAULT_NEURAL_MODEL:
+                    raise
+                log.info("weights %r refused: %s", model, exc)
+                raise SSERDError(MODEL_REFUSED) from None
             while len(_neural_editors) >= _MAX_MODELS:
                 _neural_editors.pop(next(iter(_neural_editors)))
             _neural_editors[model] = editor
@@ -147,13 +171,97 @@ def preload_default_model() -> None:
 
 # --------------------------------------------------------------------------- the edit
 
-def _pipeline_progress(progress: Optional[gr.Progress]):
-    """Adapt gr.Progress to the pipeline's ``progress(stage, done, total)`` (frames), at most ~20 updates/s."""
-    if progress is None:
-        return None
+class Cancelled(Exception):
+    """The request was cancelled (or its client left): the job stops at its next frame and removes its files."""
+
+
+def _request_alive() -> Callable[[], bool]:
+    """A check, made on the request's own thread, of whether Gradio still runs this request.
+
+    Gradio cancels a request by cancelling its asyncio task, which frees its concurrency slot at once
+    but cannot stop the thread running the edit; without this check the edit ran on to its end, beside
+    the next request. The request's event is in the queue's active jobs while it runs and leaves them
+    when it is cancelled. (Gradio's internals: if they change, the check says "alive" and the
+    :data:`_slots` semaphore still holds the limit.)"""
+    try:
+        from gradio.context import LocalContext
+
+        blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+        queue = blocks._queue if blocks is not None else None
+    except Exception:  # noqa: BLE001 - see the docstring
+        return lambda: True
+    if queue is None or event_id is None:
+        return lambda: True
+
+    def alive() -> bool:
+        try:
+            return any(evt._id == event_id for job in list(queue.active_jobs) if job for evt in job)
+        except Exception:  # noqa: BLE001
+            return True
+
+    return alive
+
+
+_jobs: dict = {}  # a request's working folder -> its alive() check
+_jobs_lock = threading.Lock()
+_reaper: list = []
+
+
+def _track_job(work: Path, alive: Callable[[], bool]) -> None:
+    """Remove ``work`` as soon as its request is no longer running, even when Gradio never resumes the request's
+    generator (a request cancelled after its last frame, or between its yield and Gradio reading it)."""
+    with _jobs_lock:
+        _jobs[work] = alive
+        if not _reaper:
+            t = threading.Thread(target=_reap, name="sserd-reaper", daemon=True)
+            _reaper.append(t)
+            t.start()
+
+
+def _reap() -> None:
+    while True:
+        time.sleep(0.5)
+        with _jobs_lock:
+            gone = [w for w, alive in _jobs.items() if not alive()]
+            for w in gone:
+                _jobs.pop(w, None)
+        for w in gone:
+            shutil.rmtree(w, ignore_errors=True)
+
+
+#: edits running at once in this process, whatever the clients do (a cancelled request's thread holds its slot
+#: until it has stopped and cleaned up)
+_slots = threading.BoundedSemaphore(CONCURRENCY)
+_running = [0]
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _slot(alive: Callable[[], bool]):
+    while not _slots.acquire(timeout=0.2):
+        if not alive():
+            raise Cancelled()
+    with _running_lock:
+        _running[0] += 1
+        log.info("edit started (%d running)", _running[0])
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running[0] -= 1
+        _slots.release()
+
+
+def _pipeline_progress(progress: Optional[gr.Progress], alive: Callable[[], bool] = lambda: True):
+    """Adapt gr.Progress to the pipeline's ``progress(stage, done, total)`` (frames), at most ~20 updates/s;
+    a cancelled request stops here, at its next frame."""
     last = [0.0]
 
     def report(stage: str, done: int, total: int) -> None:
+        if not alive():
+            raise Cancelled()
+        if progress is None:
+            return
         now = time.monotonic()
         if done in (0, 1) or done >= total or now - last[0] >= 0.05:
             last[0] = now
@@ -163,10 +271,11 @@ def _pipeline_progress(progress: Optional[gr.Progress]):
 
 
 def run_edit(video_path: str, output_path: str, comparison_path: str, options: pipeline.EditOptions,
-             model: str, progress: Optional[gr.Progress] = None) -> pipeline.EditResult:
+             model: str, progress: Optional[gr.Progress] = None,
+             alive: Callable[[], bool] = lambda: True) -> pipeline.EditResult:
     """The whole graph for one request: :func:`sserd_core.pipeline.edit` with the request's options (the
     neural backend's editor is the one kept loaded for ``model``)."""
-    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress))
+    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress, alive))
     if options.backend == "neural":
         with _neural_lock:
             return pipeline.edit(video_path, output_path, options, editor=_neural_editor(model), **kwargs)
@@ -256,7 +365,9 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
     """
+    alive = _request_alive()
     work = Path(tempfile.mkdtemp(prefix="job-", dir=work_root()))
+    _track_job(work, alive)
     try:
         try:
             if not video:
@@ -285,20 +396,27 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                                            face_index=face, start=start_s, end=end_s, backend=backend, measure=True)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
-            result = fn(video, str(out), str(cmp), options, model, progress)
+            with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
+                result = fn(video, str(out), str(cmp), options, model, progress,
+                            *((alive,) if fn is run_edit else ()))
             summary = _summary(result, backend)
             # a PNG file, not a gr.Plot: the page shows the same picture, and API clients get a path to
             # download rather than a base64-encoded figure inside the JSON answer
             plot_png = str(plots.plot_emotion_over_time(result.render, work / "measured.png"))
+        except Cancelled:
+            log.info("edit cancelled; its files are removed")
+            return
         except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
             log.info("request refused: %s", exc)
-            raise gr.Error(str(exc), duration=None, print_exception=False) from exc
+            raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
         except Exception as exc:  # a bug, not a user error: say so, log it, keep the server serving
             log.exception("edit failed")
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the input "
-                           "that caused it.", duration=None, print_exception=False) from exc
+            raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with "
+                                          "the input that caused it."), duration=None, print_exception=False) from exc
         yield str(out), str(cmp), plot_png, summary
     finally:
+        with _jobs_lock:
+            _jobs.pop(work, None)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -8,7 +8,15 @@ nodes and the Gradio Space all call these functions.
 
 __version__ = "0.1.0"
 
-from .emotion import EMOTIONS, EmotionSpec  # noqa: E402
 from .errors import SSERDError  # noqa: E402
+
+
+def __getattr__(name):  # EMOTIONS and EmotionSpec load numpy: only when asked for (the CLI starts faster)
+    if name in ("EMOTIONS", "EmotionSpec"):
+        from . import emotion
+
+        return getattr(emotion, name)
+    raise AttributeError(f"module 'sserd_core' has no attribute {name!r}")
+
 
 __all__ = ["EMOTIONS", "EmotionSpec", "SSERDError", "__version__"]

@@ -19,9 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
-from .emotion import EMOTIONS
-from .errors import Interrupted, SSERDError
+from . import __version__, stop
+from .errors import SSERDError
 
 #: optional packages → the extra that installs them (for a one-line error when one is missing)
 _EXTRA_FOR = {"torch": "gpu", "diffusers": "neural", "safetensors": "neural", "huggingface_hub": "neural",
@@ -42,7 +41,7 @@ examples:
   sserd edit talk.mp4 -o out/cut.mp4 --emotion surprised --start 3 --end 8 --side-by-side --preview 4
       edit only 3..8 s, also write out/cut_side_by_side.mp4 and 4 PNG frames in out/cut_preview/
 
-emotions: """ + ", ".join(EMOTIONS)
+emotions: """
 
 
 def _progress_factory(quiet: bool):
@@ -102,14 +101,14 @@ def cmd_edit(args) -> int:
     validate.time_range(args.start, args.end)
     validate.face_index(args.face_index)
     validate.count("--preview", args.preview, lo=0)
-    validate.count("--threads", args.threads, lo=1, allow_none=True)
+    validate.threads(args.threads, "--threads")
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
     if args.plot:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
-    validate.distinct_paths(input=args.input, output=out, side_by_side=cmp_path, plot=args.plot,
-                            preview_folder=preview_dir)
+    validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model},
+                            output=out, side_by_side=cmp_path, plot=args.plot, preview_folder=preview_dir)
     options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
                           **({} if args.intensity is None else {"intensity": args.intensity}),
                           face_index=args.face_index, start=args.start, end=args.end,
@@ -180,7 +179,9 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .emotion import EMOTIONS
+
+    p = _Parser(
         prog="sserd",
         description="Speech-preserving facial expression editing for talking-face videos (SSERD). "
                     "Changes the emotion a person shows while the mouth keeps saying the same words, the "
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("edit", help="edit the emotion of the face in a video",
                        description="Edit the emotion of the face in a talking-face video, keeping speech and audio.",
-                       epilog=_EDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_EDIT_EXAMPLES + ", ".join(EMOTIONS), formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("input", help="the talking-face video (MP4, MOV, MKV, WebM...); never modified")
     e.add_argument("-o", "--output", required=True,
                    help="where to write the edited video (.mp4/.mov/.mkv/.webm); written atomically, must differ from input")
@@ -267,64 +268,104 @@ def _one_line(exc: BaseException) -> Optional[str]:
     return None
 
 
-def _install_signal_handlers() -> dict:
-    """SIGINT, SIGTERM and SIGHUP all stop a job the same way: as :class:`Interrupted` (a
-    KeyboardInterrupt), so every temporary is removed and nothing half-written is published."""
-    from .outputs import publishing_interrupted
+def _stopped(signum: int, published: bool) -> int:
+    """The one line for a job stopped by signal ``signum``, after its clean-up; returns 128 + signum."""
+    # only modules already loaded: the signal may have cut an import short
+    face, outputs = sys.modules.get("sserd_core.face"), sys.modules.get("sserd_core.outputs")
+    if face is not None and hasattr(face, "wait_preload"):
+        face.wait_preload()  # no thread of ours is left in native code while the interpreter shuts down
+    name = signal.Signals(signum).name
+    left = outputs.live_staging() if outputs is not None and hasattr(outputs, "live_staging") else []
+    done = outputs.published_since_start() if outputs is not None and hasattr(outputs, "published_since_start") else []
+    if published or done:
+        print(f"error: stopped by {name} just after the outputs were complete; they are written.", file=sys.stderr)
+    elif left:
+        print(f"error: stopped by {name}; no output was written, but the temporary folder {left[0]} could not be "
+              "removed: delete it.", file=sys.stderr)
+    else:
+        print(f"error: stopped by {name}; no output was written and no temporary file is left.", file=sys.stderr)
+    return 128 + signum
 
-    def handler(signum, frame):
-        raise Interrupted(signum, published=publishing_interrupted())
 
-    old = {}
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one ``error:`` line like every other refusal (exit code 2, argparse's
+    own for a command line it cannot read), instead of the usage block."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message} (see '{self.prog} --help').", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _values_that_look_like_options(parser: argparse.ArgumentParser, argv: list) -> list:
+    """``--curve -1:happy`` → ``--curve=-1:happy``: a value of an option that takes one, starting with ``-`` but
+    not an option itself (argparse reads it as an unknown option and stops)."""
+    known, takes_value = set(), set()
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for a in p._actions:
+            known.update(a.option_strings)
+            if a.option_strings and a.nargs is None and not isinstance(a, (argparse._StoreTrueAction,
+                                                                           argparse._StoreFalseAction,
+                                                                           argparse._HelpAction,
+                                                                           argparse._VersionAction)):
+                takes_value.update(a.option_strings)
+            if isinstance(a, argparse._SubParsersAction):
+                parsers.extend(a.choices.values())
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in takes_value and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] not in known \
+                and argv[i + 1] != "--" and argv[i + 1].split("=")[0] not in known:
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
             continue
-        try:
-            old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. called from a worker): leave signals alone
-            break
-    return old
+        out.append(a)
+        i += 1
+    return out
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Run the ``sserd`` command line; returns the exit code (0 ok, 1 error, 128+N stopped by signal N)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    if debug:
-        argv.remove("--debug")
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run the ``sserd`` command line; returns the exit code (0 ok, 1 error, 2 a command line it cannot read,
+    128+N stopped by signal N)."""
+    saved = stop.install()  # first: a signal from here on stops the command cleanly
+    old_show = warnings.showwarning
+    debug = False
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=sys.stderr)
 
-    old_show = warnings.showwarning
-    warnings.showwarning = show_warning
-    old_handlers = _install_signal_handlers()
     try:
-        return int(args.func(args) or 0)
-    except (SSERDError, ModuleNotFoundError, OSError) as exc:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+        parser = build_parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        debug = "--debug" in argv
+        if debug:
+            argv.remove("--debug")
+        args = parser.parse_args(_values_that_look_like_options(parser, argv))
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        warnings.showwarning = show_warning
+        code = int(args.func(args) or 0)
+        stop.check()  # a signal swallowed where it could not be raised still stops the job (and says so)
+        return code
+    except KeyboardInterrupt as exc:
+        return _stopped(getattr(exc, "signum", stop.requested() or int(signal.SIGINT)), getattr(exc, "published", False))
+    except SystemExit:  # --help, --version, a usage error: said already
+        if stop.requested() is not None:
+            return _stopped(stop.requested(), False)
+        raise
+    except Exception as exc:
+        if stop.requested() is not None:  # e.g. an open() of a FIFO cut short by the signal: "Interrupted system call"
+            return _stopped(stop.requested(), False)
         message = None if debug else _one_line(exc)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", int(signal.SIGINT))
-        name = signal.Signals(signum).name
-        if getattr(exc, "published", False):
-            print(f"error: stopped by {name} just after the outputs were complete; they are written.", file=sys.stderr)
-        else:
-            print(f"error: stopped by {name}; no output was written and no temporary file is left.", file=sys.stderr)
-        return 128 + signum
     finally:
-        for sig, h in old_handlers.items():
-            signal.signal(sig, h)
+        stop.uninstall(saved)
         warnings.showwarning = old_show
 
 

@@ -183,10 +183,20 @@ def preload() -> None:
             _load_lock.release()
 
     for fn in (make_detector, load_models):
-        threading.Thread(target=fn, name="sserd-preload", daemon=True).start()
+        t = threading.Thread(target=fn, name="sserd-preload", daemon=True)
+        _preload_threads.append(t)
+        t.start()
 
 
 _preload_started: list = []
+_preload_threads: list = []
+
+
+def wait_preload(timeout: float = 30.0) -> None:
+    """Wait for :func:`preload`'s threads to finish (before the process exits early, e.g. on a signal: a
+    thread still inside dlib while the interpreter shuts down can crash it)."""
+    for t in _preload_threads:
+        t.join(timeout)
 
 
 def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:

@@ -14,7 +14,15 @@ reused or deleted by a later job, and :func:`stale_partials` lists it so the CLI
 say so.
 
 Nothing here touches a path the job did not create, except the final rename onto an
-output path the user asked for (never one of the job's inputs).
+output path the user asked for. Never one of the job's inputs: every path the job reads (the
+source, a reference image or clip, a model folder) is compared with every destination by
+identity — the real path after symlinks and ``..``, and the device and inode, so a hard link
+is caught too — and a model folder cannot receive an output anywhere inside it. A file the
+job writes into an existing folder (a preview frame) never replaces a file that is already
+there. Right before publishing, every destination is checked again (the world may have
+changed while the job ran: a folder made where a file goes, a preview file appeared);
+publishing is then all or nothing: an output it replaces is kept as a hard link until every
+rename has succeeded, and restored if one fails. A replaced file keeps its permission bits.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -110,10 +119,92 @@ def stale_partials(folder: PathLike) -> list[Path]:
     return sorted(found)
 
 
+# ------------------------------------------------------------------ file identity
+
+def file_key(path: PathLike) -> Optional[tuple]:
+    """``(st_dev, st_ino)`` of what ``path`` names after symlinks (None if it does not exist)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def real(path: PathLike) -> Path:
+    """``path`` made absolute with every symlink and ``..`` resolved (what it would name if created)."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """True when ``a`` and ``b`` name one file: the same real path, or the same device and inode (a hard link)."""
+    if real(a) == real(b):
+        return True
+    ka, kb = file_key(a), file_key(b)
+    return ka is not None and ka == kb
+
+
+def signature(path: PathLike) -> Optional[tuple]:
+    """What identifies a file's content cheaply: device, inode, size and modification time (None if missing)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class Input:
+    """A path a job reads, with what it is for messages (``"the input video"``, ``"the reference"``, ...)."""
+
+    def __init__(self, path: PathLike, role: str = "an input of this job"):
+        self.path = Path(path)
+        self.role = role
+        self.real = real(path)
+        self.key = file_key(path)
+        self.is_dir = self.real.is_dir()
+
+    def clashes_with(self, destination: PathLike) -> bool:
+        """True when writing ``destination`` would replace this input (or write into it, for a folder)."""
+        d = real(destination)
+        if d == self.real:
+            return True
+        k = file_key(destination)
+        if k is not None and k == self.key:
+            return True
+        if self.is_dir and self.real in d.parents:
+            return True  # an output inside a model folder the job reads
+        return False
+
+    def refusal(self, destination: PathLike, what: str = "Output path") -> str:
+        inside = self.is_dir and real(destination) != self.real and file_key(destination) != self.key
+        where = f"inside {self.role} {self.path}" if inside else f"{self.role} ({self.path})"
+        return (f"{what} {destination} is {where}; choose another path (a file the job reads is never "
+                "overwritten).")
+
+
+def as_inputs(inputs) -> list:
+    """Normalise ``inputs`` (paths, :class:`Input` objects, or a mapping role → path) to :class:`Input` objects;
+    arrays and None are skipped."""
+    if isinstance(inputs, dict):
+        items = [Input(p, role) for role, p in inputs.items() if _is_path(p)]
+    else:
+        items = [p if isinstance(p, Input) else Input(p) for p in inputs if isinstance(p, Input) or _is_path(p)]
+    return items
+
+
+def _is_path(p) -> bool:
+    return isinstance(p, (str, os.PathLike)) and str(p) != ""
+
+
+def check_destination(destination: PathLike, inputs, what: str = "Output path") -> None:
+    """Raise :class:`SSERDError` if writing ``destination`` would overwrite (or write into) one of ``inputs``."""
+    for inp in as_inputs(inputs):
+        if inp.clashes_with(destination):
+            raise SSERDError(inp.refusal(destination, what))
+
+
 # ------------------------------------------------------------------ holding signals during publication
 
-_hold = threading.local()
-_pending: list = []
+from .stop import _hold, publishing_interrupted  # noqa: E402 - the flag the signal handler reads
 
 
 @contextlib.contextmanager
@@ -139,9 +230,20 @@ def _signals_held() -> Iterator[None]:
             _hold.published = False
 
 
-def publishing_interrupted() -> bool:
-    """True inside a signal handler that runs because a signal was held back during publication."""
-    return bool(getattr(_hold, "published", False))
+# ------------------------------------------------------------------ this process's staging folders and publications
+
+_live: set = set()          # staging folders made and not yet removed
+_published: list = []      # outputs published since the process started (the CLI runs one job)
+
+
+def live_staging() -> list:
+    """Staging folders this process made that still exist (a clean-up that could not remove one)."""
+    return sorted(p for p in _live if p.exists())
+
+
+def published_since_start() -> list:
+    """The outputs this process has published (renamed into place)."""
+    return list(_published)
 
 
 # ------------------------------------------------------------------ the output set
@@ -159,8 +261,8 @@ class OutputSet:
         # here: all published, or (on any exception) none, and no temporary left
     """
 
-    def __init__(self, inputs: tuple = ()):
-        self._inputs = [Path(p).resolve() for p in inputs if p is not None and not _is_array(p)]
+    def __init__(self, inputs=()):
+        self._inputs = as_inputs(inputs)
         self._stage_dirs: dict[Path, Path] = {}      # destination folder -> its staging folder
         self._entries: list[tuple[Path, Path, bool]] = []  # (staged, final, is_folder)
         self._created_dirs: list[Path] = []
@@ -169,18 +271,20 @@ class OutputSet:
 
     # -- planning
     def _check_final(self, path: PathLike) -> Path:
-        final = Path(path).resolve()
-        for src in self._inputs:
-            if final == src:
-                raise SSERDError(f"Output path {path} is the input file; choose another output path "
-                                 "(the input is never modified).")
+        final = real(path)
+        for inp in self._inputs:
+            if inp.clashes_with(final):
+                if inp.role == "an input of this job" and inp.real == final:
+                    raise SSERDError(f"Output path {path} is the input file; choose another output path "
+                                     "(the input is never modified).")
+                raise SSERDError(inp.refusal(path))
         if final in self._finals:
             raise SSERDError(f"Two outputs of one job have the same path {path}; give each its own path.")
         self._finals.add(final)
         return final
 
     def _stage_dir(self, folder: Path) -> Path:
-        folder = folder.resolve()
+        folder = real(folder)
         if folder in self._stage_dirs:
             return self._stage_dirs[folder]
         self._make_parents(folder)
@@ -188,6 +292,7 @@ class OutputSet:
             d = Path(tempfile.mkdtemp(prefix=".sserd.", suffix=PARTIAL_SUFFIX, dir=str(folder)))
         except OSError as exc:
             raise SSERDError(describe_os_error(exc, f"to {folder}")) from exc
+        _live.add(d)
         (d / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         self._stage_dirs[folder] = d
         return d
@@ -239,24 +344,117 @@ class OutputSet:
         return self._scratch_dir / name
 
     # -- finishing
-    def commit(self) -> None:
-        """Publish every staged output (all must exist), then remove the staging folders."""
+    def _plan(self) -> list:
+        """Check every destination again, right before publishing: ``[(staged, final, is_folder, members)]``.
+
+        The world may have changed while the job ran; any of these makes the whole job fail with
+        nothing published: a folder (or anything but a file) where a file goes, a file where a folder
+        goes, a file already in a preview folder where the job would add one, two outputs on one path,
+        an output on one of the job's inputs."""
+        plan, seen = [], {}
+
+        def claim(final: Path, what: str) -> None:
+            for inp in self._inputs:
+                if inp.clashes_with(final):
+                    raise SSERDError(inp.refusal(final, what))
+            if final in seen:
+                raise SSERDError(f"Two outputs of one job would have the same path {final} ({seen[final]} and "
+                                 f"{what.lower()}); give each its own path.")
+            seen[final] = what.lower()
+
         for staged, final, is_folder in self._entries:
             if not staged.exists():
                 raise SSERDError(f"Internal error: the output {final.name} was never written.")
+            if not is_folder:
+                claim(final, "The output")
+                if final.is_dir() or (final.exists() and not final.is_file()):
+                    raise SSERDError(f"{final} became a folder while the job ran; nothing was written. Remove it "
+                                     "or choose another output path.")
+                plan.append((staged, final, False, []))
+                continue
+            if final.exists() and not final.is_dir():
+                raise SSERDError(f"{final} is no longer a folder (something replaced it while the job ran); "
+                                 "nothing was written. Remove it or choose another preview folder.")
+            members = sorted(staged.iterdir()) if final.is_dir() else []
+            for f in (members or sorted(staged.iterdir())):
+                claim(final / f.name, "A preview frame")
+            for f in members:
+                if os.path.lexists(final / f.name):
+                    raise SSERDError(f"{final / f.name} already exists and this job did not write it; nothing was "
+                                     "written. Move it away, or choose another output name (preview frames never "
+                                     "replace a file).")
+            plan.append((staged, final, True, members))
+        return plan
+
+    def commit(self) -> None:
+        """Publish every staged output (all must exist), then remove the staging folders.
+
+        All or nothing: each destination is checked again first (:meth:`_plan`); an output that replaces
+        an existing file keeps that file as a hard link in the staging folder until every rename has
+        succeeded, and a failed rename puts back everything published so far."""
+        from . import stop
+
+        stop.check()  # a stop that could not be raised where it arrived: nothing is published
+        plan = self._plan()
         with _signals_held():
-            for staged, final, is_folder in self._entries:
-                try:
-                    if is_folder and final.is_dir():
-                        for f in sorted(staged.iterdir()):
-                            os.replace(f, final / f.name)
-                    else:
+            done: list = []  # what to undo: ("file", final, backup or None) / ("member", path) / ("folder", path)
+            try:
+                for staged, final, is_folder, members in plan:
+                    if not is_folder:
+                        backup = self._keep_replaced(staged, final)
                         os.replace(staged, final)
-                except OSError as exc:
-                    raise SSERDError(describe_os_error(exc, str(final))) from exc
+                        done.append(("file", final, backup))
+                    elif members:
+                        for f in members:
+                            target = final / f.name
+                            if os.path.lexists(target):  # appeared in the last instant: never replaced
+                                raise FileExistsError(errno.EEXIST, "a file appeared there while publishing",
+                                                      str(target))
+                            os.replace(f, target)
+                            done.append(("member", target, None))
+                    else:
+                        os.rename(staged, final)  # fails if something made a non-empty folder there meanwhile
+                        done.append(("folder", final, None))
+            except OSError as exc:
+                self._undo(done)
+                raise SSERDError(describe_os_error(exc, str(getattr(exc, "filename", None) or final))
+                                 + " Nothing was published.") from exc
+            except BaseException:
+                self._undo(done)
+                raise
+            # what reached its final place (not the staging folder of an enclosing job)
+            _published.extend(path for _, path, _ in done if not any(d in path.parents for d in _live))
             self._entries.clear()
             self._created_dirs.clear()  # now hold published files
             self._cleanup()
+
+    def _keep_replaced(self, staged: Path, final: Path) -> Optional[Path]:
+        """Before ``staged`` replaces an existing file ``final``: give ``staged`` that file's permission bits, and
+        keep the file itself as a hard link beside ``staged`` (restored if publishing fails). None: nothing to keep."""
+        try:
+            st = os.lstat(final)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(st.st_mode):
+            with contextlib.suppress(OSError):
+                os.chmod(staged, stat.S_IMODE(st.st_mode))
+        backup = staged.parent / f".replaced.{staged.name}"
+        try:
+            os.link(final, backup, follow_symlinks=False)
+        except OSError:  # a file system without hard links: it cannot be put back, but it is not lost either
+            return None
+        return backup
+
+    @staticmethod
+    def _undo(done: list) -> None:
+        for kind, path, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if kind == "file" and backup is not None:
+                    os.replace(backup, path)
+                elif kind == "file" or kind == "member":
+                    os.unlink(path)
+                elif kind == "folder":
+                    shutil.rmtree(path)
 
     def abort(self) -> None:
         """Remove everything staged and every folder this job created that is still empty."""
@@ -270,6 +468,8 @@ class OutputSet:
     def _cleanup(self) -> None:
         for d in self._stage_dirs.values():
             shutil.rmtree(d, ignore_errors=True)
+            if not d.exists():
+                _live.discard(d)
         self._stage_dirs.clear()
         self._scratch_dir = None
 
@@ -291,5 +491,5 @@ def _is_array(x) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype")
 
 
-__all__ = ["OutputSet", "PARTIAL_SUFFIX", "stale_partials", "check_writable_folder", "check_free_space",
-           "describe_os_error", "publishing_interrupted"]
+__all__ = ["Input", "OutputSet", "PARTIAL_SUFFIX", "check_destination", "check_free_space", "check_writable_folder",
+           "describe_os_error", "file_key", "publishing_interrupted", "real", "same_file", "signature", "stale_partials"]

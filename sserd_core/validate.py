@@ -21,8 +21,8 @@ PLOT_OUTPUTS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 #: rough upper bound of H.264 CRF 18 output size, bytes per pixel per frame (measured ~0.03)
 _BYTES_PER_PIXEL = 0.1
-#: frames of the video size held at once in the pipeline (decode queue, batch, encode queue, copies)
-_FRAMES_IN_FLIGHT = 24
+#: frames of the video size held at once in the pipeline besides the frame workers' (encode queue, copies)
+_FRAMES_IN_FLIGHT = 8
 
 
 def number(name: str, value, *, lo: Optional[float] = None, hi: Optional[float] = None,
@@ -101,20 +101,143 @@ def output_folder(path: PathLike, what: str = "Preview folder") -> Path:
     return p
 
 
-def distinct_paths(**paths) -> None:
-    """No two of the named paths (input, outputs) may be the same file."""
+def distinct_paths(*, reads: Optional[dict] = None, preview_files: tuple = (), **paths) -> None:
+    """No output may be a file the job reads, and no two outputs may be one file.
+
+    ``paths``: ``input=`` (the source video, read) and the outputs by name (``output=``, ``side_by_side=``,
+    ``plot=``, ``preview_folder=``); ``reads``: the other paths the job reads, role → path (``"the
+    reference"``, ``"the model folder"``); ``preview_files``: the names the preview frames will have in
+    ``preview_folder``. Paths are compared by identity (symlinks, ``..`` and hard links see through), a model
+    folder receives no output anywhere inside it, and a preview frame never replaces a file already there.
+    """
+    from .outputs import Input, real
+
+    inputs = []
+    if paths.get("input") is not None and not _is_array(paths["input"]):
+        inputs.append(Input(paths["input"], "the input video"))
+    for role, p in (reads or {}).items():
+        if p is not None and not _is_array(p) and str(p) != "" and Path(p).exists():
+            inputs.append(Input(p, role))
+    outputs = [(name, p) for name, p in paths.items() if name != "input" and p is not None]
+    folder = paths.get("preview_folder")
+    if folder is not None:
+        outputs += [(f"preview frame {n}", Path(folder) / n) for n in preview_files]
     seen: dict = {}
-    for name, p in paths.items():
-        if p is None:
-            continue
-        key = Path(p).resolve()
+    for name, p in outputs:
+        what = name.replace("_", " ")
+        for inp in inputs:
+            if inp.clashes_with(p):
+                if inp.role == "the input video" and inp.real == real(p):
+                    raise SSERDError(f"The {what} path {p} is the input file; choose another path "
+                                     "(the input is never modified).")
+                raise SSERDError(inp.refusal(p, f"The {what} path"))
+        key = real(p)
         if key in seen:
-            if "input" in (name, seen[key]):
-                raise SSERDError(f"The {name.replace('_', ' ')} path {p} is the input file; choose another path "
-                                 "(the input is never modified).")
-            raise SSERDError(f"The {seen[key].replace('_', ' ')} and the {name.replace('_', ' ')} have the same "
-                             f"path {p}; give each its own path.")
-        seen[key] = name
+            raise SSERDError(f"The {seen[key]} and the {what} have the same path {p}; give each its own path.")
+        seen[key] = what
+    if folder is not None and Path(folder).is_dir():
+        there = [n for n in preview_files if os.path.lexists(Path(folder) / n)]
+        if there:
+            raise SSERDError(f"{Path(folder) / there[0]} already exists (and {len(there) - 1} more preview file(s)); "
+                             "preview frames never replace a file: move them away, or choose another output name.")
+
+
+def _is_array(x) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+#: the most frame workers a job may ask for: each holds frames in flight (see memory_estimate), and more
+#: workers than cores only contend for them
+MAX_THREADS = 16
+#: the landmark warp's flow grid, pixels between grid points
+MAX_GRID_STEP = 256
+#: preview frames one job may save
+MAX_PREVIEWS = 1000
+
+
+def flag(name: str, value) -> bool:
+    """A yes/no option: ``True`` or ``False`` (or 0 / 1), nothing else (the text ``"no"`` is not False)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise SSERDError(f"{name} must be True or False, got {value!r}.")
+
+
+def text(name: str, value, allow_none: bool = True) -> Optional[str]:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise SSERDError(f"{name} must be text, got {value!r}.")
+    return value
+
+
+def reference(value):
+    """A reference: None, a path (text or path object), or an RGB/grey image array of real numbers."""
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return value
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        import numpy as np
+
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "uifb":
+            raise SSERDError(f"A reference image array must hold real numbers (uint8 0..255 or float 0..1), got "
+                             f"dtype {arr.dtype}.")
+        return value
+    if type(value).__name__ == "VideoInfo":
+        return value
+    raise SSERDError(f"The reference must be an image or video path, or an RGB image array [H, W, 3]; got "
+                     f"{type(value).__name__}.")
+
+
+def edit_options(o) -> dict:
+    """Check every field of an :class:`~sserd_core.pipeline.EditOptions`; returns the normalised values."""
+    from .emotion import canonical_label
+
+    out = {}
+    out["emotion"] = text("The emotion label", o.emotion)
+    if out["emotion"] is not None and out["emotion"].strip():
+        canonical_label(out["emotion"])  # an unknown label: one line that lists the known ones
+    out["intensity"] = number("The intensity", o.intensity, lo=0.0, hi=1.0)
+    out["reference"] = reference(o.reference)
+    out["curve"] = text("The curve", o.curve)
+    given = [x for x in (o.emotion, o.reference, o.curve) if x is not None and not (isinstance(x, str) and x == "")]
+    if len(given) > 1:
+        raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
+    if o.sync not in ("time", "index"):
+        raise SSERDError(f"sync must be 'time' or 'index', got {o.sync!r}.")
+    out["face_index"] = face_index(o.face_index)
+    out["start"], out["end"] = time_range(o.start, o.end)
+    if not isinstance(o.backend, (str, os.PathLike)) or str(o.backend).strip() == "":
+        raise SSERDError(f"The backend must be 'landmark' or a model folder / repo id, got {o.backend!r}.")
+    if o.device is not None:
+        d = text("The device", o.device).strip().lower()
+        kind, _, idx = d.partition(":")
+        if d and (kind not in ("cpu", "cuda", "mps", "xpu") or (idx and not idx.isdigit())):
+            raise SSERDError(f"Unknown device '{o.device}'. Use cpu, cuda, cuda:N (a GPU index) or mps.")
+    g = count("grid_step", o.grid_step, lo=1)
+    if g > MAX_GRID_STEP:
+        raise SSERDError(f"grid_step must be between 1 and {MAX_GRID_STEP} pixels, got {g}.")
+    out["grid_step"] = g
+    if o.interpolation not in ("bicubic", "bilinear"):
+        raise SSERDError(f"interpolation must be 'bicubic' or 'bilinear', got {o.interpolation!r}.")
+    out["threads"] = threads(o.threads)
+    n = count("The number of preview frames", o.preview_n, lo=0)
+    if n > MAX_PREVIEWS:
+        raise SSERDError(f"At most {MAX_PREVIEWS} preview frames, got {n}.")
+    out["preview_n"] = n
+    out["measure"] = flag("measure", o.measure)
+    out["strict"] = flag("strict", o.strict)
+    return out
+
+
+def threads(value, name: str = "threads") -> Optional[int]:
+    """Frame workers: None (the default) or 1..:data:`MAX_THREADS`."""
+    n = count(name, value, lo=1, allow_none=True)
+    if n is not None and n > MAX_THREADS:
+        raise SSERDError(f"{name} must be between 1 and {MAX_THREADS}, got {n}; more workers than cores only use "
+                         "more memory.")
+    return n
 
 
 def device(name: Optional[str]) -> Optional[str]:
@@ -165,17 +288,24 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def memory_estimate(width: int, height: int) -> int:
-    """Peak bytes of frame buffers the pipeline holds for one clip of this frame size (length does not matter)."""
-    return int(width * height * 3 * _FRAMES_IN_FLIGHT + 400 * 2**20)
+#: frames each frame worker adds to those in flight: 2 queued edits of a source frame, its planes and the
+#: edit, and 2 frames of decode-ahead (4 workers: 24 frames in all; 1000 workers would be ~4000 frames,
+#: 10 GiB at 720p: hence MAX_THREADS)
+_FRAMES_PER_WORKER = 4
 
 
-def frame_memory(width: int, height: int, limit: Optional[int] = None) -> int:
+def memory_estimate(width: int, height: int, threads: int = 4) -> int:
+    """Peak bytes of frame buffers the pipeline holds for one clip of this frame size with ``threads`` frame
+    workers (the clip's length does not matter)."""
+    return int(width * height * 3 * (_FRAMES_IN_FLIGHT + _FRAMES_PER_WORKER * max(1, threads)) + 400 * 2**20)
+
+
+def frame_memory(width: int, height: int, limit: Optional[int] = None, threads: int = 4) -> int:
     """Refuse frame sizes whose buffers would not fit in memory; return the estimate in bytes."""
-    need = memory_estimate(width, height)
+    need = memory_estimate(width, height, threads)
     limit = available_memory() if limit is None else limit
     if limit is not None and need > limit:
-        raise SSERDError(f"Frames of {width}x{height} need about {need / 2**30:.1f} GiB of memory while editing, "
-                         f"but only {limit / 2**30:.1f} GiB are available; scale the video down first "
-                         "(e.g. to 3840 px wide) or free memory.")
+        raise SSERDError(f"Frames of {width}x{height} need about {need / 2**30:.1f} GiB of memory while editing "
+                         f"with {threads} frame worker(s), but only {limit / 2**30:.1f} GiB are available; scale the "
+                         "video down first (e.g. to 3840 px wide), use fewer --threads, or free memory.")
     return need

@@ -19,7 +19,7 @@ LAYERS = (
     ("backends", {"landmark", "neural"}),
     ("face model", {"expression", "content", "editor", "metrics", "models", "plots"}),
     ("media and face", {"media", "face", "blend", "geometry", "smoothing", "validate", "outputs"}),
-    ("leaves", {"emotion", "errors", "__init__", "__version__"}),
+    ("leaves", {"emotion", "errors", "stop", "__init__", "__version__"}),
 )
 LAYER_OF = {m: k for k, (_, mods) in enumerate(LAYERS) for m in mods}
 #: backends are independent of each other: each is reached through the FaceEditor interface

@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import ROOT, SAMPLE, sample_frames, write_clip
+from helpers import ASTRONAUT_FACE, ROOT, SAMPLE, SAMPLE_HOPPER, sample_frames, write_clip
 
 from sserd_core import media, pipeline, validate
 from sserd_core.emotion import EmotionSpec
@@ -94,6 +94,7 @@ BAD_ARGS = [
     ("reference-missing", ["--reference", "nope.png"], ["not found"]),
     ("plot-bad-extension", ["--emotion", "sad", "--plot", "plot.xyz"], ["plot"]),
     ("plot-in-missing-folder-bad-ext", ["--emotion", "sad", "--plot", "nofolder/plot.xyz"], ["plot"]),
+    ("threads-too-many", ["--emotion", "sad", "--threads", "1000"], ["between 1 and 16"]),
 ]
 
 
@@ -192,6 +193,210 @@ def test_two_concurrent_jobs_writing_mp4_and_mkv_of_one_name(tmp_path, short_cli
     assert listing(tmp_path) == {"x.mp4", "x.mkv"}
     a, b = media.probe_video(tmp_path / "x.mp4"), media.probe_video(tmp_path / "x.mkv")
     assert a.n_frames == b.n_frames == 25 and a.has_audio and b.has_audio
+
+
+# ------------------------------------------------------------------ every file a job reads is safe from its outputs
+
+def _setup_reads(d: Path, clip: Path) -> None:
+    """In ``d``: the source ``in.mp4``, a reference clip ``ref.mp4``, a reference image ``face.png``, a model folder
+    ``model/`` with a file in it, links of each kind to them, and a folder ``sub/``."""
+    shutil.copy(clip, d / "in.mp4")
+    shutil.copy(clip, d / "ref.mp4")
+    shutil.copy(ASTRONAUT_FACE, d / "face.png")
+    (d / "model").mkdir()
+    (d / "model" / "model_index.json").write_text("{}")
+    (d / "sub").mkdir()
+    (d / "link_ref.mp4").symlink_to(d / "ref.mp4")
+    os.link(d / "ref.mp4", d / "hard_ref.mp4")
+    os.link(d / "in.mp4", d / "hard_in.mp4")
+    os.link(d / "face.png", d / "hard_face.png")
+    (d / "link_model").symlink_to(d / "model")
+
+
+READS_AS_OUTPUTS = [
+    # (case id, arguments after `edit in.mp4`, words one of which the error line contains)
+    ("output-is-reference-clip", ["-o", "ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-symlink-to-reference", ["-o", "link_ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-dotdot-to-reference", ["-o", "sub/../ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-hard-link-of-reference", ["-o", "hard_ref.mp4", "--reference", "ref.mp4"], ["the reference"]),
+    ("output-hard-link-of-input", ["-o", "hard_in.mp4", "--emotion", "sad"], ["input"]),
+    ("plot-is-reference-image", ["-o", "o.mp4", "--reference", "face.png", "--plot", "face.png"], ["the reference"]),
+    ("plot-hard-link-of-reference-image", ["-o", "o.mp4", "--reference", "face.png", "--plot", "hard_face.png"],
+     ["the reference"]),
+    ("side-by-side-is-reference", ["-o", "o.mp4", "--reference", "o_side_by_side.mp4", "--side-by-side"],
+     ["the reference"]),
+    ("output-inside-model-folder", ["-o", "model/o.mp4", "--emotion", "sad", "--model", "model"], ["model folder"]),
+    ("output-inside-model-folder-via-symlink", ["-o", "link_model/o.mp4", "--emotion", "sad", "--model", "model"],
+     ["model folder"]),
+    ("preview-folder-is-model-folder", ["-o", "m.mp4", "--emotion", "sad", "--preview", "2", "--model", "m_preview"],
+     ["model folder"]),
+]
+
+
+@pytest.mark.parametrize("case,args,words", READS_AS_OUTPUTS, ids=[c[0] for c in READS_AS_OUTPUTS])
+def test_no_output_may_replace_a_file_the_job_reads(tmp_path, short_clip, case, args, words):
+    _setup_reads(tmp_path, short_clip)
+    if case == "side-by-side-is-reference":
+        shutil.copy(short_clip, tmp_path / "o_side_by_side.mp4")
+    if case == "preview-folder-is-model-folder":
+        (tmp_path / "m_preview").mkdir()
+        (tmp_path / "m_preview" / "model_index.json").write_text("{}")
+    before = {n: md5(tmp_path / n) for n in listing(tmp_path) if (tmp_path / n).is_file()}
+    r = sserd("edit", "in.mp4", "-q", *args, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = one_error_line(r)
+    assert any(w in err.lower() for w in words), err
+    after = {n: md5(tmp_path / n) for n in listing(tmp_path) if (tmp_path / n).is_file()}
+    assert after == before  # every file as it was, nothing new
+    assert "tracking" not in r.stderr
+
+
+def test_api_refuses_the_reference_as_an_output_before_any_work(tmp_path, short_clip, monkeypatch):
+    _setup_reads(tmp_path, short_clip)
+    calls = []
+    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    h = md5(tmp_path / "ref.mp4")
+    for out, cmp_, plot in [(tmp_path / "hard_ref.mp4", None, None), (tmp_path / "o.mp4", tmp_path / "link_ref.mp4", None)]:
+        with pytest.raises(SSERDError, match="the reference"):
+            pipeline.edit(tmp_path / "in.mp4", out, pipeline.EditOptions(reference=str(tmp_path / "ref.mp4")),
+                          emotion="sad", comparison_path=cmp_, plot_path=plot)
+    with pytest.raises(SSERDError, match="the reference"):
+        pipeline.edit(tmp_path / "in.mp4", tmp_path / "o.mp4", pipeline.EditOptions(reference=str(tmp_path / "face.png")),
+                      emotion="sad", plot_path=tmp_path / "sub" / ".." / "face.png")
+    assert not calls and md5(tmp_path / "ref.mp4") == h and not (tmp_path / "o.mp4").exists()
+
+
+# ------------------------------------------------------------------ outputs never replace what the job did not create
+
+def test_previews_never_replace_a_users_file(tmp_path, short_clip):
+    (tmp_path / "out_preview").mkdir()
+    mine = tmp_path / "out_preview" / "frame_00000.png"
+    mine.write_bytes(b"a user's picture")
+    before = listing(tmp_path)
+    r = sserd("edit", short_clip, "-o", tmp_path / "out.mp4", "--emotion", "sad", "--preview", "2", "-q")
+    assert r.returncode == 1, r.stderr
+    assert "already exists" in one_error_line(r)
+    assert mine.read_bytes() == b"a user's picture" and listing(tmp_path) == before
+    assert "tracking" not in r.stderr
+    # a preview file the job would not write (another frame) stays, and the job adds its own beside it
+    mine.rename(tmp_path / "out_preview" / "frame_00007.png")
+    r = sserd("edit", short_clip, "-o", tmp_path / "out.mp4", "--emotion", "sad", "--preview", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out_preview" / "frame_00007.png").read_bytes() == b"a user's picture"
+    assert {"out_preview/frame_00000.png", "out_preview/frame_00024.png"} <= listing(tmp_path)
+
+
+def test_two_outputs_of_one_job_may_not_collide(tmp_path, short_clip):
+    r = sserd("edit", short_clip, "-o", tmp_path / "o.mp4", "--emotion", "sad", "--preview", "2",
+              "--plot", tmp_path / "o_preview" / "frame_00000.png", "-q")
+    assert r.returncode == 1, r.stderr
+    err = one_error_line(r)
+    assert "same path" in err, err
+    assert listing(tmp_path) == set()
+
+
+def test_named_outputs_are_replaced_and_keep_their_permissions(tmp_path, short_clip):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an earlier output")
+    os.chmod(out, 0o640)
+    r = sserd("edit", short_clip, "-o", out, "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    assert media.probe_video(out).n_frames == 25
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+
+
+# ------------------------------------------------------------------ the world changes while the job runs
+
+def _during_render(action, at=10):
+    """A progress callback that runs ``action()`` once, when the render reaches frame ``at``."""
+    state = {"done": False}
+
+    def progress(stage, done, total):
+        if stage == "rendering" and done >= at and not state["done"]:
+            state["done"] = True
+            action()
+    return progress
+
+
+CHANGES_BEFORE_PUBLISHING = [
+    # (case id, what the user does mid-job, what must still be there afterwards)
+    ("plot-path-becomes-a-folder", lambda d: (d / "p.png").mkdir(), {"p.png"}),
+    ("output-path-becomes-a-folder", lambda d: (d / "o.mp4").mkdir(), {"o.mp4"}),
+    ("preview-file-appears", lambda d: ((d / "o_preview").mkdir(), (d / "o_preview" / "frame_00024.png").write_bytes(b"mine")),
+     {"o_preview", "o_preview/frame_00024.png"}),
+    ("preview-folder-becomes-a-file", lambda d: (d / "o_preview").write_bytes(b"mine"), {"o_preview"}),
+]
+
+
+@pytest.mark.parametrize("case,change,left", CHANGES_BEFORE_PUBLISHING, ids=[c[0] for c in CHANGES_BEFORE_PUBLISHING])
+def test_a_destination_changed_during_the_job_publishes_nothing(tmp_path, short_clip, case, change, left):
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SSERDError, match="nothing was written|Nothing was published"):
+        pipeline.edit_video(short_clip, out / "o.mp4", "sad", comparison_path=out / "o_side_by_side.mp4",
+                            preview_dir=out / "o_preview", preview_n=2, plot_path=out / "p.png",
+                            progress=_during_render(lambda: change(out)))
+    assert listing(out) == left, case
+    if case == "preview-file-appears":
+        assert (out / "o_preview" / "frame_00024.png").read_bytes() == b"mine"
+
+
+def test_a_rename_failing_midway_puts_back_what_was_replaced(tmp_path, short_clip, monkeypatch):
+    """All or nothing even when a rename fails after others succeeded: the earlier output comes back."""
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an earlier output")
+    from sserd_core import outputs
+
+    real_replace, calls = os.replace, {"n": 0}
+
+    def replace(a, b, *args, **kw):
+        if str(b).startswith(str(tmp_path)) and PARTIAL_SUFFIX not in str(b):  # a publishing rename
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.EIO, "Input/output error", str(b))
+        return real_replace(a, b, *args, **kw)
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    with pytest.raises(SSERDError, match="Nothing was published"):
+        pipeline.edit_video(short_clip, out, "sad", comparison_path=tmp_path / "o_sbs.mp4", plot_path=tmp_path / "p.png")
+    assert out.read_bytes() == b"an earlier output"
+    assert listing(tmp_path) == {"o.mp4"}
+
+
+def _rewrite_with(src: Path, other: Path):
+    """What `cp other src` does: the same file (inode), truncated and written again."""
+    def action():
+        with open(src, "r+b") as f:
+            f.truncate(0)
+            f.write(other.read_bytes())
+    return action
+
+
+def _replace_with(src: Path, other: Path):
+    """What `mv other src` does: another file (inode) under the same name."""
+    def action():
+        tmp = src.with_name("incoming.tmp")
+        shutil.copy(other, tmp)
+        os.replace(tmp, src)
+    return action
+
+
+INPUT_CHANGES = [("input-rewritten-in-place", _rewrite_with), ("input-replaced-by-another-file", _replace_with)]
+
+
+@pytest.mark.parametrize("case,how", INPUT_CHANGES, ids=[c[0] for c in INPUT_CHANGES])
+def test_an_input_that_changes_during_the_job_fails_it(tmp_path, short_clip, case, how):
+    src = tmp_path / "in.mp4"
+    shutil.copy(short_clip, src)
+    other = tmp_path / "other.mp4"
+    media.mux_audio(_silent(other, sample_frames(SAMPLE_HOPPER, end=0.6)), SAMPLE, other, audio_start=2.0, audio_end=2.6)
+    (tmp_path / "other_v.mp4").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SSERDError, match="changed while the job was reading it"):
+        pipeline.edit_video(src, out / "o.mp4", "sad", comparison_path=out / "o_sbs.mp4",
+                            progress=_during_render(how(src, other)))
+    assert listing(out) == set()
 
 
 # ------------------------------------------------------------------ all or nothing: each output step fails in turn
@@ -383,6 +588,70 @@ def test_signals_at_every_stage_leave_nothing(tmp_path, short_clip, stage, sig):
     assert listing(tmp_path) == {"hook.py", "out", "in.mp4"} and md5(src) == h
 
 
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """4 s at 720p with audio (100 frames): long enough to be signalled while tracking, rendering and muxing."""
+    p = tmp_path_factory.mktemp("long") / "long720.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "4", "-vf", "scale=1280:720", "-c:v", "libx264",
+                    "-preset", "veryfast", "-c:a", "aac", str(p)], check=True)
+    return p
+
+
+SIGNAL_BURSTS = [
+    # (case id, signals, ms apart, seconds into the job): the job is tracking, rendering or muxing by then
+    ("burst-5x5ms-early", 5, 5, 0.25),
+    ("burst-5x5ms-tracking", 5, 5, 1.5),
+    ("burst-50x2ms-tracking", 50, 2, 2.0),
+    ("burst-5x5ms-rendering", 5, 5, 5.0),
+    ("burst-50x2ms-rendering", 50, 2, 7.0),
+    ("burst-50x2ms-late", 50, 2, 10.0),
+]
+
+
+@pytest.mark.parametrize("case,count,gap_ms,at", SIGNAL_BURSTS, ids=[c[0] for c in SIGNAL_BURSTS])
+def test_a_burst_of_signals_stops_the_job_once_and_cleanly(tmp_path, long_clip, case, count, gap_ms, at):
+    """Any number of SIGTERMs at any moment: exit 143, one line, nothing left, no 'Exception ignored' (each case
+    twice: a native crash shows up as exit 139 or -11)."""
+    for run in range(2):
+        out_dir = tmp_path / f"run{run}"
+        p = subprocess.Popen([sys.executable, "-m", "sserd_core.cli", "edit", str(long_clip), "-o", str(out_dir / "o.mp4"),
+                              "--emotion", "sad", "--side-by-side", "--preview", "4", "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        time.sleep(at)
+        for _ in range(count):
+            if p.poll() is not None:
+                break
+            p.send_signal(signal.SIGTERM)
+            time.sleep(gap_ms / 1000)
+        out, err = p.communicate(timeout=120)
+        if p.returncode == 0:  # finished before the burst (a fast machine): then everything is there
+            assert listing(out_dir) >= {"o.mp4", "o_side_by_side.mp4"}
+            continue
+        assert p.returncode == 128 + signal.SIGTERM, (case, run, p.returncode, err)
+        assert "Exception ignored" not in err and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "SIGTERM" in lines[0], err
+        assert not [n for n in listing(out_dir) if "o.mp4" in n or PARTIAL_SUFFIX in n or "preview" in n], \
+            listing(out_dir)
+        if "no output was written" in lines[0]:
+            assert listing(out_dir) == set(), listing(out_dir)
+
+
+def test_a_signal_while_opening_a_fifo_is_a_stop_not_an_error(tmp_path):
+    """Opening a FIFO blocks until a writer comes; SIGTERM then interrupts the system call: exit 143, not 1."""
+    fifo = tmp_path / "in.mp4"
+    os.mkfifo(fifo)
+    p = subprocess.Popen([sys.executable, "-m", "sserd_core.cli", "edit", str(fifo), "-o", str(tmp_path / "o.mp4"),
+                          "--emotion", "sad", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, (p.returncode, err)
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "Traceback" not in err, err
+    assert listing(tmp_path) == {"in.mp4"}
+
+
 def test_a_job_killed_with_sigkill_leaves_a_recognisable_partial_that_the_next_run_mentions(tmp_path, short_clip):
     hook = tmp_path / "hook.py"
     hook.write_text(_STAGE_HOOK)
@@ -504,6 +773,60 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     assert not calls and listing(tmp_path) == set()
 
 
+USAGE_ERRORS = [
+    # (case id, arguments after `edit in.mp4 -o o.mp4`, words the one error line contains)
+    ("usage-intensity-not-a-number", ["--emotion", "sad", "--intensity", "abc"], ["--intensity", "invalid float"]),
+    ("usage-face-index-fraction", ["--emotion", "sad", "--face-index", "1.5"], ["--face-index", "invalid int"]),
+    ("usage-sync-unknown", ["--reference", "r.mp4", "--sync", "bogus"], ["--sync", "invalid choice"]),
+    ("usage-curve-starting-with-minus", ["--curve", "-1:happy,2:sad"], ["time must be >= 0"]),
+]
+
+
+@pytest.mark.parametrize("case,extra,words", USAGE_ERRORS, ids=[c[0] for c in USAGE_ERRORS])
+def test_usage_errors_are_one_line(tmp_path, short_clip, case, extra, words):
+    r = sserd("edit", short_clip, "-o", tmp_path / "o.mp4", "-q", *extra, cwd=tmp_path)
+    assert r.returncode in (1, 2), r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "usage:" not in r.stderr, r.stderr
+    err = one_error_line(r)
+    assert all(w in err for w in words), err
+    assert listing(tmp_path) == set()
+
+
+OPTIONS_CASES = [
+    # (case id, EditOptions fields, words of the error): refused at construction, before any work
+    ("options-grid-step-huge", dict(grid_step=10**9), "grid_step must be between"),
+    ("options-reference-nested-list", dict(reference=[[0, 1], [2, 3]]), "reference must be"),
+    ("options-strict-text", dict(strict="no"), "strict must be True or False"),
+    ("options-measure-number", dict(measure=2), "measure must be True or False"),
+    ("options-sync-bogus", dict(sync="bogus", reference="face.png"), "sync must be"),
+    ("options-reference-complex-array", dict(reference=np.zeros((64, 64, 3), complex)), "real numbers"),
+    ("options-reference-object-array", dict(reference=np.zeros((64, 64, 3), object)), "real numbers"),
+    ("options-threads-too-many", dict(threads=1000), "between 1 and 16"),
+    ("options-unknown-emotion", dict(emotion="sleepy"), "Unknown emotion"),
+    ("options-two-targets", dict(emotion="sad", curve="0:happy"), "only one"),
+    ("options-intensity-text", dict(emotion="sad", intensity="abc"), "must be a number"),
+    ("options-interpolation", dict(interpolation="nearest"), "interpolation"),
+]
+
+
+@pytest.mark.parametrize("case,fields,words", OPTIONS_CASES, ids=[c[0] for c in OPTIONS_CASES])
+def test_edit_options_check_themselves_at_construction(case, fields, words):
+    with pytest.raises(SSERDError, match=words):
+        pipeline.EditOptions(**fields)
+
+
+def test_api_reference_array_of_complex_numbers_is_refused():
+    with pytest.raises(SSERDError, match="real numbers"):
+        pipeline.extract_emotion(reference=np.zeros((64, 64, 3), complex))
+
+
+def test_threads_count_in_the_memory_estimate():
+    assert validate.memory_estimate(1280, 720, threads=16) > validate.memory_estimate(1280, 720, threads=1)
+    with pytest.raises(SSERDError, match="fewer --threads"):
+        validate.frame_memory(1280, 720, limit=500 * 2**20, threads=16)
+    assert validate.frame_memory(1280, 720, limit=500 * 2**20, threads=1) < 500 * 2**20
+
+
 def test_api_accepts_a_label_string_as_emotion(tmp_path, short_clip):
     r = pipeline.edit_video(short_clip, tmp_path / "o.mp4", "sad")
     assert r.render.n_frames == 25
@@ -532,9 +855,43 @@ def test_api_load_video_rejects_negative_max_frames():
 
 def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
-    ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES] + [f[0] for f in FAULTS]
+    ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
+                         + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS + USAGE_ERRORS
+                         + OPTIONS_CASES] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
+
+
+_NO_DIFFUSERS = """
+import sys, tempfile
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "diffusers" or name.startswith("diffusers."):
+            raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+sys.meta_path.insert(0, _Block())
+from sserd_core import pipeline
+from sserd_core.errors import SSERDError
+try:
+    pipeline.make_editor(tempfile.mkdtemp())
+except SSERDError as exc:
+    print("SSERDError:", exc)
+"""
+
+
+def test_a_model_without_its_optional_packages_is_one_clear_error():
+    """What ComfyUI's Load Model (repo_id) and the CLI's --model get when diffusers is missing: not a raw
+    ModuleNotFoundError."""
+    r = subprocess.run([sys.executable, "-c", _NO_DIFFUSERS], capture_output=True, text=True, timeout=300, env=ENV)
+    assert "SSERDError:" in r.stdout and "comfyui-sserd[neural]" in r.stdout and "Traceback" not in r.stderr, r
+
+
+def test_space_answers_never_show_a_server_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    import app
+
+    assert app.public_message("Input file not found: /tmp/gradio/abc123/talk.mp4.") == "Input file not found: talk.mp4."
+    assert app.public_message("0.5 s/frame, 2 frames/s") == "0.5 s/frame, 2 frames/s"
+    assert not app.ALLOW_MODEL_CHOICE or os.environ.get("SSERD_ALLOW_MODEL_CHOICE")  # off unless asked for
 
 
 def test_space_reads_only_uploaded_or_bundled_files(tmp_path, monkeypatch):

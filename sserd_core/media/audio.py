@@ -13,6 +13,7 @@ from typing import Optional
 import av
 import numpy as np
 
+from .. import stop
 from .read import _open
 from .write import atomic_output
 
@@ -112,6 +113,7 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                     encoded.append((_add_audio_encoder(oc, ext, adata), adata))
                 # video packets (copied)
                 for pkt in vin.demux(vsrc):
+                    stop.check()
                     if pkt.size == 0 or pkt.pts is None:
                         continue
                     _move_packet(pkt, vout)
@@ -119,6 +121,7 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                 if copied:
                     route = {src.index: dst for src, dst in copied}
                     for pkt in ain.demux(*[src for src, _ in copied]):
+                        stop.check()
                         if pkt.size == 0 or pkt.pts is None:
                             continue
                         _move_packet(pkt, route[pkt.stream.index])

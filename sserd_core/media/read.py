@@ -283,6 +283,8 @@ def read_image(path_or_array) -> np.ndarray:
         arr = path_or_array
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
+        if arr.dtype.kind not in "uifb":
+            raise MediaError(f"An image array must hold real numbers (uint8 0..255 or float 0..1), got dtype {arr.dtype}.")
         if arr.ndim not in (2, 3) or arr.size == 0 or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
             raise MediaError(f"An image array must be [H, W], [H, W, 3] or [H, W, 4] with pixels; got shape {arr.shape}.")
         if arr.ndim == 3 and arr.shape[2] == 1:

@@ -49,16 +49,25 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             q.put(exc)
 
+    from .. import stop as job_stop
+
     t = threading.Thread(target=run, name="sserd-decode", daemon=True)
     t.start()
     try:
         while True:
-            item = q.get()
+            try:
+                item = q.get(timeout=0.2)
+            except queue.Empty:
+                job_stop.check()  # a stop signal that could not be raised where it arrived
+                continue
             if item is done:
                 return
             if isinstance(item, BaseException):
                 raise item
+            job_stop.check()
             yield item
     finally:
         stop.set()
-        t.join(timeout=5)
+        # joined, not abandoned: a decoder thread left inside FFmpeg while its container is freed or the
+        # interpreter shuts down can crash the process (it stops within one frame: it checks `stop`)
+        t.join(timeout=60)

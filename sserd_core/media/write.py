@@ -98,6 +98,7 @@ class VideoWriter:
         self._last_pts = -1
         self._queue: Optional[queue.Queue] = None
         self._error: Optional[BaseException] = None
+        self._abandon = False  # set when the job failed: queued frames are dropped, not encoded
         if threaded:  # encode in a background thread (FFmpeg releases the GIL), 8 frames of slack
             self._queue = queue.Queue(maxsize=8)
             self._thread = threading.Thread(target=self._run, name="sserd-encode", daemon=True)
@@ -109,7 +110,7 @@ class VideoWriter:
             item = self._queue.get()
             if item is None:
                 return
-            if self._error is None:
+            if self._error is None and not self._abandon:
                 try:
                     self._encode(*item)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
@@ -190,8 +191,10 @@ class VideoWriter:
         if exc_type is None:
             self.close()
         else:
-            with contextlib.suppress(BaseException):
-                self._stop_thread()
+            # the job failed: drop the queued frames, and close the codec only once the encoder thread has
+            # stopped using it (closing it under the thread is a use-after-free in FFmpeg)
+            self._abandon = True
+            self._stop_thread()
             with contextlib.suppress(Exception):
                 self.container.close()
 

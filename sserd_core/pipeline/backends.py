@@ -40,4 +40,8 @@ def make_editor(backend: Optional[str] = "landmark", device: Optional[str] = Non
     except ImportError as exc:
         raise SSERDError(f"The neural backend is not available ({exc}). Install with: "
                          "pip install 'comfyui-sserd[neural]'.") from exc
-    return load_editor(str(backend), device=device, **neural_options)
+    try:
+        return load_editor(str(backend), device=device, **neural_options)
+    except ModuleNotFoundError as exc:  # an optional package the neural backend loads when it is used
+        raise SSERDError(f"The neural backend needs the optional package '{exc.name}', which is not installed: "
+                         "pip install 'comfyui-sserd[neural]' (into the Python that runs this).") from exc

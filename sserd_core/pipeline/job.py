@@ -13,11 +13,12 @@ from .. import validate
 from ..content import ContentTrack
 from ..editor import FaceEditor
 from ..errors import MediaError, SSERDError
-from ..outputs import OutputSet, check_free_space, describe_os_error
+from ..outputs import OutputSet, check_free_space, describe_os_error, signature
 from .frame_cache import FrameTail
 from .options import EditOptions
 from .render import render_face
-from .results import EditResult
+from .results import EditResult, preview_names
+from .workers import default_threads
 from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
 
 _SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
@@ -29,7 +30,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
                plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
                audio=_SOURCE_AUDIO, threads: Optional[int] = None,
-               progress: Optional[ProgressFn] = None) -> EditResult:
+               progress: Optional[ProgressFn] = None, reads: Optional[dict] = None) -> EditResult:
     """Edit the emotion of the face in ``source``; write ``output_path`` with the source's audio.
 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
@@ -44,10 +45,17 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     temporary is removed and the input (and any file the job did not create) is untouched.
     Every argument is checked before decoding starts. ``measure``: also fit landmarks on
     every output frame (implied by ``plot_path``). ``strict``: a truncated clip is an error
-    instead of a warning.
+    instead of a warning. ``reads``: the other files the job reads, role → path (the reference image or clip,
+    the model folder; a driving clip is added from ``emotion``): no output may be one of them (compared by
+    identity: symlinks, ``..`` and hard links), nor lie inside a model folder. A source (or a file in
+    ``reads``) that changes while the job runs (its size, time or inode differ from when it was opened)
+    fails the job, with nothing written.
     """
     t0 = time.perf_counter()
     emotion = as_emotion(emotion)
+    reads = {k: v for k, v in (reads or {}).items() if isinstance(v, (str, os.PathLike)) and str(v) != ""}
+    if emotion.driving_path is not None:
+        reads.setdefault("the reference clip", emotion.driving_path)
     track = source if isinstance(source, ContentTrack) else None
     if track is not None:
         if start is not None or end is not None:
@@ -58,7 +66,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     face_index = validate.face_index(face_index)
     start, end = validate.time_range(start, end)
     preview_n = validate.count("preview_n", preview_n, lo=0)
-    threads = validate.count("threads", threads, lo=1, allow_none=True)
+    threads = validate.threads(threads)
     if not Path(input_path).exists():
         raise MediaError(f"Input file not found: {input_path}.")
     out = validate.output_file(output_path)
@@ -70,15 +78,27 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
         if preview_dir is None:
             raise SSERDError("preview_n > 0 needs a preview_dir to write the frames to.")
         validate.output_folder(preview_dir)
-    validate.distinct_paths(input=input_path, output=output_path, side_by_side=comparison_path,
+    validate.distinct_paths(input=input_path, reads=reads, output=output_path, side_by_side=comparison_path,
                             plot=plot_path, preview_folder=preview_dir if preview_n > 0 else None)
+    watched = {p: signature(p) for p in [input_path, *reads.values()] if Path(p).is_file()}
     video = track.video if track is not None else load_video(input_path, start=start, end=end)
-    need = validate.frame_memory(video.width, video.height)
+    if preview_n > 0:  # now the preview frames' names are known: none may collide with a file or an output
+        validate.distinct_paths(input=input_path, reads=reads, output=output_path, side_by_side=comparison_path,
+                                plot=plot_path, preview_folder=preview_dir,
+                                preview_files=tuple(preview_names(video.n_frames, preview_n)))
+
+    def unchanged() -> None:
+        for p, sig in watched.items():
+            if signature(p) != sig:
+                raise SSERDError(f"{Path(p).name} changed while the job was reading it (it was rewritten, replaced "
+                                 "or removed); nothing was written. Run again once the file no longer changes.")
+
+    need = validate.frame_memory(video.width, video.height, threads=threads or default_threads())
     if need > 2 * 2**30:
         warnings.warn(f"{video.width}x{video.height} frames: editing needs about {need / 2**30:.1f} GiB of memory.")
     n_videos = 1 + (comparison_path is not None) * 2
     try:
-        with OutputSet(inputs=(input_path,)) as outs:
+        with OutputSet(inputs={"the input video": input_path, **reads}) as outs:
             # staging folders are made here, before decoding: an unwritable folder fails now
             final = outs.file(out)
             final_cmp = outs.file(comparison_path) if comparison_path else None
@@ -86,10 +106,11 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
             final_plot = outs.file(plot_path) if plot_path else None
             for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
                 check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
-            tail = FrameTail() if track is None else None  # the render pass need not decode these again
+            tail = _FrameTail() if track is None else None  # the render pass need not decode these again
             content = track if track is not None else disentangle_content(video, face_index=face_index,
                                                                           progress=progress, strict=strict,
                                                                           _keep=tail)
+            unchanged()
             # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
             mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
             silent = outs.scratch(f"video{mid}")
@@ -98,6 +119,11 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                                  preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
                                  progress=progress, threads=threads, _tail=tail)
             tail = None  # frees the frames
+            unchanged()
+            if result.n_frames != content.n_frames:
+                raise SSERDError(f"{Path(input_path).name}: {content.n_frames} frames were tracked but only "
+                                 f"{result.n_frames} could be decoded again to render them (the file changed or "
+                                 "cannot be read reliably); nothing was written.")
             video = content.video
             if audio is _SOURCE_AUDIO:
                 audio = input_path if video.has_audio else None
@@ -111,8 +137,16 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                 from ..plots import plot_emotion_over_time
 
                 plot_emotion_over_time(result, final_plot)
+            unchanged()  # the last look before publishing
+    except SSERDError:
+        unchanged()  # a decoding error caused by a file rewritten under the job says so
+        raise
     except OSError as exc:
+        unchanged()
         raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
+    except Exception:
+        unchanged()
+        raise
     if preview_n > 0:
         result.previews = [dataclasses.replace(p, edited=Path(preview_dir) / p.edited.name,
                                    compare=Path(preview_dir) / p.compare.name) for p in result.previews]
@@ -138,8 +172,13 @@ def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = Ed
     """
     target = as_emotion(emotion) if emotion is not None else options.target(progress)
     editor = editor if editor is not None else options.editor()
+    reads = {}
+    if isinstance(options.reference, (str, os.PathLike)) and str(options.reference):
+        reads["the reference"] = options.reference
+    if options.backend and Path(str(options.backend)).exists():
+        reads["the model folder"] = options.backend
     return edit_video(source, output_path, target, face_index=options.face_index, start=options.start,
                       end=options.end, editor=editor,
                       comparison_path=comparison_path, preview_dir=preview_dir, preview_n=options.preview_n,
                       plot_path=plot_path, measure=options.measure, strict=options.strict, audio=audio,
-                      threads=options.threads, progress=progress)
+                      threads=options.threads, progress=progress, reads=reads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .. import validate
 from ..editor import FaceEditor
 from ..emotion import EmotionSpec
 from .stages import ProgressFn, extract_emotion
@@ -41,6 +42,12 @@ class EditOptions:
     preview_n: int = 0
     measure: bool = False
     strict: bool = False
+
+    def __post_init__(self) -> None:
+        """Every field is checked here, once, for its type and range (:func:`validate.edit_options`): a bad
+        option fails at construction with one sentence, in every front-end alike, never after tracking."""
+        for name, value in validate.edit_options(self).items():
+            object.__setattr__(self, name, value)
 
     def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
         """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""

@@ -11,13 +11,14 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from .. import expression, media, validate
+from .. import stop as job_stop
 from ..content import ContentTrack
 from ..editor import FaceEditor
 from ..emotion import EmotionSpec
 from ..outputs import OutputSet
 from .backends import default_editor
 from .frame_cache import FrameTail, frames_of
-from .results import Preview, RenderResult
+from .results import Preview, RenderResult, preview_indices
 from .stages import ProgressFn, _no_progress, as_emotion
 from .workers import batches, default_threads, face_fraction_of, one_blas_thread, ordered
 
@@ -46,7 +47,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     emotion = as_emotion(emotion)
     preview_n = validate.count("preview_n", preview_n, lo=0)
     editor = editor or default_editor()
-    workers = default_threads(face_fraction_of(content)) if threads is None else validate.count("threads", threads, lo=1)
+    workers = default_threads(face_fraction_of(content)) if threads is None else validate.threads(threads)
     if not editor.parallel_safe:
         workers = 1
     video = content.video
@@ -65,9 +66,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
     out_emo = np.full((n, 7), np.nan, np.float32)
     src_mouth = np.full(n, np.nan, np.float32)
     out_mouth = np.full(n, np.nan, np.float32)
-    preview_at = set()
-    if preview_dir and preview_n > 0 and n:
-        preview_at = set(np.linspace(0, n - 1, min(preview_n, n)).round().astype(int).tolist())
+    preview_at = set(preview_indices(n, preview_n)) if preview_dir else set()
     previews = []
     t_start = time.perf_counter()
     done = 0
@@ -83,6 +82,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[
             def publish(b, face, prepared, out):
                 """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
+                job_stop.check()
                 writer.write(prepared, b.time)
                 if cmp_writer is not None:
                     cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)

@@ -47,6 +47,19 @@ class RenderResult:
     seconds: float = 0.0
 
 
+def preview_indices(n_frames: int, preview_n: int) -> list:
+    """The frames a render saves as previews: ``preview_n`` evenly spaced over ``n_frames``, first and last included."""
+    if not n_frames or not preview_n or preview_n <= 0:
+        return []
+    return sorted(set(np.linspace(0, n_frames - 1, min(preview_n, n_frames)).round().astype(int).tolist()))
+
+
+def preview_names(n_frames: int, preview_n: int) -> list:
+    """The file names of the previews of a render (:func:`preview_indices`): the edited frame and source | edited."""
+    return [name for i in preview_indices(n_frames, preview_n)
+            for name in (f"frame_{i:05d}.png", f"frame_{i:05d}_compare.png")]
+
+
 @dataclass
 class EditResult:
     """The result of :func:`edit_video`: the output file, what was measured, and timings."""

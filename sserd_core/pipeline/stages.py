@@ -3,6 +3,7 @@ emotion, and the audio mux (:mod:`.render` is the render stage)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -52,10 +53,11 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     progress = progress or _no_progress
     times: list = []
     keep = _keep.add if _keep is not None else (lambda f: None)
-    frames = (times.append(f.time) or keep(f) or f.rgb
-              for f in media.prefetch(media.iter_frames(video, planes=_keep is not None)))
-    tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
-                          progress=lambda d, t: progress("tracking face", d, t))
+    decoded = media.prefetch(media.iter_frames(video, planes=_keep is not None))
+    frames = (times.append(f.time) or keep(f) or f.rgb for f in decoded)
+    with contextlib.closing(decoded):  # on an error or a stop the decoder thread is joined now, not at GC
+        tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
+                              progress=lambda d, t: progress("tracking face", d, t))
     whole = not video.start and video.end is None
     declared = max(video.n_frames, video.declared_frames if whole else 0)
     if len(times) < declared - 1:  # one frame of slack: an edit list may hide a frame the index counts
