@@ -58,6 +58,8 @@ from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
 
 log = logging.getLogger("sserd.space")
+#: the form's defaults and ranges are the core's own (the CLI and the ComfyUI nodes use them too)
+OPTIONS = pipeline.EditOptions
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
@@ -305,7 +307,7 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
     mode = (mode or "label").strip().lower()
     if mode == "label":
         intensity = pipeline.EditOptions.intensity if intensity is None else float(intensity)
-        return dict(emotion=label or "happy", intensity=intensity)
+        return dict(emotion=label or None, intensity=intensity)  # no label: EditOptions' own (the neutral face)
     if mode == "reference":
         if not reference:
             raise SSERDError("Upload a reference face image in the 'Reference face' tab (step ②), "
@@ -378,10 +380,8 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             if end_s is not None and end_s <= (start_s or 0.0):
                 raise SSERDError(f"End ({end_s:g} s) must be after Start ({start_s or 0:g} s); "
                                  "leave End empty to edit to the end of the clip.")
-            face = int(face_index or 0)
-            if face < 0:
-                raise SSERDError("Face index must be 0 (largest face) or more.")
-            backend = backend or "landmark"
+            face = OPTIONS.face_index if face_index is None else face_index  # EditOptions checks it
+            backend = backend or OPTIONS.backend
             if backend not in BACKENDS:
                 raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
             video = _confined(video, "video")
@@ -453,12 +453,15 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### ① Load video")
                 video = gr.Video(label="Talking-face video", sources=["upload"], height=300, elem_id="sserd-video")
                 with gr.Accordion("Advanced options", open=False):
-                    face_index = gr.Number(0, label="Face index", precision=0, minimum=0,
+                    face_index = gr.Number(OPTIONS.face_index, label="Face index", precision=0,
+                                           minimum=OPTIONS.LIMITS["face_index"][0],
                                            info="Which face to edit: 0 = the largest, 1 = the next, …")
                     with gr.Row():
-                        start = gr.Number(None, label="Start (s)", minimum=0, info="empty = from the beginning")
-                        end = gr.Number(None, label="End (s)", minimum=0, info="empty = to the end")
-                    backend = gr.Dropdown(BACKENDS, value="landmark", label="Backend",
+                        start = gr.Number(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
+                                          info="empty = from the beginning")
+                        end = gr.Number(OPTIONS.end, label="End (s)", minimum=OPTIONS.LIMITS["end"][0],
+                                        info="empty = to the end")
+                    backend = gr.Dropdown(BACKENDS, value=OPTIONS.backend, label="Backend",
                                           info="; ".join(BACKEND_INFO[b] for b in BACKENDS))
                     model = gr.Textbox(DEFAULT_NEURAL_MODEL, label="Neural weights", visible=False,
                                        interactive=ALLOW_MODEL_CHOICE,
@@ -470,8 +473,10 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### ② Target emotion")
                 with gr.Tabs():
                     with gr.Tab("Label", id="label") as tab_label:
-                        label = gr.Dropdown(list(EMOTIONS), value="happy", label="Emotion", elem_id="sserd-label")
-                        intensity = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="Intensity")
+                        label = gr.Dropdown(list(EMOTIONS), value=OPTIONS.FORM_LABEL, label="Emotion",
+                                            elem_id="sserd-label")
+                        intensity = gr.Slider(*OPTIONS.LIMITS["intensity"], value=OPTIONS.intensity, step=0.05,
+                                              label="Intensity")
                         _examples([[SAMPLE_NEUTRAL, "happy", 0.9], [SAMPLE_VIDEO, "sad", 0.9],
                                    [SAMPLE_NEUTRAL, "surprised", 0.8]], [video, label, intensity],
                                   "Examples (sample clips)")

@@ -13,7 +13,8 @@ from comfy_api.latest import io, ui
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
-from ._common import CATEGORY, ComfyProgress, ContentType, EmotionType, ModelType, file_video, output_connected, temp_path
+from ._common import (CATEGORY, ComfyProgress, ContentType, EmotionType, ModelType, connected_fingerprint, file_video,
+                      output_connected, temp_path)
 from ._images import ImageBatch
 from .load_model import make_editor
 
@@ -55,6 +56,11 @@ class RenderFace(io.ComfyNode):
             ],
             hidden=[io.Hidden.prompt, io.Hidden.unique_id],
         )
+
+    @classmethod
+    def fingerprint_inputs(cls, **kwargs):
+        """The cache key's extra part: which optional outputs (side_by_side, images) are connected."""
+        return connected_fingerprint((1, 2))
 
     @classmethod
     def execute(cls, content, emotion, model=None, preview_frames=8) -> io.NodeOutput:

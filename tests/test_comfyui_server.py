@@ -382,6 +382,61 @@ def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefi
     }
 
 
+def test_the_three_front_ends_default_to_edit_options(object_info):
+    """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
+    same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
+    frames inside the node, not an option of the edit, and is not compared."""
+    from test_front_end_defaults import COMPARED, cli_defaults, core_defaults, space_defaults
+
+    from sserd_core.pipeline import EditOptions
+
+    def inp(node, name):
+        req = object_info[node]["input"]
+        return {**req.get("required", {}), **req.get("optional", {})}[name][1]
+
+    intensity = inp("SSERD_ExtractEmotion", "intensity")
+    comfy = {"emotion shown": inp("SSERD_ExtractEmotion", "emotion")["default"], "intensity": intensity["default"],
+             "intensity range": (intensity["min"], intensity["max"]), "sync": EditOptions.sync,  # clip time
+             "face_index": inp("SSERD_DisentangleContent", "face_index")["default"],
+             "start": inp("SSERD_LoadVideo", "start_time")["default"] or None,  # 0 = the beginning
+             "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
+             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None}
+    cli, space = cli_defaults(), space_defaults()
+    table = {k: (cli[k], comfy[k], space[k]) for k in COMPARED}
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    (H.ARTIFACTS / "front_end_defaults.json").write_text(json.dumps(
+        {"columns": ["cli", "comfyui", "space"], **{k: list(v) for k, v in table.items()}}, indent=1, default=str))
+    core = core_defaults(shown_label=True)
+    assert comfy == core and space == core, table
+    assert {k: v for k, v in cli.items() if k in COMPARED} == core_defaults(shown_label=False)
+
+
+def test_outputs_connected_after_a_cached_run_are_built(server, clip_frames):
+    """ComfyUI caches a node's outputs by its inputs: Render Face run with only ``video`` connected, then the
+    same graph with ``images`` and ``side_by_side`` connected too, must give real frames and a real file (not
+    the first run's cached None)."""
+    prompt = edit_prompt("sample.mp4", emotion="sad", intensity=0.6, prefix="cache/first")
+    first = server.run(prompt)
+    assert first["status"]["status_str"] == "success", H.status_messages(first)
+    prompt["6"]["inputs"]["filename_prefix"] = "cache/first"  # the same prompt: everything above Save is cached
+    prompt["7"] = {"class_type": "CreateVideo", "inputs": {"images": ["4", 2], "fps": 25.0}}
+    prompt["8"] = {"class_type": "SaveVideo", "inputs": {"video": ["7", 0], "filename_prefix": "cache/images",
+                                                        "format": "mp4", "codec": "h264"}}
+    prompt["9"] = {"class_type": "SaveVideo", "inputs": {"video": ["4", 1], "filename_prefix": "cache/sbs",
+                                                        "format": "auto", "codec": "auto"}}
+    second = server.run(prompt)
+    assert second["status"]["status_str"] == "success", H.status_messages(second)
+    files = {f.name.split("_0")[0]: f for f in saved(server, second)}
+    assert {"images", "sbs"} <= set(files), files
+    assert H.probe(files["images"])["frames"] == clip_frames
+    assert H.probe(files["sbs"])["width"] == 2 * H.probe(server.input_dir / "sample.mp4")["width"]
+    # and the unchanged graph is still served from the cache: no second render
+    third = server.run(prompt)
+    assert third["status"]["status_str"] == "success", H.status_messages(third)
+    cached = [m for m in third["status"]["messages"] if m[0] == "execution_cached"]
+    assert cached and "4" in cached[0][1]["nodes"], H.status_messages(third)
+
+
 @pytest.mark.parametrize("file,node_type,words", [
     ("no_face.mp4", "SSERD_DisentangleContent", "No face found in no_face.mp4"),
     ("corrupt.mp4", "SSERD_LoadVideo", "corrupt.mp4"),

@@ -106,7 +106,7 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
             final_plot = outs.file(plot_path) if plot_path else None
             for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
                 check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
-            tail = _FrameTail() if track is None else None  # the render pass need not decode these again
+            tail = FrameTail() if track is None else None  # the render pass need not decode these again
             content = track if track is not None else disentangle_content(video, face_index=face_index,
                                                                           progress=progress, strict=strict,
                                                                           _keep=tail)
