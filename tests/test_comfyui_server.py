@@ -21,6 +21,8 @@ import pytest
 
 import comfyui_helpers as H
 
+pytestmark = pytest.mark.slow  # a real ComfyUI server and a browser
+
 PACK_MODULE = f"custom_nodes.{H.PACK_NAME}"
 CLIP_SECONDS = 2.0
 SAMPLE = H.REPO / "assets" / "sample.mp4"

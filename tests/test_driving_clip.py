@@ -101,7 +101,7 @@ def test_a_neural_backend_gets_the_clip_frames_as_per_frame_references(tmp_path,
         calls.update(kw, path=path)
         return real(editor, path, **dict(kw, max_frames=6))
 
-    monkeypatch.setattr(driving, "load_driving_clip", spy)
+    monkeypatch.setattr(driving, "load_driving_clip", spy, raising=True)
     editor = neural.NeuralEditor(tiny_net(), device="cpu")
     track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, max_frames=4))
     spec = pipeline.extract_emotion(reference=sad_then_laughing, sync="index")

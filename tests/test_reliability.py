@@ -254,7 +254,7 @@ def test_no_output_may_replace_a_file_the_job_reads(tmp_path, short_clip, case, 
 def test_api_refuses_the_reference_as_an_output_before_any_work(tmp_path, short_clip, monkeypatch):
     _setup_reads(tmp_path, short_clip)
     calls = []
-    monkeypatch.setattr(pipeline, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1), raising=True)
     h = md5(tmp_path / "ref.mp4")
     for out, cmp_, plot in [(tmp_path / "hard_ref.mp4", None, None), (tmp_path / "o.mp4", tmp_path / "link_ref.mp4", None)]:
         with pytest.raises(SSERDError, match="the reference"):
@@ -356,7 +356,7 @@ def test_a_rename_failing_midway_puts_back_what_was_replaced(tmp_path, short_cli
                 raise OSError(errno.EIO, "Input/output error", str(b))
         return real_replace(a, b, *args, **kw)
 
-    monkeypatch.setattr(outputs.os, "replace", replace)
+    monkeypatch.setattr(outputs.os, "replace", replace, raising=True)
     with pytest.raises(SSERDError, match="Nothing was published"):
         pipeline.edit_video(short_clip, out, "sad", comparison_path=tmp_path / "o_sbs.mp4", plot_path=tmp_path / "p.png")
     assert out.read_bytes() == b"an earlier output"
@@ -411,7 +411,7 @@ def _fail_encode(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, rgb, t)
 
-    monkeypatch.setattr(media.VideoWriter, "_encode", encode)
+    monkeypatch.setattr(media.VideoWriter, "_encode", encode, raising=True)
 
 
 def _fail_mux(nth):
@@ -425,7 +425,7 @@ def _fail_mux(nth):
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(*a, **k)
 
-        monkeypatch.setattr(pipeline.job, "mux_audio", mux)
+        monkeypatch.setattr(pipeline.job, "mux_audio", mux, raising=True)
     return patch
 
 
@@ -435,7 +435,7 @@ def _fail_plot(monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(plots, "plot_emotion_over_time", boom)
+    monkeypatch.setattr(plots, "plot_emotion_over_time", boom, raising=True)
 
 
 def _fail_previews(monkeypatch):
@@ -448,7 +448,7 @@ def _fail_previews(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, rgb)
 
-    monkeypatch.setattr(media, "write_image", write)
+    monkeypatch.setattr(media, "write_image", write, raising=True)
 
 
 FAULTS = [("encode", _fail_encode), ("mux", _fail_mux(1)), ("side-by-side-mux", _fail_mux(2)),
@@ -767,7 +767,7 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     args = dict(emotion="sad")
     args.update(kw)
     calls = []
-    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1), raising=True)
     with pytest.raises(SSERDError, match=word):
         pipeline.edit_video(short_clip, tmp_path / "o.mp4", args.pop("emotion"), **args)
     assert not calls and listing(tmp_path) == set()

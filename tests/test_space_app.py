@@ -27,7 +27,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]  # a real Gradio server
 
 CLIP_END = 0.4  # seconds of the sample each edit uses
 MAX_SECONDS = 2
