@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' real-media helpers (tests/ is not a package)
 
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgusted")
 

@@ -112,7 +112,7 @@ def test_intensity_is_monotonic(real_edit, speaker_rest_source, label):
 # emotion stops reading as itself, not on noise. "neutral" on the laughing clip: the drop of p(happy).
 # The laughing clip's angry and neutral are small because its mouth is open and must stay the speech: open
 # lips keep their shape (docs/EDIT_STRENGTH.md, "Open lips") and this classifier reads a laugh almost only
-# from the open mouth (bench/classifier_saliency.py). Emotions the classifier barely sees on these clips
+# from the open mouth (an occlusion-saliency probe, in the git history as bench/classifier_saliency.py). Emotions the classifier barely sees on these clips
 # (surprised, fear, disgusted on the speaker: +0.01 to +0.05 in the benchmark) are checked by landmarks above.
 CLASSIFIER_CHECKS = [
     ("speaker", "happy", "happy", 0.07),
