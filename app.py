@@ -6,7 +6,7 @@ CLI and the ComfyUI nodes call too)::
     ① video ──► ② target emotion (label + intensity | reference face | curve) ──► ③ edit
                                                    ──► edited video with the source audio,
                                                        side-by-side (source | edited),
-                                                       measured emotion + mouth opening plot
+                                                       a plot of the emotion read on the landmarks + mouth opening
 
 This file is a thin adapter: it validates the inputs, calls the pipeline, and turns
 :class:`~sserd_core.errors.SSERDError` into ``gr.Error``. No model math lives here.
@@ -277,11 +277,12 @@ def run_edit(video_path: str, output_path: str, comparison_path: str, options: p
              alive: Callable[[], bool] = lambda: True) -> pipeline.EditResult:
     """The whole graph for one request: :func:`sserd_core.pipeline.edit` with the request's options (the
     neural backend's editor is the one kept loaded for ``model``)."""
-    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress, alive))
+    out = pipeline.Outputs(output_path, side_by_side=comparison_path)
+    report = _pipeline_progress(progress, alive)
     if options.backend == "neural":
         with _neural_lock:
-            return pipeline.edit(video_path, output_path, options, editor=_neural_editor(model), **kwargs)
-    return pipeline.edit(video_path, output_path, options, **kwargs)  # a fresh LandmarkEditor
+            return pipeline.edit(video_path, out, options, editor=_neural_editor(model), progress=report)
+    return pipeline.edit(video_path, out, options, progress=report)  # a fresh LandmarkEditor
 
 
 try:  # on a ZeroGPU Space the neural edit borrows a GPU for the call; elsewhere this is a no-op
@@ -504,10 +505,11 @@ def build_demo() -> gr.Blocks:
                               elem_id="sserd-edited")
             comparison = gr.Video(label="Side by side: source | edited", interactive=False, height=300,
                                   elem_id="sserd-comparison")
-        gr.Markdown("**Measured on every frame:** the emotion (did it change?) and the mouth opening "
-                    "(is the speech kept?)")
+        gr.Markdown("**Read on every frame's landmarks:** how far the face moved toward each emotion (a "
+                    "geometric reading, not a judge's rating: it stays below the intensity asked for, so compare "
+                    "the edited curve with the source's) and the mouth opening (is the speech kept?)")
         plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False, elem_id="sserd-plot",
-                        label="Measured emotion and mouth opening over time")
+                        label="Landmark reading of the emotion, and mouth opening, over time")
         summary = gr.Markdown(elem_id="sserd-summary")
 
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),

@@ -78,9 +78,10 @@ class RenderFace(io.ComfyNode):
             if batch is not None:
                 batch.put(index, rgb)
 
-        result = pipeline.render_face(content, emotion, out, editor=editor, comparison_path=cmp,
-                                      preview_dir=preview_dir, preview_n=preview_frames, progress=progress,
-                                      frame_sink=sink)
+        # the node shows what the edit measured (its summary), so measure is on here
+        result = pipeline.render_face(content, emotion, pipeline.Outputs(out, side_by_side=cmp, previews=preview_dir),
+                                      pipeline.EditOptions(preview_n=preview_frames, measure=True), editor=editor,
+                                      progress=progress, frame_sink=sink)
         comfy.model_management.soft_empty_cache()
         # source | edited frames, as ComfyUI names a file it shows (in its temp folder), with their time
         previews = [dict(ui.SavedResult(p.compare.name, preview_sub, io.FolderType.temp), index=p.index,

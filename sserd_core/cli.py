@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -44,11 +45,26 @@ examples:
 emotions: """
 
 
-def _progress_factory(quiet: bool):
-    """A pipeline progress callback that shows one tqdm bar per stage (frames, fps, ETA)."""
+def _progress_factory(quiet: bool, stream=None):
+    """A pipeline progress callback: one tqdm bar per stage (frames, fps, ETA) on a terminal; where stderr is
+    not one (a log file, a pipe, a CI job) one line per stage when it ends, not a bar's many redraws."""
     from tqdm import tqdm
 
+    stream = sys.stderr if stream is None else stream
     bars: dict = {}
+    if not quiet and not (hasattr(stream, "isatty") and stream.isatty()):
+        started: dict = {}
+
+        def log_line(stage: str, done: int, total: int) -> None:
+            t = started.setdefault(stage, time.monotonic())
+            if done >= total and stage not in bars:
+                bars[stage] = True
+                s = time.monotonic() - t
+                rate = f", {done / s:.1f} frames/s" if s > 0 else ""
+                print(f"{stage}: {done} frames in {s:.1f} s{rate}", file=stream, flush=True)
+
+        log_line.close = lambda: None  # type: ignore[attr-defined]
+        return log_line
 
     def progress(stage: str, done: int, total: int) -> None:
         if quiet:
@@ -83,11 +99,8 @@ def _mention_stale(*folders) -> None:
 
 
 def cmd_edit(args) -> int:
-    from .face import preload
-
-    preload()  # the face models start loading now, on background threads (see face.preload)
     from . import validate
-    from .pipeline import EditOptions, edit
+    from .pipeline import EditOptions, Outputs, edit
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
     if not chosen:
@@ -111,6 +124,9 @@ def cmd_edit(args) -> int:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
     validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model},
                             output=out, side_by_side=cmp_path, plot=args.plot, preview_folder=preview_dir)
+    from .face import preload
+
+    preload()  # the options and paths are sound: the face models start loading now, on background threads
     emotion = options.target()
     editor = options.editor()
     _mention_stale(out.parent if str(out.parent) else Path("."))
@@ -118,8 +134,8 @@ def cmd_edit(args) -> int:
     if not args.quiet:
         print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
     try:
-        result = edit(args.input, out, options, emotion=emotion, editor=editor, comparison_path=cmp_path,
-                      preview_dir=preview_dir, plot_path=args.plot, progress=progress)
+        result = edit(args.input, Outputs(out, side_by_side=cmp_path, previews=preview_dir, plot=args.plot), options,
+                      emotion=emotion, editor=editor, progress=progress)
     finally:
         progress.close()
     r = result.render
@@ -369,6 +385,11 @@ def main(argv: Optional[list] = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
     finally:
+        # no thread of ours may still be inside dlib when the interpreter shuts down (it aborts the process):
+        # an error found a moment after face.preload started its threads waits for them here
+        face = sys.modules.get("sserd_core.face")
+        if face is not None and hasattr(face, "wait_preload"):
+            face.wait_preload()
         stop.uninstall(saved)
         warnings.showwarning = old_show
 

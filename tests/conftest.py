@@ -38,7 +38,7 @@ def edited(tmp_path_factory, content_tracks):
         key = (clip, label, intensity)
         if key not in cache:
             path = out_dir / f"{clip}_{label}_{intensity}.mp4"
-            pipeline.render_face(content_tracks(clip), pipeline.extract_emotion(label, intensity), path, measure=False)
+            pipeline.render_face(content_tracks(clip), pipeline.extract_emotion(label, intensity), path)
             cache[key] = path
         return cache[key]
 

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+import os
+from typing import Optional, Union
 
 import numpy as np
 
 from ..content import ContentTrack
 from ..emotion import EmotionSpec
+
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one job writes: ``video``, the edited clip, and where given, ``side_by_side`` (source | edited),
+    ``previews`` (the folder for :attr:`EditOptions.preview_n` PNG frames) and ``plot`` (the measurements over
+    time, PNG/SVG/PDF). A bare path wherever an ``Outputs`` is taken means ``Outputs(video=path)``."""
+
+    video: PathLike
+    side_by_side: Optional[PathLike] = None
+    previews: Optional[PathLike] = None
+    plot: Optional[PathLike] = None
+
+    @classmethod
+    def of(cls, out: Union["Outputs", PathLike]) -> "Outputs":
+        return out if isinstance(out, Outputs) else cls(out)
 
 
 @dataclass
