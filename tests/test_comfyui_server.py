@@ -676,6 +676,8 @@ LAYOUT_JS = """
     await new Promise(r => setTimeout(r, 500));
     app.canvas.draw(true, true);
     const rect = document.querySelector('#graph-canvas').getBoundingClientRect();
+    const sides = [...document.querySelectorAll('.side-tool-bar-container, .side-bar-panel')]
+      .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.left < rect.left + 200).map(r => r.right);
     const bars = ['.comfyui-body-top', '.comfyui-menu', '.workflow-tabs-container', '.actionbar']
       .flatMap(s => [...document.querySelectorAll(s)]).map(e => e.getBoundingClientRect())
       .filter(r => r.height > 0 && r.top < rect.top + 200).map(r => r.bottom);
@@ -683,12 +685,15 @@ LAYOUT_JS = """
     done({
       nodes: app.graph._nodes.map(n => ({id: n.id, type: n.type, box: [...n.getBounding()]})),
       offset: [...app.canvas.ds.offset], scale: app.canvas.ds.scale, canvas_top: rect.top,
+      canvas_left: Math.max(rect.left, ...sides),
       toolbar_bottom: Math.max(rect.top, ...bars), picker: emo?.sserdPicker?.shown ?? null,
     });
   })().catch(e => done({error: String(e && e.stack || e)}));
 """
 #: room above a title bar for the pack's badge ("comfyui-sserd") that the frontend draws there
 BADGE_PX = 20
+#: the narrowest window a workflow must open in whole: every node's right edge inside it
+MIN_WINDOW_PX = 1600
 
 
 def check_layout(layout: dict, what: str) -> None:
@@ -704,6 +709,11 @@ def check_layout(layout: dict, what: str) -> None:
     top_px = layout["canvas_top"] + (top + layout["offset"][1]) * layout["scale"]
     assert top_px >= layout["toolbar_bottom"] + BADGE_PX, \
         f"{what}: the top row's title bars start at y={top_px:.0f} px, under the toolbar (ends {layout['toolbar_bottom']:.0f})"
+    right = max(n["box"][0] + n["box"][2] for n in boxes)
+    right_px = layout["canvas_left"] + (right + layout["offset"][0]) * layout["scale"]
+    widest = max(boxes, key=lambda n: n["box"][0] + n["box"][2])["type"]
+    assert right_px <= MIN_WINDOW_PX - 10, \
+        f"{what}: {widest} ends at x={right_px:.0f} px, cut off in a {MIN_WINDOW_PX} px wide window"
 
 
 def test_page_opens_every_workflow_below_the_toolbar_with_no_node_over_another(browser):

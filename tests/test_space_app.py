@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import repo_files  # noqa: E402
 from space_helpers import (ARTIFACTS, REFERENCE, ROOT, SAMPLE, SAMPLE_NEUTRAL, RunningSpace, cut_clip,
                            frames_in_range, noise_clip, start_space, stop_space, video_facts)
 
@@ -225,12 +226,13 @@ def _doc_snippet(doc: Path, needle: str) -> str:
 
 def test_docs_gradio_client_snippet_runs_as_written(space, tmp_path):
     """docs/SPACE.md's gradio_client example, run as a user would: only the Space's address is this
-    test's; the clip it names (talk.mp4) is a copy of the sample. It prints the edited video's path,
+    test's; it runs in a folder holding only the repository's files (the clip it names ships in assets/). It
+    prints the edited video's path,
     the plot's path and the summary; the summary's rendering speed is kept as the measured figure."""
     snippet = _doc_snippet(ROOT / "docs" / "SPACE.md", "gradio_client")
     assert "http://127.0.0.1:7860/" in snippet
     (tmp_path / "snippet.py").write_text(snippet.replace("http://127.0.0.1:7860/", space.url))
-    shutil.copyfile(SAMPLE, tmp_path / "talk.mp4")
+    repo_files(tmp_path)
     out = subprocess.run([sys.executable, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()  # (gradio_client first says "Loaded as API: …")
