@@ -78,21 +78,15 @@ def _best_loop(P: np.ndarray, lo: np.ndarray, hi: np.ndarray, step: int = 2) -> 
     allowed = (r[None, :] >= lo[:, None]) & (r[None, :] < np.maximum(hi, lo + 1)[:, None])
     score = np.where(allowed, P, -1e9).astype(np.float32)
     total = score[0].copy()
-    back = np.zeros((2 * n, R), np.int16)
+    back = np.zeros((2 * n, R), np.int64)
+    padded = np.full(R + 2 * step, -1e9, np.float32)
+    # a view of ``padded``: row r holds total[r - step .. r + step] once total is copied in
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * step + 1)
     for a in range(1, 2 * n):
-        best = np.full(R, -1e9, np.float32)
-        arg = np.zeros(R, np.int16)
-        for d in range(-step, step + 1):
-            shifted = np.full(R, -1e9, np.float32)
-            if d >= 0:
-                shifted[d:] = total[:R - d]
-            else:
-                shifted[:d] = total[-d:]
-            better = shifted > best
-            best[better] = shifted[better]
-            arg[better] = (r - d)[better]
-        total = best + score[a % n]
-        back[a] = arg
+        padded[step:step + R] = total
+        k = windows.argmax(1)
+        back[a] = np.clip(r + k - step, 0, R - 1)  # (a radius nothing reaches points anywhere valid)
+        total = windows[r, k] + score[a % n]
     path = np.zeros(2 * n, np.int64)
     path[-1] = int(np.argmax(total))
     for a in range(2 * n - 1, 0, -1):
@@ -137,9 +131,7 @@ def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndar
     A, (w, h) = _raster(to_canonical)
     canon = cv2.warpAffine(frame, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     gray = cv2.GaussianBlur(cv2.cvtColor(canon, cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3), 0)
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    X = apply(to_canonical, landmarks).astype(np.float64)
 
     # the bridge: the strongest horizontal edge across the nose strip between the eyes
     strip_x = slice(int(_to_px((-0.07, 0))[0]), int(_to_px((0.07, 0))[0]))
@@ -148,6 +140,11 @@ def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndar
     profile = ay[:, strip_x].mean(1)
     bridge = float(profile.max() / (np.median(ay) + 1.0))
     bridge_y = (strip_y.start + int(np.argmax(profile))) / _PPU + _Y0
+    none = Glasses(0.0, None, A, np.zeros((0, 2), np.float32))
+    if bridge <= _BRIDGE[0]:
+        return none  # no bridge over the nose: no glasses (most faces stop here)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    X = apply(to_canonical, landmarks).astype(np.float64)
 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     R = int(_R_MAX * _PPU)
@@ -171,7 +168,7 @@ def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndar
         loops.append((c, inner, outer))
     amount = _ramp(min(coverage), *_COVERAGE) * _ramp(bridge, *_BRIDGE)
     if amount <= 0.0:
-        return Glasses(0.0, None, A, np.zeros((0, 2), np.float32))
+        return none
 
     mask = np.zeros((h, w), np.uint8)
     ang = np.arange(_N_ANGLES) / _N_ANGLES * 2 * np.pi

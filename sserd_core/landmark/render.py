@@ -20,6 +20,7 @@ to zero so the occluder is left as it was.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import cv2
@@ -169,6 +170,40 @@ def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray,
     return src, src + geometry.displacement_to_frame(face.to_canonical, delta)
 
 
+@dataclass
+class Flow:
+    """One frame's warp: for each output pixel of the box ``E``, where the source is sampled.
+
+    - ``map_x``, ``map_y``: ``float32 [eh, ew]`` source positions (frame px) of the pixels of ``E``.
+    - ``roi``: ``(x0, y0)``, the frame px of the face ROI's corner; ``box``: ``E`` = ``(ex0, ey0, ex1, ey1)``
+      in ROI px (so ``E``'s first pixel is frame px ``(x0 + ex0, y0 + ey0)``).
+    - ``ellipse``: the blend ellipse ``(cx, cy, rx, ry)`` in ROI px.
+    - ``occluded``: ``float32`` ROI-sized mask of what the blend keeps (an occluder, a glasses frame), or None.
+    - ``dst_lm``: the edited control points (frame px).
+    """
+
+    map_x: np.ndarray
+    map_y: np.ndarray
+    roi: tuple
+    box: tuple
+    ellipse: tuple
+    occluded: Optional[np.ndarray]
+    dst_lm: np.ndarray
+
+    def stretch(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(area, anisotropy)`` ``float32 [eh, ew]``: the local area ratio of the warp (source area per
+        output area; 1 = unchanged, ≤ 0 = the warp folds over) and the ratio of its largest to its
+        smallest local stretch (1 = no shear), from the backward map's Jacobian."""
+        ax, ay = np.gradient(self.map_x.astype(np.float64))[::-1]
+        bx, by = np.gradient(self.map_y.astype(np.float64))[::-1]
+        det = ax * by - ay * bx
+        # singular values of [[ax, ay], [bx, by]]
+        s = ax * ax + ay * ay + bx * bx + by * by
+        root = np.sqrt(np.maximum(s * s - 4 * det * det, 0.0))
+        big, small = np.sqrt((s + root) / 2), np.sqrt(np.maximum((s - root) / 2, 0.0))
+        return det.astype(np.float32), (big / np.maximum(small, 1e-6)).astype(np.float32)
+
+
 class LandmarkEditor(FaceEditor):
     """The embedded default backend: landmark-driven dense warp (CPU or GPU, no network weights).
 
@@ -208,22 +243,22 @@ class LandmarkEditor(FaceEditor):
         """One edited frame (``frame`` itself where nothing changes)."""
         return self.edit_one_patch(frame, face, target).apply()
 
-    def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:
-        """One edited frame, as the box that changed (:class:`~sserd_core.media.Patch`)."""
+    def flow(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Optional["Flow"]:
+        """The warp of one frame (:class:`Flow`), or None where the frame stays as it is."""
         if face is None:
-            return Patch(frame)
+            return None
         src_skin, dst_skin = target_skin_points(face, target)
         src_lm = np.vstack([face.landmarks, src_skin]).astype(np.float64)
         dst_lm = np.vstack([self.target_landmarks(face, target), dst_skin]).astype(np.float64)
         if np.abs(dst_lm - src_lm).max() < 0.05:
-            return Patch(frame)  # nothing to change (e.g. neutral → neutral)
+            return None  # nothing to change (e.g. neutral → neutral)
         H, W = frame.shape[:2]
         ring = face_ring(face.landmarks).astype(np.float64)
         lo = np.floor(np.maximum(ring.min(0), 0)).astype(int)
         hi = np.ceil(np.minimum(ring.max(0), [W - 1, H - 1])).astype(int) + 1
         (x0, y0), (x1, y1) = lo, hi
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return Patch(frame)
+            return None
         h, w = y1 - y0, x1 - x0
         # the blend mask (an ellipse inside the fixed ring, where the flow has decayed) is exactly 0
         # outside its bounding box E (ROI px [ey0:ey1, ex0:ex1]): the flow, warp, shading and blend
@@ -232,7 +267,7 @@ class LandmarkEditor(FaceEditor):
         ell = _ellipse_params(ring - [x0, y0], shrink=0.86)
         ex0, ey0, ex1, ey1 = _ellipse_box(ell, w, h)
         if ex1 - ex0 < 2 or ey1 - ey0 < 2:
-            return Patch(frame)
+            return None
         # a glasses frame is rigid: points on its outlines are pinned (the flow is 0 there and grows
         # smoothly into the lenses, where the eyes still move)
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
@@ -261,7 +296,6 @@ class LandmarkEditor(FaceEditor):
         # upsample the coarse map to full ROI resolution, then keep E
         map_x = cv2.resize(grid_x, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         map_y = cv2.resize(grid_y, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
-        eh, ew = ey1 - ey0, ex1 - ex0
         # what the warp must not bend: an occluder (a hand, a microphone, hair) and a glasses frame.
         # ``occluded``: where the blend keeps the source; ``around``: where the flow fades to zero;
         # ``avoid``: what no skin beside it may sample
@@ -298,6 +332,16 @@ class LandmarkEditor(FaceEditor):
             keep[lips > 0] = 1.0
             map_x[...] = gx + (map_x - gx) * keep
             map_y[...] = gy + (map_y - gy) * keep
+        return Flow(map_x, map_y, (x0, y0), (ex0, ey0, ex1, ey1), ell, occluded, dst_lm)
+
+    def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:
+        """One edited frame, as the box that changed (:class:`~sserd_core.media.Patch`)."""
+        f = self.flow(frame, face, target)
+        if f is None:
+            return Patch(frame)
+        map_x, map_y, occluded, dst_lm, ell = f.map_x, f.map_y, f.occluded, f.dst_lm, f.ellipse
+        (x0, y0), (ex0, ey0, ex1, ey1) = f.roi, f.box
+        eh, ew = ey1 - ey0, ex1 - ex0
         if self.device.type == "cpu" and self.backend != "torch":
             # the CPU resamples only the ellipse: bands of rows, each as wide as the ellipse in it (the
             # corners of E keep the source's pixels, which the mask does not show)

@@ -23,17 +23,22 @@ import numpy as np
 
 from ..emotion import EMOTIONS
 
-#: which action units deepen each fold (weights add up over the AUs)
+#: which action units deepen each fold (weights add up over the AUs; ``AU12e``/``AU15e`` are the
+#: edit's own corner puller and depressor, :data:`~sserd_core.expression.ACTION_UNITS`)
 FOLD_AUS = {
-    "nasolabial": {"AU12": 0.8, "AU6": 0.3, "AU10": 0.6, "AU9": 0.4},
+    "nasolabial": {"AU12": 0.8, "AU12e": 0.8, "AU6": 0.3, "AU10": 0.6, "AU9": 0.4},
     "glabellar": {"AU4": 1.0, "AU9": 0.4},
     "forehead": {"AU1": 0.6, "AU2": 0.6},
     "nose": {"AU9": 1.0},
     "lower_lid": {"AU6": 0.7, "AU7": 0.5},
-    "marionette": {"AU15": 1.0},
+    "marionette": {"AU15": 1.0, "AU15e": 1.0},
 }
-#: shadow depth of each fold at activation 1 (fraction of the luminance taken at the crease)
-FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.22, "forehead": 0.16, "nose": 0.2, "lower_lid": 0.12,
+#: shadow depth of each fold at activation 1 (fraction of the luminance taken at the crease). Drawn
+#: forehead lines are left out (0): at 1:1 they read as regular light and dark stripes painted on the
+#: skin, not as the person's own folds; the frown lines and the nose creases are drawn shallower
+#: than a posed expression's, where a deeper shadow read as a dark blotch between the brows or a
+#: smear down the nose. Softening a fold the source shows (a negative amount) is not affected.
+FOLD_DEPTH = {"nasolabial": 0.24, "glabellar": 0.13, "forehead": 0.0, "nose": 0.11, "lower_lid": 0.12,
               "marionette": 0.14}
 
 
@@ -147,7 +152,7 @@ def shading_gain(shape: tuple[int, int], pts: np.ndarray, iod: float, amounts: d
     inter-ocular distance in pixels; ``amounts``: :func:`fold_amounts`. ``image``
     (``uint8 [h, w, 3]``, the warped crop) is needed to soften folds (negative amounts).
     """
-    active = {f: a for f, a in amounts.items() if abs(a) > 0.02}
+    active = {f: a for f, a in amounts.items() if abs(a) > 0.02 and (a < 0 or FOLD_DEPTH[f] > 0)}
     if not active:
         return None
     h, w = shape
