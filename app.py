@@ -444,6 +444,63 @@ def _examples(rows: list, inputs: list, label: str) -> None:
         gr.Examples(rows, inputs=inputs, label=label)
 
 
+# ---- inputs that say what is wrong with a value Gradio cannot read (its own message is only "the upstream
+# Gradio app has raised an exception"): a gr.Error raised while preprocessing reaches the user as it is
+
+class NumberInput(gr.Number):
+    """A number field; text or a fraction where a whole number goes is one readable error."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload):
+        if payload is not None and payload != "":
+            if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+                try:
+                    payload = float(payload)
+                except (TypeError, ValueError):
+                    raise gr.Error(f"{self.label} must be a number, got {str(payload)[:40]!r}.",
+                                   print_exception=False) from None
+            if self.precision == 0 and float(payload) != int(float(payload)):
+                raise gr.Error(f"{self.label} must be a whole number, got {payload:g}.", print_exception=False)
+        elif payload == "":
+            payload = None
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. out of bounds
+            raise gr.Error(public_message(f"{self.label}: {exc}"), print_exception=False) from None
+
+
+class SliderInput(gr.Slider):
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(float(payload) if payload is not None else payload)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001
+            raise gr.Error(f"{self.label} must be a number from {self.minimum:g} to {self.maximum:g}, got "
+                           f"{str(payload)[:40]!r}.", print_exception=False) from None
+
+
+class ImageInput(gr.Image):
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001 - PIL cannot read it: never show its message (it holds the upload's path)
+            raise gr.Error("The reference face is not an image that can be read; upload a photo (PNG, JPEG, WebP, "
+                           "...) of a face.", print_exception=False) from None
+
+
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="SSERD: speech-preserving emotion editing", delete_cache=(max(60, CACHE_SECONDS // 4),
                                                                                    CACHE_SECONDS)) as demo:
@@ -454,14 +511,14 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### ① Load video")
                 video = gr.Video(label="Talking-face video", sources=["upload"], height=300, elem_id="sserd-video")
                 with gr.Accordion("Advanced options", open=False):
-                    face_index = gr.Number(OPTIONS.face_index, label="Face index", precision=0,
-                                           minimum=OPTIONS.LIMITS["face_index"][0],
-                                           info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    face_index = NumberInput(OPTIONS.face_index, label="Face index", precision=0,
+                                             minimum=OPTIONS.LIMITS["face_index"][0],
+                                             info="Which face to edit: 0 = the largest, 1 = the next, …")
                     with gr.Row():
-                        start = gr.Number(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
-                                          info="empty = from the beginning")
-                        end = gr.Number(OPTIONS.end, label="End (s)", minimum=OPTIONS.LIMITS["end"][0],
-                                        info="empty = to the end")
+                        start = NumberInput(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
+                                            info="empty = from the beginning")
+                        end = NumberInput(OPTIONS.end, label="End (s)", minimum=OPTIONS.LIMITS["end"][0],
+                                          info="empty = to the end")
                     backend = gr.Dropdown(BACKENDS, value=OPTIONS.backend, label="Backend",
                                           info="; ".join(BACKEND_INFO[b] for b in BACKENDS))
                     model = gr.Textbox(DEFAULT_NEURAL_MODEL, label="Neural weights", visible=False,
@@ -476,13 +533,13 @@ def build_demo() -> gr.Blocks:
                     with gr.Tab("Label", id="label") as tab_label:
                         label = gr.Dropdown(list(EMOTIONS), value=OPTIONS.FORM_LABEL, label="Emotion",
                                             elem_id="sserd-label")
-                        intensity = gr.Slider(*OPTIONS.LIMITS["intensity"], value=OPTIONS.intensity, step=0.05,
-                                              label="Intensity")
+                        intensity = SliderInput(*OPTIONS.LIMITS["intensity"], value=OPTIONS.intensity, step=0.05,
+                                                label="Intensity")
                         _examples([[SAMPLE_NEUTRAL, "happy", 0.9], [SAMPLE_VIDEO, "sad", 0.9],
                                    [SAMPLE_NEUTRAL, "surprised", 0.8]], [video, label, intensity],
                                   "Examples (sample clips)")
                     with gr.Tab("Reference face", id="reference") as tab_reference:
-                        reference = gr.Image(type="filepath", label="Anyone's face showing the emotion",
+                        reference = ImageInput(type="filepath", label="Anyone's face showing the emotion",
                                              sources=["upload", "clipboard"], height=240, elem_id="sserd-reference")
                         _examples([[SAMPLE_NEUTRAL, SAMPLE_REFERENCE]], [video, reference],
                                   "Example: another person's smile on Grace Hopper")

@@ -37,8 +37,12 @@ def input_file(file: str) -> str:
 
 
 def _input_videos() -> list[str]:
+    """The videos in the input folder that :func:`input_file` accepts: a symlink that points out of the folder
+    is not offered (it would only be refused when run)."""
     d = folder_paths.get_input_directory()
-    files = [f for f in os.listdir(d) if os.path.isfile(os.path.join(d, f))]
+    root = os.path.realpath(d)
+    files = [f for f in os.listdir(d) if os.path.isfile(os.path.join(d, f))
+             and os.path.commonpath([os.path.realpath(os.path.join(d, f)), root]) == root]
     return sorted(folder_paths.filter_files_content_types(files, ["video"]))
 
 
@@ -106,7 +110,7 @@ class LoadVideo(io.ComfyNode):
         return mtime, connected_fingerprint((4,))  # the images output is built only when connected
 
     @classmethod
-    def validate_inputs(cls, file, **kwargs):
+    def validate_inputs(cls, file):  # only `file`: ComfyUI files the message under every input this takes
         try:
             path = input_file(file)
         except SSERDError as exc:

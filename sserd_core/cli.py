@@ -276,6 +276,13 @@ def _one_line(exc: BaseException) -> Optional[str]:
     """The one-line message for an error a user can act on; None for a bug (shown with its traceback)."""
     if isinstance(exc, SSERDError):
         return str(exc)
+    from .validate import memory_message, out_of_memory
+
+    if out_of_memory(exc):
+        return memory_message(exc=exc)
+    if isinstance(exc, ImportError) and not isinstance(exc, ModuleNotFoundError) and \
+            ("failed to map segment" in str(exc) or "cannot allocate memory" in str(exc).lower()):
+        return memory_message("while loading the program's libraries")
     if isinstance(exc, ModuleNotFoundError):
         extra = _EXTRA_FOR.get((exc.name or "").split(".")[0])
         if extra is None:
@@ -305,6 +312,23 @@ def _stopped(signum: int, published: bool) -> int:
     else:
         print(f"error: stopped by {name}; no output was written and no temporary file is left.", file=sys.stderr)
     return 128 + signum
+
+
+def _limit_blas_under_an_address_limit() -> None:
+    """Under an address-space limit (``ulimit -v``), one OpenBLAS thread (before NumPy and OpenCV load theirs).
+
+    OpenBLAS maps a buffer per thread when it loads; where the limit leaves no room for them it crashes in its
+    initialisation (a segfault while ``import cv2``, measured at 700 MiB on 2 cores) instead of failing. The
+    pipeline runs BLAS on one thread while rendering anyway (``pipeline._one_blas_thread``)."""
+    import os
+
+    try:
+        import resource
+
+        if resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -349,6 +373,7 @@ def main(argv: Optional[list] = None) -> int:
     """Run the ``sserd`` command line; returns the exit code (0 ok, 1 error, 2 a command line it cannot read,
     128+N stopped by signal N)."""
     saved = stop.install()  # first: a signal from here on stops the command cleanly
+    _limit_blas_under_an_address_limit()
     old_show = warnings.showwarning
     debug = False
 

@@ -49,9 +49,21 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)}
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
+def _user_path(path) -> str:
+    """A path as the user knows it: a file in a job's staging folder is named by where it was going to appear
+    (the staging folder sits in the output's own folder, under the output's own name)."""
+    p = Path(os.fsdecode(path))
+    for i, part in enumerate(p.parts):
+        if part.endswith(PARTIAL_SUFFIX):
+            rest = [x for x in p.parts[i + 1:] if x != ".scratch"]
+            return str(Path(*p.parts[:i], *rest[:1])) if rest and not rest[0].startswith(".") and \
+                p.parts[i + 1:i + 2] != (".scratch",) else f"the folder {Path(*p.parts[:i])}"
+    return str(p)
+
+
 def describe_os_error(exc: OSError, what: str = "") -> str:
     """One sentence for an OS error while writing (disk full, permission, read-only folder ...)."""
-    where = f" {what}" if what else (f" {exc.filename}" if getattr(exc, "filename", None) else "")
+    where = f" {what}" if what else (f" {_user_path(exc.filename)}" if getattr(exc, "filename", None) else "")
     code = getattr(exc, "errno", None)
     if code in _DISK_ERRNOS:
         return f"Not enough disk space (or file size limit reached) while writing{where}; free some space or choose another output folder."

@@ -276,15 +276,62 @@ def output_bytes(width: int, height: int, n_frames: int, n_videos: int = 1) -> i
 
 
 def available_memory() -> Optional[int]:
-    """Bytes of memory available to new allocations (Linux: MemAvailable), None if unknown."""
+    """Bytes of memory available to new allocations, None if unknown: the least of the system's MemAvailable,
+    what the address-space limit (``ulimit -v``) leaves beyond what the process already maps, and what its
+    cgroup's memory.max leaves (a container's limit)."""
+    found = []
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    found.append(int(line.split()[1]) * 1024)
     except OSError:
         pass
-    return None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as f:
+                vm = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:")), 0)
+            found.append(max(0, soft - vm))
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        cg = Path("/sys/fs/cgroup")
+        limit, used = (cg / "memory.max").read_text().strip(), (cg / "memory.current").read_text().strip()
+        if limit != "max":
+            found.append(max(0, int(limit) - int(used)))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True for an error that means an allocation failed: Python's and NumPy's MemoryError, FFmpeg's ENOMEM,
+    OpenCV's "Insufficient memory" / "Failed to allocate"."""
+    if isinstance(exc, MemoryError):  # av.error.MemoryError and NumPy's _ArrayMemoryError are MemoryErrors
+        return True
+    if _ffmpeg_external(exc):  # how x264 and other codecs inside FFmpeg report a failed malloc
+        return True
+    text = str(exc).lower()
+    if type(exc).__name__ == "error" and type(exc).__module__.startswith("cv2"):
+        return "insufficient memory" in text or "failed to allocate" in text or "out of memory" in text
+    return False
+
+
+def _ffmpeg_external(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ExternalError" and type(exc).__module__.startswith("av")
+
+
+def memory_message(what: str = "", need: Optional[int] = None, exc: Optional[BaseException] = None) -> str:
+    """The one line for an allocation that failed (``need``: the estimate of what the job needs, bytes)."""
+    est = f" (the job needs about {need / 2**30:.1f} GiB)" if need else ""
+    head = (f"The video codec failed{' ' + what if what else ''}{est}: FFmpeg reports an error in an external "
+            "library, which is how a codec reports memory running out" if exc is not None and _ffmpeg_external(exc)
+            else f"Out of memory{' ' + what if what else ''}{est}")
+    return (f"{head}; free memory or raise the limit (ulimit -v, the container's), use fewer --threads, or scale "
+            "the video down first (e.g. to 1920 px wide).")
 
 
 #: frames each frame worker adds to those in flight: 2 queued edits of a source frame, its planes and the

@@ -468,6 +468,10 @@ def test_load_video_cannot_read_outside_the_input_folder(server, file):
         server.run(edit_prompt(file, prefix="bad/traversal"))
     text = json.dumps(info.value.body)
     assert "not a file inside ComfyUI" in text, text[:2000]
+    assert text.count("not a file inside ComfyUI") == 1, text[:3000]  # said once, under the file input only
+    # and a link that points out of the input folder is not offered in the list in the first place
+    offered = server.get("/object_info/SSERD_LoadVideo")["SSERD_LoadVideo"]["input"]["required"]["file"][1]["options"]
+    assert "outside_link.mp4" not in offered and "sample.mp4" in offered, offered
     assert server.alive()
 
 

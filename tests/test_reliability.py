@@ -500,6 +500,7 @@ def test_a_real_full_disk_fails_with_one_line_and_leaves_nothing(tmp_path, short
     assert r.returncode == 1, r.stderr
     err = one_error_line(r)
     assert "disk space" in err.lower(), err
+    assert str(out_dir) in err and PARTIAL_SUFFIX not in err, err  # the output's folder, not the staging one
     assert listing(out_dir) == set()
 
 
@@ -694,6 +695,43 @@ def test_audio_is_stream_copied_when_end_is_past_the_clip(tmp_path, short_clip):
     assert packets(tmp_path / "o.mp4") == packets(short_clip)
 
 
+def _decoded_audio(p) -> np.ndarray:
+    with av.open(str(p)) as c:
+        chunks = [f.to_ndarray().reshape(len(f.layout.channels), -1) if f.format.is_planar
+                  else f.to_ndarray().reshape(-1, len(f.layout.channels)).T for f in c.decode(c.streams.audio[0])]
+    return np.concatenate(chunks, 1)
+
+
+AUDIO_CONTAINERS = [
+    # (case id, output extension, what the decoded audio is against the source's)
+    ("audio-identical-mp4", ".mp4", "identical"),
+    ("audio-identical-m4v", ".m4v", "identical"),
+    ("audio-identical-mov", ".mov", "identical"),
+    ("audio-mkv-priming-said", ".mkv", "priming"),
+    ("audio-webm-reencoded", ".webm", "opus"),
+]
+
+
+@pytest.mark.parametrize("case,ext,kind", AUDIO_CONTAINERS, ids=[c[0] for c in AUDIO_CONTAINERS])
+def test_each_output_container_keeps_the_audio_samples_or_says_why_not(tmp_path, short_clip, case, ext, kind):
+    out = tmp_path / f"o{ext}"
+    r = sserd("edit", short_clip, "-o", out, "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    src, got = _decoded_audio(short_clip), _decoded_audio(out)
+    if kind == "identical":
+        assert got.shape == src.shape and np.array_equal(got, src)
+        assert "warning" not in r.stderr, r.stderr
+    elif kind == "priming":  # the source's samples, after the AAC encoder's 1024 priming samples; and said
+        assert got.shape[1] == src.shape[1] + 1024 and np.array_equal(got[:, 1024:], src)
+        assert re.search(r"warning: .*Matroska cannot mark AAC's priming samples.*\.mp4 or \.mov", r.stderr), r.stderr
+    else:  # re-encoded to Opus at 48 kHz, as the README says: the same length within 25 ms
+        with av.open(str(out)) as c:
+            a = c.streams.audio[0]
+            assert a.codec_context.name == "opus"
+            seconds = got.shape[1] / a.codec_context.sample_rate
+        assert abs(seconds - src.shape[1] / 22050) < 0.025, seconds
+
+
 def test_every_audio_track_is_kept(tmp_path, short_clip):
     two = tmp_path / "two_tracks.mkv"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_clip), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
@@ -734,6 +772,61 @@ def test_strict_refuses_a_truncated_clip_and_writes_nothing(tmp_path, truncated_
     assert listing(tmp_path) == set()
 
 
+def _corrupt_middle(d: Path) -> Path:
+    """2 s of the sample (50 frames, a key frame every 10), 20 KB of garbage in the middle of the file."""
+    clean = d / "clean.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "2", "-c:v", "libx264", "-g", "10", "-c:a", "copy",
+                    str(clean)], check=True)
+    data = bytearray(clean.read_bytes())
+    rng = np.random.default_rng(1)
+    mid = len(data) // 2
+    data[mid - 20000:mid] = rng.integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    bad = d / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def _ffprobe_frames(p: Path) -> int:
+    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries",
+                        "stream=nb_read_frames", "-of", "csv=p=0", str(p)], capture_output=True, text=True)
+    return int(r.stdout.strip().split(",")[0])
+
+
+def test_decoding_goes_on_past_a_damaged_middle_and_says_how_many_frames_were_lost(tmp_path):
+    bad = _corrupt_middle(tmp_path)
+    readable = _ffprobe_frames(bad)
+    r = sserd("edit", bad, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"warning: corrupt\.mp4: (\d+) damaged packet\(s\).*: (\d+) of (\d+) frames are missing", r.stderr)
+    assert m, r.stderr
+    lost, declared = int(m.group(2)), int(m.group(3))
+    written = media.probe_video(tmp_path / "o.mp4").n_frames
+    assert declared == 50 and written == declared - lost
+    assert written >= readable - 2, (written, readable)  # about what ffprobe decodes (stale frames dropped), not 11
+
+
+def test_a_file_without_streams_is_said_so(tmp_path):
+    empty = tmp_path / "zero.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=s=64x64:d=1", "-frames:v", "0", "-c:v", "libx264",
+                    str(empty)], check=True)
+    r = sserd("edit", empty, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 1
+    err = one_error_line(r)
+    assert "no video frames" in err and "no video stream" not in err, err
+
+
+def test_streams_the_output_leaves_out_are_named(tmp_path, short_clip):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhello\n")
+    src = tmp_path / "sub.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_clip), "-i", str(srt), "-map", "0", "-map", "1", "-c:v", "copy",
+                    "-c:a", "copy", "-c:s", "srt", "-attach", str(ASTRONAUT_FACE), "-metadata:s:t", "mimetype=image/png",
+                    str(src)], check=True)
+    r = sserd("edit", src, "-o", tmp_path / "o.mp4", "--emotion", "sad", "-q")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"warning: sub\.mkv also holds 1 subtitle stream.*video and audio only", r.stderr), r.stderr
+
+
 def test_frames_are_contiguous_even_when_rows_are_padded(tmp_path):
     """dlib misses faces in frames whose rows are padded in memory; 360 px rows are padded by the decoder."""
     frames = [(np.ascontiguousarray(np.resize(f, (360, 360, 3))), t) for f, t in sample_frames(end=0.2)]
@@ -748,6 +841,40 @@ def test_huge_frames_get_a_memory_estimate_and_are_refused_beyond_the_limit():
     assert validate.frame_memory(1280, 720, limit=2 * 2**30) < 2**30
     # bounded by the frame size, not the clip length
     assert validate.memory_estimate(7680, 4320) < 4 * 2**30
+
+
+@pytest.fixture(scope="module")
+def clip_4k(tmp_path_factory) -> Path:
+    """0.2 s of the sample at 3840x2160 (scaled by height, padded: the face keeps its shape), with audio."""
+    p = tmp_path_factory.mktemp("uhd") / "uhd.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "0.2", "-vf", "scale=-2:2160,pad=3840:2160:(ow-iw)/2:0",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(p)], check=True)
+    return p
+
+
+MEMORY_LIMITS = [("memory-limit-0.5g", 0.5), ("memory-limit-0.6g", 0.6), ("memory-limit-0.7g", 0.7), ("memory-limit-0.8g", 0.8), ("memory-limit-1.2g", 1.2), ("memory-limit-1.6g", 1.6),
+                 ("memory-limit-2.0g", 2.0), ("memory-limit-2.5g", 2.5)]
+
+
+@pytest.mark.parametrize("case,gib", MEMORY_LIMITS, ids=[c[0] for c in MEMORY_LIMITS])
+def test_out_of_memory_is_one_line(tmp_path, clip_4k, case, gib):
+    """A 4K clip under an address-space limit (`ulimit -v`): the job either succeeds or says, in one line, that
+    memory ran out (refused up front from the estimate, or when an allocation fails) — never a traceback, never
+    "truncated or damaged"; nothing is left."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (int(gib * 2**30), int(gib * 2**30)))
+
+    out_dir = tmp_path / "out"
+    r = sserd("edit", clip_4k, "-o", out_dir / "o.mp4", "--emotion", "sad", "-q", preexec_fn=limit)
+    if r.returncode == 0:
+        assert media.probe_video(out_dir / "o.mp4").n_frames == 5
+        return
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = one_error_line(r)
+    assert "memory" in err.lower() and "truncated" not in err, err
+    assert listing(out_dir) == set()
 
 
 # ------------------------------------------------------------------ the Python API: same checks, SSERDError
@@ -862,7 +989,7 @@ def test_reliability_doc_lists_every_case():
     doc = (ROOT / "docs" / "RELIABILITY.md").read_text()
     ids = [c[0] for c in BAD_ARGS + BAD_OUTPUTS + BAD_INPUTS + API_CASES + EMOTION_API_CASES + READS_AS_OUTPUTS
                          + CHANGES_BEFORE_PUBLISHING + INPUT_CHANGES + SIGNAL_BURSTS + USAGE_ERRORS
-                         + OPTIONS_CASES] + [f[0] for f in FAULTS]
+                         + OPTIONS_CASES + MEMORY_LIMITS + AUDIO_CONTAINERS] + [f[0] for f in FAULTS]
     missing = [i for i in ids if f"`{i}`" not in doc]
     assert not missing, missing
 

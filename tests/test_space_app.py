@@ -178,6 +178,26 @@ def test_bad_inputs_return_the_error_and_the_app_keeps_serving(space, client, tm
     assert "request refused: No face found" in log
 
 
+def test_values_gradio_cannot_read_are_said_in_one_line(space, client, tmp_path):
+    """Text where a number goes, a fraction for the face index, a file that is no image as the reference face:
+    a message that says which field and what to do (Gradio's own is only "the upstream Gradio app has raised an
+    exception"), without the upload's path."""
+    text = tmp_path / "notes.png"
+    text.write_text("not an image\n" * 20)
+    cases = [
+        (dict(start="abc"), r"Start \(s\) must be a number, got 'abc'"),
+        (dict(end="soon"), r"End \(s\) must be a number"),
+        (dict(intensity="abc"), r"Intensity must be a number from 0 to 1"),
+        (dict(face_index=1.5), r"Face index must be a whole number, got 1\.5"),
+        (dict(mode="reference", reference=text), r"reference face is not an image that can be read"),
+    ]
+    for kwargs, pattern in cases:
+        with pytest.raises(AppError, match=pattern) as info:
+            edit(client, SAMPLE, **kwargs).result(timeout=120)
+        assert "upstream" not in str(info.value) and str(tmp_path) not in str(info.value) and "/tmp" not in str(info.value)
+    assert space.alive()
+
+
 def test_three_concurrent_requests_all_finish(space, tmp_path):
     n = frames_in_range(SAMPLE, 0, CLIP_END)
     requests_ = [dict(label="happy"), dict(label="sad", intensity=1.0), dict(mode="curve", curve="0:angry@0.8")]

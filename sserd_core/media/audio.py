@@ -96,6 +96,8 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                         ain.close()
                         ain = None
                         warnings.warn(f"{Path(audio).name} has no audio stream; the output has no audio.")
+                if ain is not None:
+                    _say_what_is_left_out(ain, Path(audio).name)
                 copied: list = []  # (source stream, output stream) pairs that are stream-copied
                 if ain is not None:
                     allowed = _COPYABLE_AUDIO.get(ext, set())
@@ -111,6 +113,13 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
                                 encoded.append((_add_audio_encoder(oc, ext, data), data))
                 if adata is not None and adata.waveform.shape[1] > 0:
                     encoded.append((_add_audio_encoder(oc, ext, adata), adata))
+                aac = [d.codec_context.sample_rate for _, d in copied if d.codec_context.name == "aac"] + \
+                    [st.codec_context.sample_rate for st, _ in encoded if st.codec_context.name == "aac"]
+                if ext == ".mkv" and aac:
+                    warnings.warn(f"{out.name}: Matroska cannot mark AAC's priming samples (the encoder delay, 1024 "
+                                  "samples for FFmpeg's AAC encoder), so players start its audio that much late "
+                                  f"({1024 / (aac[0] or 44100) * 1000:.0f} ms at {aac[0] / 1000:g} kHz); the samples "
+                                  "are the source's otherwise. Write .mp4 or .mov for sample-identical audio.")
                 # video packets (copied)
                 for pkt in vin.demux(vsrc):
                     stop.check()
@@ -132,6 +141,26 @@ def mux_audio(video_path: str | os.PathLike, audio, output_path: str | os.PathLi
             if ain is not None:
                 ain.close()
     return out
+
+
+def _say_what_is_left_out(container, name: str) -> None:
+    """Warn when the source holds streams the output does not carry (subtitles, attachments such as fonts or
+    cover art, data tracks): they are left out, not silently."""
+    counts: dict = {}
+    videos = 0
+    for st in list(container.streams) + list(getattr(container.streams, "attachments", ())):
+        kind = getattr(st, "type", "")
+        if kind == "video":
+            videos += 1
+            if videos == 1:
+                continue
+            kind = "further video (cover art, a second angle)"
+        if kind in ("subtitle", "attachment", "data") or kind.startswith("further video"):
+            counts[kind] = counts.get(kind, 0) + 1
+    if counts:
+        what = ", ".join(f"{n} {k} stream{'s' if n != 1 else ''}" for k, n in counts.items())
+        warnings.warn(f"{name} also holds {what}; the output carries its video and audio only (add them back with "
+                      "ffmpeg if needed).")
 
 
 def _move_packet(pkt, stream) -> None:

@@ -59,7 +59,19 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     try:
         return av.open(str(p), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        _no_resources(exc, p)
         raise MediaError(f"Cannot read {p.name} as a video ({_short(exc)}). Give an MP4/MOV/MKV/WebM file.") from exc
+
+
+def _no_resources(exc: BaseException, path) -> None:
+    """Raise the one-line memory error when FFmpeg failed for want of memory or threads (ENOMEM; EAGAIN when a
+    decoder cannot start its threads, e.g. under ``ulimit -v``), not because the file is damaged."""
+    import errno
+
+    from ..validate import memory_message
+
+    if isinstance(exc, MemoryError) or getattr(exc, "errno", None) in (errno.ENOMEM, errno.EAGAIN):
+        raise SSERDError(memory_message(f"while opening {Path(path).name}")) from exc
 
 
 def _short(exc: BaseException) -> str:
@@ -108,6 +120,9 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
     if end is not None and end <= start:
         raise SSERDError(f"The end time ({end} s) must be after the start time ({start} s).")
     with _open(path) as c:
+        if not c.streams:
+            raise MediaError(f"{Path(path).name} holds no video frames (no streams at all: an empty or unfinished "
+                             "recording?). Give a video with frames.")
         if not c.streams.video:
             raise MediaError(f"{Path(path).name} has no video stream. Give a video file, not audio or an image.")
         vs = c.streams.video[0]
@@ -118,6 +133,7 @@ def probe_video(path: str | os.PathLike, start: Optional[float] = None, end: Opt
                 first = frame
                 break
         except av.error.FFmpegError as exc:
+            _no_resources(exc, path)
             raise MediaError(f"{Path(path).name} is corrupt or truncated: no frame could be decoded ({_short(exc)}).") from exc
         if first is None:
             raise MediaError(f"{Path(path).name} contains no video frames.")
@@ -244,13 +260,30 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None, planes: bool 
         if info.start > 0:
             c.seek(int(info.start / vs.time_base) + t0, stream=vs, backward=True)
         i = 0
+        damaged: list = []  # decode errors of single packets: skipped, counted, said at the end
+
+        def decoded():
+            # packet by packet, so a damaged packet costs its own frames, not the rest of the clip
+            for packet in c.demux(vs):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    _no_resources(exc, info.path)
+                    damaged.append(exc)
+                    continue
+                yield from frames
+
+        last_t = -float("inf")
         try:
-            for frame in c.decode(vs):
+            for frame in decoded():
                 if frame.pts is None:
                     continue
                 t = float((frame.pts - t0) * vs.time_base)
                 if t < info.start - 1e-6:
                     continue
+                if damaged and t <= last_t:  # after a damaged packet a decoder can hand back a stale frame late
+                    continue
+                last_t = t
                 if info.end is not None and t >= info.end - 1e-6:
                     break
                 # rows of a decoded frame can be padded in memory: hand every consumer (dlib included) a
@@ -261,9 +294,17 @@ def iter_frames(info: VideoInfo, max_frames: Optional[int] = None, planes: bool 
                 if i >= limit:
                     break
         except av.error.FFmpegError as exc:
+            _no_resources(exc, info.path)  # not a damaged file: the decoder could not allocate
             if i == 0:
                 raise MediaError(f"{Path(info.path).name} is corrupt: {_short(exc)}") from exc
             warnings.warn(f"{Path(info.path).name}: decoding stopped after {i} frames ({_short(exc)}); the rest is unreadable.")
+        if damaged:
+            if i == 0:
+                raise MediaError(f"{Path(info.path).name} is corrupt: no frame could be decoded ({_short(damaged[0])}).")
+            lost = f"{max(0, info.n_frames - i)} of {info.n_frames} frames" if max_frames is None else "their frames"
+            warnings.warn(f"{Path(info.path).name}: {len(damaged)} damaged packet(s) could not be decoded and were "
+                          f"skipped ({_short(damaged[0])}): {lost} are missing from the output; decoding went on "
+                          "past them.")
 
 
 def is_still_image(path: str | os.PathLike) -> bool:

@@ -146,9 +146,12 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
         raise
     except OSError as exc:
         unchanged()
-        raise SSERDError(describe_os_error(exc, f"the output {out.name}")) from exc
-    except Exception:
+        raise SSERDError(describe_os_error(exc, f"{out.name} in {out.parent.resolve()}")) from exc
+    except Exception as exc:
         unchanged()
+        if validate.out_of_memory(exc):
+            raise SSERDError(validate.memory_message(f"while editing {video.width}x{video.height} frames", need,
+                                                     exc)) from exc
         raise
     if preview_n > 0:
         result.previews = [dataclasses.replace(p, edited=Path(preview_dir) / p.edited.name,

@@ -1,0 +1,607 @@
+"""SSERD Gradio Space: change the emotion of a talking face, keep the speech.
+
+The page mirrors the node graph (and :func:`sserd_core.pipeline.edit_video`, which the
+CLI and the ComfyUI nodes call too)::
+
+    ① video ──► ② target emotion (label + intensity | reference face | curve) ──► ③ edit
+                                                   ──► edited video with the source audio,
+                                                       side-by-side (source | edited),
+                                                       measured emotion + mouth opening plot
+
+This file is a thin adapter: it validates the inputs, calls the pipeline, and turns
+:class:`~sserd_core.errors.SSERDError` into ``gr.Error``. No model math lives here.
+
+Run locally: ``python app.py`` (then open http://127.0.0.1:7860). Settings (environment):
+
+- ``SSERD_MAX_SECONDS`` (default 20): longest selected range (end − start) one request
+  may edit; longer inputs are refused with a message that says how to trim them.
+- ``SSERD_CONCURRENCY`` (default 1): edits that run at the same time (the queue holds
+  the rest); ``SSERD_QUEUE_SIZE`` (default 16): requests that may wait.
+- ``SSERD_NEURAL_MODEL``: default weights (local folder or Hugging Face Hub repo id) for
+  the neural backend, offered when :mod:`sserd_core.neural` is installed.
+- ``SSERD_ALLOW_MODEL_CHOICE`` (default 0): set 1 to let users type other weights (a folder on
+  this server or a Hub repo id); off, only ``SSERD_NEURAL_MODEL`` is used and nothing else is
+  downloaded or read. Any weights a user names that cannot be used get one and the same answer,
+  so the answer never tells whether a server path exists.
+- ``SSERD_GPU_SECONDS`` (default 120): the ZeroGPU time slot requested per neural edit.
+- ``SSERD_WORK_DIR``: where per-request working folders go (default: the system temp dir);
+  each is deleted as soon as its result has been handed to Gradio.
+- ``SSERD_CACHE_SECONDS`` (default 3600): uploads and results in Gradio's cache older
+  than this are deleted (checked every quarter of that time).
+- ``SSERD_MAX_FILE_SIZE`` (default ``200mb``): largest upload accepted.
+- ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``: where to listen (Gradio's own variables).
+
+On a Hugging Face ZeroGPU Space (the ``spaces`` package is installed there) the GPU work
+— the neural backend's edit — sits in one function wrapped with ``spaces.GPU``; the
+landmark backend runs on the CPU and never holds a GPU slot.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import gradio as gr
+
+from sserd_core import pipeline, plots
+from sserd_core.emotion import EMOTIONS, describe
+from sserd_core.errors import SSERDError
+
+log = logging.getLogger("sserd.space")
+
+HERE = Path(__file__).resolve().parent
+ASSETS = HERE / "assets"
+SAMPLE_VIDEO = ASSETS / "sample.mp4"  # the astronaut, smiling while she talks
+SAMPLE_NEUTRAL = ASSETS / "sample_hopper.mp4"  # Grace Hopper, neutral while she talks
+SAMPLE_REFERENCE = ASSETS / "astronaut_face.png"  # another person's smile, for cross-identity transfer
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {os.environ[name]!r}.") from None
+
+
+MAX_SECONDS = _env_float("SSERD_MAX_SECONDS", 20.0)
+CONCURRENCY = max(1, int(_env_float("SSERD_CONCURRENCY", 1)))
+QUEUE_SIZE = max(1, int(_env_float("SSERD_QUEUE_SIZE", 16)))
+GPU_SECONDS = int(_env_float("SSERD_GPU_SECONDS", 120))
+CACHE_SECONDS = int(_env_float("SSERD_CACHE_SECONDS", 3600))
+MAX_FILE_SIZE = os.environ.get("SSERD_MAX_FILE_SIZE", "200mb")
+DEFAULT_NEURAL_MODEL = os.environ.get("SSERD_NEURAL_MODEL", "")
+ALLOW_MODEL_CHOICE = os.environ.get("SSERD_ALLOW_MODEL_CHOICE", "0").strip().lower() in ("1", "true", "yes")
+
+# Per-request working folders live under one root, made on first use and removed at exit.
+_work_root: Optional[Path] = None
+_work_root_lock = threading.Lock()
+
+
+def work_root() -> Path:
+    """The folder that holds the per-request working folders (made once, removed at exit)."""
+    global _work_root
+    with _work_root_lock:
+        if _work_root is None:
+            parent = Path(os.environ.get("SSERD_WORK_DIR") or tempfile.gettempdir())
+            parent.mkdir(parents=True, exist_ok=True)
+            _work_root = Path(tempfile.mkdtemp(prefix="sserd-space-", dir=parent))
+            atexit.register(shutil.rmtree, _work_root, ignore_errors=True)
+        return _work_root
+
+# --------------------------------------------------------------------------- backends
+
+try:  # the neural backend is optional (needs its extras: torch, diffusers, safetensors)
+    from sserd_core.neural import editor as _neural
+except ImportError as exc:  # its dependencies are not installed
+    log.info("neural backend unavailable: %s", exc)
+    _neural = None
+
+BACKENDS = ["landmark"] + (["neural"] if _neural is not None else [])
+BACKEND_INFO = {
+    "landmark": "landmark — built in, CPU, no weights to download",
+    "neural": "neural — the SSERD networks; needs weights (folder or Hub repo id)",
+}
+
+_neural_editors: dict = {}  # model → loaded editor; at most _MAX_MODELS kept (oldest dropped)
+_MAX_MODELS = 2
+_neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
+
+
+#: the one answer to weights a user names that cannot be used (missing, not a model, not allowed ...): the
+#: same text whatever the reason, so it tells nothing about the server's files
+MODEL_REFUSED = ("These neural weights cannot be used on this server; give the Hugging Face repo id of a converted "
+                 "SSERD model, or leave the field empty for the Space's own.")
+
+_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"]+)+/([^\s/'\"]+)")
+
+
+def public_message(text: str) -> str:
+    """``text`` with every absolute path shortened to its file name: an answer never shows a server path (an
+    upload's folder, the working folder)."""
+    return _PATH.sub(lambda m: m.group(1), str(text))
+
+
+def _neural_editor(model: str):
+    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
+    if _neural is None:
+        raise SSERDError("The neural backend is not installed here; choose the landmark backend.")
+    model = (model or "").strip() if ALLOW_MODEL_CHOICE else ""
+    model = model or DEFAULT_NEURAL_MODEL
+    if not model:
+        raise SSERDError("The neural backend needs weights: give a local folder or a Hugging Face repo id "
+                         "under Advanced options (or set SSERD_NEURAL_MODEL).")
+    with _neural_lock:
+        if model not in _neural_editors:
+            try:
+                editor = pipeline.make_editor(model)  # the one place a backend is chosen
+            except Exception as exc:  # noqa: BLE001 - said the same way whatever the reason (see MODEL_REFUSED)
+                if model == DEFAULT_NEURAL_MODEL:
+                    raise
+                log.info("weights %r refused: %s", model, exc)
+                raise SSERDError(MODEL_REFUSED) from None
+            while len(_neural_editors) >= _MAX_MODELS:
+                _neural_editors.pop(next(iter(_neural_editors)))
+            _neural_editors[model] = editor
+        return _neural_editors[model]
+
+
+def preload_default_model() -> None:
+    """Load the default weights (``SSERD_NEURAL_MODEL``), if any, before the server starts.
+
+    The first request is then fast, and on ZeroGPU the weights are placed once in the main
+    process (spaces moves them to the GPU per call).
+    """
+    if _neural is None or not DEFAULT_NEURAL_MODEL:
+        return
+    try:
+        _neural_editor(DEFAULT_NEURAL_MODEL)
+    except SSERDError as exc:
+        log.warning("could not preload SSERD_NEURAL_MODEL=%s: %s", DEFAULT_NEURAL_MODEL, exc)
+
+
+# --------------------------------------------------------------------------- the edit
+
+class Cancelled(Exception):
+    """The request was cancelled (or its client left): the job stops at its next frame and removes its files."""
+
+
+def _request_alive() -> Callable[[], bool]:
+    """A check, made on the request's own thread, of whether Gradio still runs this request.
+
+    Gradio cancels a request by cancelling its asyncio task, which frees its concurrency slot at once
+    but cannot stop the thread running the edit; without this check the edit ran on to its end, beside
+    the next request. The request's event is in the queue's active jobs while it runs and leaves them
+    when it is cancelled. (Gradio's internals: if they change, the check says "alive" and the
+    :data:`_slots` semaphore still holds the limit.)"""
+    try:
+        from gradio.context import LocalContext
+
+        blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+        queue = blocks._queue if blocks is not None else None
+    except Exception:  # noqa: BLE001 - see the docstring
+        return lambda: True
+    if queue is None or event_id is None:
+        return lambda: True
+
+    def alive() -> bool:
+        try:
+            return any(evt._id == event_id for job in list(queue.active_jobs) if job for evt in job)
+        except Exception:  # noqa: BLE001
+            return True
+
+    return alive
+
+
+_jobs: dict = {}  # a request's working folder -> its alive() check
+_jobs_lock = threading.Lock()
+_reaper: list = []
+
+
+def _track_job(work: Path, alive: Callable[[], bool]) -> None:
+    """Remove ``work`` as soon as its request is no longer running, even when Gradio never resumes the request's
+    generator (a request cancelled after its last frame, or between its yield and Gradio reading it)."""
+    with _jobs_lock:
+        _jobs[work] = alive
+        if not _reaper:
+            t = threading.Thread(target=_reap, name="sserd-reaper", daemon=True)
+            _reaper.append(t)
+            t.start()
+
+
+def _reap() -> None:
+    while True:
+        time.sleep(0.5)
+        with _jobs_lock:
+            gone = [w for w, alive in _jobs.items() if not alive()]
+            for w in gone:
+                _jobs.pop(w, None)
+        for w in gone:
+            shutil.rmtree(w, ignore_errors=True)
+
+
+#: edits running at once in this process, whatever the clients do (a cancelled request's thread holds its slot
+#: until it has stopped and cleaned up)
+_slots = threading.BoundedSemaphore(CONCURRENCY)
+_running = [0]
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _slot(alive: Callable[[], bool]):
+    while not _slots.acquire(timeout=0.2):
+        if not alive():
+            raise Cancelled()
+    with _running_lock:
+        _running[0] += 1
+        log.info("edit started (%d running)", _running[0])
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running[0] -= 1
+        _slots.release()
+
+
+def _pipeline_progress(progress: Optional[gr.Progress], alive: Callable[[], bool] = lambda: True):
+    """Adapt gr.Progress to the pipeline's ``progress(stage, done, total)`` (frames), at most ~20 updates/s;
+    a cancelled request stops here, at its next frame."""
+    last = [0.0]
+
+    def report(stage: str, done: int, total: int) -> None:
+        if not alive():
+            raise Cancelled()
+        if progress is None:
+            return
+        now = time.monotonic()
+        if done in (0, 1) or done >= total or now - last[0] >= 0.05:
+            last[0] = now
+            progress((done, total), desc=stage, unit="frames")
+
+    return report
+
+
+def run_edit(video_path: str, output_path: str, comparison_path: str, options: pipeline.EditOptions,
+             model: str, progress: Optional[gr.Progress] = None,
+             alive: Callable[[], bool] = lambda: True) -> pipeline.EditResult:
+    """The whole graph for one request: :func:`sserd_core.pipeline.edit` with the request's options (the
+    neural backend's editor is the one kept loaded for ``model``)."""
+    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress, alive))
+    if options.backend == "neural":
+        with _neural_lock:
+            return pipeline.edit(video_path, output_path, options, editor=_neural_editor(model), **kwargs)
+    return pipeline.edit(video_path, output_path, options, **kwargs)  # a fresh LandmarkEditor
+
+
+try:  # on a ZeroGPU Space the neural edit borrows a GPU for the call; elsewhere this is a no-op
+    import spaces
+
+    run_edit_gpu = spaces.GPU(duration=GPU_SECONDS)(run_edit)
+except ImportError:
+    spaces = None
+    run_edit_gpu = run_edit
+
+
+def _number(x, name: str) -> Optional[float]:
+    if x is None or x == "":
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise SSERDError(f"{name} must be a number of seconds, got {x!r}.") from None
+
+
+def _target_emotion(mode: str, label: str, intensity: float, reference: Optional[str], curve: str) -> dict:
+    """The :class:`~sserd_core.pipeline.EditOptions` fields that say the target emotion, from the form."""
+    mode = (mode or "label").strip().lower()
+    if mode == "label":
+        intensity = pipeline.EditOptions.intensity if intensity is None else float(intensity)
+        return dict(emotion=label or "happy", intensity=intensity)
+    if mode == "reference":
+        if not reference:
+            raise SSERDError("Upload a reference face image in the 'Reference face' tab (step ②), "
+                             "or switch to the 'Label' tab.")
+        return dict(reference=reference)
+    if mode == "curve":
+        if not curve or not str(curve).strip():
+            raise SSERDError("Type an emotion curve in the 'Curve over time' tab, e.g. 0:neutral, 1:happy@0.9.")
+        return dict(curve=curve)
+    raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference, clip or curve.")
+
+
+def _confined(path: Optional[str], what: str) -> Optional[str]:
+    """``path`` if it lies (after resolving symlinks) in Gradio's upload folder or the bundled examples.
+
+    Gradio itself only hands the function uploaded files; this is the second lock, so a crafted
+    request can never make the Space read a file elsewhere on the server (``../``, symlinks).
+    """
+    if not path:
+        return path
+    real = os.path.realpath(path)
+    roots = [os.path.realpath(gr.utils.get_upload_folder()), os.path.realpath(ASSETS)]
+    if not any(os.path.commonpath([real, r]) == r for r in roots):
+        raise SSERDError(f"The {what} must be a file uploaded to this Space; upload it again.")
+    return path
+
+
+def _check_duration(video: str, start: Optional[float], end: Optional[float]):
+    info = pipeline.load_video(video, start=start, end=end)
+    if info.duration > MAX_SECONDS + 0.5 / info.fps_float:
+        raise SSERDError(
+            f"The selected part of the video is {info.duration:.1f} s long; this Space edits at most "
+            f"{MAX_SECONDS:g} s per request. Set Start/End under 'Advanced options' to choose a shorter part "
+            f"(or run the app yourself with SSERD_MAX_SECONDS={int(info.duration + 1)})."
+        )
+    return info
+
+
+def _summary(result: pipeline.EditResult, backend: str) -> str:
+    r = result.render
+    fps = r.n_frames / r.seconds if r.seconds > 0 else float("nan")
+    head = [f"**Target:** {result.emotion.describe()}"]
+    if result.emotion.measured is not None:
+        head.append(f"(measured on the reference face: {describe(result.emotion.measured)})")
+    audio = "carried over from the source" if result.has_audio else "absent: the source has none"
+    lines = [" ".join(head),
+             f"**Edited** {r.n_frames} frames in {result.seconds:.1f} s (rendering {fps:.1f} frames/s, "
+             f"{backend} backend); audio {audio}.",
+             plots.summarize_render_result(r).text()]
+    return "\n\n".join(lines)
+
+
+def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
+         reference_clip=None, progress=gr.Progress()):
+    """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
+
+    A generator so that the request's working folder is deleted right after Gradio has
+    copied the results into its cache (the code after ``yield`` runs then).
+    """
+    alive = _request_alive()
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=work_root()))
+    _track_job(work, alive)
+    try:
+        try:
+            if not video:
+                raise SSERDError("Upload a talking-face video first (step ①), or click one of the examples.")
+            start_s, end_s = _number(start, "Start"), _number(end, "End")
+            if start_s is not None and start_s < 0:
+                raise SSERDError(f"Start must be 0 seconds or more, got {start_s:g} s.")
+            if end_s is not None and end_s <= (start_s or 0.0):
+                raise SSERDError(f"End ({end_s:g} s) must be after Start ({start_s or 0:g} s); "
+                                 "leave End empty to edit to the end of the clip.")
+            face = int(face_index or 0)
+            if face < 0:
+                raise SSERDError("Face index must be 0 (largest face) or more.")
+            backend = backend or "landmark"
+            if backend not in BACKENDS:
+                raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
+            video = _confined(video, "video")
+            reference = _confined(reference, "reference face") if (mode or "").strip().lower() == "reference" else reference
+            if (mode or "").strip().lower() == "clip":
+                if not reference_clip:
+                    raise SSERDError("Upload a driving clip in the 'Driving clip' tab (step ②), or switch to another "
+                                     "tab.")
+                mode, reference = "reference", _confined(reference_clip, "driving clip")
+            _check_duration(video, start_s, end_s)
+            options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
+                                           face_index=face, start=start_s, end=end_s, backend=backend, measure=True)
+            out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
+            fn = run_edit_gpu if backend == "neural" else run_edit
+            with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
+                result = fn(video, str(out), str(cmp), options, model, progress,
+                            *((alive,) if fn is run_edit else ()))
+            summary = _summary(result, backend)
+            # a PNG file, not a gr.Plot: the page shows the same picture, and API clients get a path to
+            # download rather than a base64-encoded figure inside the JSON answer
+            plot_png = str(plots.plot_emotion_over_time(result.render, work / "measured.png"))
+        except Cancelled:
+            log.info("edit cancelled; its files are removed")
+            return
+        except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
+            log.info("request refused: %s", exc)
+            raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
+        except Exception as exc:  # a bug, not a user error: say so, log it, keep the server serving
+            log.exception("edit failed")
+            raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with "
+                                          "the input that caused it."), duration=None, print_exception=False) from exc
+        yield str(out), str(cmp), plot_png, summary
+    finally:
+        with _jobs_lock:
+            _jobs.pop(work, None)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the page
+
+INTRO = """
+# SSERD: change the emotion of a talking face, keep the speech
+Give a video of someone talking and a target emotion (a label, **anyone's** face showing it, or a curve over
+time). The face is re-rendered with that emotion while the mouth keeps saying exactly what it said, and the
+audio is carried over untouched. The steps below are the node graph of the
+[ComfyUI pack](https://github.com/comfyui-sserd/comfyui-sserd): **Load video → Disentangle content →
+Extract emotion → Render face → Mux audio**.
+"""
+
+CURVE_HELP = ("Keyframes `TIME:EMOTION[@INTENSITY]`, comma-separated; time in seconds from Start, intensity "
+              "0–1, linear in between. Emotions: " + ", ".join(EMOTIONS) + ".")
+
+
+def _examples(rows: list, inputs: list, label: str) -> None:
+    """gr.Examples for the rows whose files all exist (the assets ship with the repository)."""
+    rows = [[str(x) if isinstance(x, Path) else x for x in row] for row in rows
+            if all(x.exists() for x in row if isinstance(x, Path))]
+    if rows:
+        gr.Examples(rows, inputs=inputs, label=label)
+
+
+# ---- inputs that say what is wrong with a value Gradio cannot read (its own message is only "the upstream
+# Gradio app has raised an exception"): a gr.Error raised while preprocessing reaches the user as it is
+from gradio.events import Dependency
+
+class NumberInput(gr.Number):
+    """A number field; text or a fraction where a whole number goes is one readable error."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload):
+        if payload is not None and payload != "":
+            if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+                try:
+                    payload = float(payload)
+                except (TypeError, ValueError):
+                    raise gr.Error(f"{self.label} must be a number, got {str(payload)[:40]!r}.",
+                                   print_exception=False) from None
+            if self.precision == 0 and float(payload) != int(float(payload)):
+                raise gr.Error(f"{self.label} must be a whole number, got {payload:g}.", print_exception=False)
+        elif payload == "":
+            payload = None
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. out of bounds
+            raise gr.Error(public_message(f"{self.label}: {exc}"), print_exception=False) from None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class SliderInput(gr.Slider):
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(float(payload) if payload is not None else payload)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001
+            raise gr.Error(f"{self.label} must be a number from {self.minimum:g} to {self.maximum:g}, got "
+                           f"{str(payload)[:40]!r}.", print_exception=False) from None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class ImageInput(gr.Image):
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001 - PIL cannot read it: never show its message (it holds the upload's path)
+            raise gr.Error("The reference face is not an image that can be read; upload a photo (PNG, JPEG, WebP, "
+                           "...) of a face.", print_exception=False) from None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="SSERD: speech-preserving emotion editing", delete_cache=(max(60, CACHE_SECONDS // 4),
+                                                                                   CACHE_SECONDS)) as demo:
+        gr.Markdown(INTRO)
+        mode = gr.Textbox("label", visible=False, label="Emotion mode")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=320):
+                gr.Markdown("### ① Load video")
+                video = gr.Video(label="Talking-face video", sources=["upload"], height=300, elem_id="sserd-video")
+                with gr.Accordion("Advanced options", open=False):
+                    face_index = NumberInput(0, label="Face index", precision=0, minimum=0,
+                                           info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    with gr.Row():
+                        start = NumberInput(None, label="Start (s)", minimum=0, info="empty = from the beginning")
+                        end = NumberInput(None, label="End (s)", minimum=0, info="empty = to the end")
+                    backend = gr.Dropdown(BACKENDS, value="landmark", label="Backend",
+                                          info="; ".join(BACKEND_INFO[b] for b in BACKENDS))
+                    model = gr.Textbox(DEFAULT_NEURAL_MODEL, label="Neural weights", visible=False,
+                                       interactive=ALLOW_MODEL_CHOICE,
+                                       placeholder="local folder or Hugging Face repo id",
+                                       info="Used by the neural backend." if ALLOW_MODEL_CHOICE else
+                                       "Fixed by this Space (SSERD_NEURAL_MODEL).")
+                gr.Markdown(f"Clips up to **{MAX_SECONDS:g} s** (use Start/End to pick a part of a longer one).")
+            with gr.Column(scale=1, min_width=320):
+                gr.Markdown("### ② Target emotion")
+                with gr.Tabs():
+                    with gr.Tab("Label", id="label") as tab_label:
+                        label = gr.Dropdown(list(EMOTIONS), value="happy", label="Emotion", elem_id="sserd-label")
+                        intensity = SliderInput(0.0, 1.0, value=0.8, step=0.05, label="Intensity")
+                        _examples([[SAMPLE_NEUTRAL, "happy", 0.9], [SAMPLE_VIDEO, "sad", 0.9],
+                                   [SAMPLE_NEUTRAL, "surprised", 0.8]], [video, label, intensity],
+                                  "Examples (sample clips)")
+                    with gr.Tab("Reference face", id="reference") as tab_reference:
+                        reference = ImageInput(type="filepath", label="Anyone's face showing the emotion",
+                                             sources=["upload", "clipboard"], height=240, elem_id="sserd-reference")
+                        _examples([[SAMPLE_NEUTRAL, SAMPLE_REFERENCE]], [video, reference],
+                                  "Example: another person's smile on Grace Hopper")
+                    with gr.Tab("Driving clip", id="clip") as tab_clip:
+                        reference_clip = gr.Video(label="A video of anyone's face: each frame of the edit shows the "
+                                                        "emotion of the clip at the same time (looping)",
+                                                  sources=["upload"], height=240, elem_id="sserd-reference-clip")
+                        _examples([[SAMPLE_NEUTRAL, SAMPLE_VIDEO]], [video, reference_clip],
+                                  "Example: the astronaut's emotion over time on Grace Hopper")
+                    with gr.Tab("Curve over time", id="curve") as tab_curve:
+                        curve = gr.Textbox(label="Emotion curve", placeholder="0:neutral, 1.5:happy@0.9, 3:sad@0.7",
+                                           info=CURVE_HELP)
+                        _examples([[SAMPLE_NEUTRAL, "0:neutral, 1.5:happy@0.9, 4:surprised@0.8, 6:sad@0.8"]],
+                                  [video, curve], "Example")
+        gr.Markdown("### ③ Edit")
+        run = gr.Button("Edit emotion", variant="primary", size="lg", elem_id="sserd-run")
+        gr.Markdown("### Result")
+        with gr.Row():
+            edited = gr.Video(label="Edited video (with the source audio)", interactive=False, height=300,
+                              elem_id="sserd-edited")
+            comparison = gr.Video(label="Side by side: source | edited", interactive=False, height=300,
+                                  elem_id="sserd-comparison")
+        gr.Markdown("**Measured on every frame:** the emotion (did it change?) and the mouth opening "
+                    "(is the speech kept?)")
+        plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False, elem_id="sserd-plot",
+                        label="Measured emotion and mouth opening over time")
+        summary = gr.Markdown(elem_id="sserd-summary")
+
+        for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),
+                          (tab_curve, "curve")):
+            tab.select(lambda n=name: n, None, mode, queue=False, api_visibility="private")
+        backend.change(lambda b: gr.update(visible=b == "neural"), backend, model, queue=False,
+                       api_visibility="private")
+        run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
+                         reference_clip],
+                  [edited, comparison, plot, summary], api_name="edit")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def _stop(signum, frame):  # SIGTERM (a Space or a test stopping the app) → a clean shutdown, atexit runs
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """``python app.py`` (what a Hugging Face Space runs): preload the default weights, build the page, serve."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _stop)
+    root = work_root()
+    preload_default_model()
+    build_demo().launch(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(root)])
+
+
+if __name__ == "__main__":
+    main()
