@@ -94,7 +94,8 @@ def _wait_no_job_dirs(space: RunningSpace, timeout=10.0):
 
 
 def _measured(summary: str, emotion: str):
-    m = re.search(rf"\*\*{emotion}\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    m = re.search(rf"\*\*{emotion}\*\*: asked ([\d.]+) · landmark reading ([\d.]+) \(source\) → ([\d.]+) \(edited\)",
+                  summary)
     assert m, summary
     return tuple(float(x) for x in m.groups())
 
@@ -145,7 +146,8 @@ def test_reference_mode_end_to_end(space, client):
     assert "measured on the reference face" in summary
     # the edit moves the face toward the reference's measured emotion: the emotion where source and
     # target differ most gets clearly closer to the target (quality beyond that is the pipeline's tests')
-    rows = re.findall(r"\*\*(\w+)\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    rows = re.findall(r"\*\*(\w+)\*\*: asked ([\d.]+) · landmark reading ([\d.]+) \(source\) → ([\d.]+) \(edited\)",
+                      summary)
     assert rows, summary
     _, t, s_, e = max(rows, key=lambda r: abs(float(r[2]) - float(r[1])))
     assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
@@ -317,7 +319,7 @@ def test_browser_renders_the_graph_and_runs_edits(space, tmp_path):
         body = driver.find_element(By.TAG_NAME, "body").text
         for text in ("① Load video", "② Target emotion", "③ Edit", "Label", "Reference face", "Curve over time",
                      "Advanced options", "Intensity", "Result", "Side by side: source | edited",
-                     "Measured on every frame:", f"Clips up to {MAX_SECONDS} s"):
+                     "Read on every frame's landmarks:", "Driving clip", f"Clips up to {MAX_SECONDS} s"):
             assert text in body, f"'{text}' not on the page"
         assert driver.find_elements(By.CSS_SELECTOR, "#sserd-video input[type=file]"), "no video upload input"
         _full_page_screenshot(driver, ARTIFACTS / "space_loaded.png")
