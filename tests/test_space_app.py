@@ -332,7 +332,10 @@ def test_browser_renders_the_graph_and_runs_edits(space, tmp_path):
                               if o.text.strip() == "surprised"])
         [o for o in driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == "surprised"][0].click()
         button.click()
-        WebDriverWait(driver, 300).until(lambda d: "Target: surprised 0.80" in _summary_text(d))
+        from sserd_core.pipeline import EditOptions
+
+        # the slider left alone: the intensity is EditOptions' default, as the CLI's and the node's
+        WebDriverWait(driver, 300).until(lambda d: f"Target: surprised {EditOptions.intensity:.2f}" in _summary_text(d))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-edited video")
                    and d.find_elements(By.CSS_SELECTOR, "#sserd-comparison video")
                    and d.find_elements(By.CSS_SELECTOR, "#sserd-plot img"))
