@@ -204,14 +204,16 @@ def _request_alive() -> Callable[[], bool]:
     return alive
 
 
-_jobs: dict = {}  # a request's working folder -> its alive() check
+_jobs: dict = {}  # a request's working folder -> its alive() check, once its thread has handed the results over
 _jobs_lock = threading.Lock()
 _reaper: list = []
 
 
 def _track_job(work: Path, alive: Callable[[], bool]) -> None:
-    """Remove ``work`` as soon as its request is no longer running, even when Gradio never resumes the request's
-    generator (a request cancelled after its last frame, or between its yield and Gradio reading it)."""
+    """Once the request's thread has yielded its results: remove ``work`` as soon as the request is no longer
+    running, even when Gradio never resumes the generator (a request cancelled between the yield and Gradio
+    reading the results). While the thread works in the folder it is its own to remove (the generator's
+    ``finally``)."""
     with _jobs_lock:
         _jobs[work] = alive
         if not _reaper:
@@ -370,7 +372,7 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
     """
     alive = _request_alive()
     work = Path(tempfile.mkdtemp(prefix="job-", dir=work_root()))
-    _track_job(work, alive)
+    log.info("job %s begins", work.name)
     try:
         try:
             if not video:
@@ -407,18 +409,27 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
         except Cancelled:
             log.info("edit cancelled; its files are removed")
             return
-        except SSERDError as exc:  # the user can fix it: show the one-line message, no traceback
+        except Exception as exc:
+            if not alive():  # whatever failed, the request was cancelled meanwhile: nobody waits for an answer
+                log.info("edit cancelled; its files are removed")
+                return
+            if not isinstance(exc, SSERDError):
+                log.exception("edit failed")
+                raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it "
+                                              "with the input that caused it."), duration=None,
+                               print_exception=False) from exc
             log.info("request refused: %s", exc)
             raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
-        except Exception as exc:  # a bug, not a user error: say so, log it, keep the server serving
-            log.exception("edit failed")
-            raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with "
-                                          "the input that caused it."), duration=None, print_exception=False) from exc
+        if not alive():  # cancelled after its last frame: no answer to give
+            log.info("edit cancelled; its files are removed")
+            return
+        _track_job(work, alive)
         yield str(out), str(cmp), plot_png, summary
     finally:
         with _jobs_lock:
             _jobs.pop(work, None)
         shutil.rmtree(work, ignore_errors=True)
+        log.info("job %s ends", work.name)
 
 
 # --------------------------------------------------------------------------- the page
@@ -589,6 +600,10 @@ def main() -> None:
     """``python app.py`` (what a Hugging Face Space runs): preload the default weights, build the page, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _stop)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack into the log (a stuck request)
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     root = work_root()
     preload_default_model()
     build_demo().launch(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(root)])

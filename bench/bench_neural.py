@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from sserd_core import neural  # noqa: E402
 from sserd_core.editor import FaceFrame  # noqa: E402
 from sserd_core.emotion import EmotionSpec, emotion_vector  # noqa: E402
+from sserd_core.face import detect_landmarks  # noqa: E402
 from sserd_core.models import SSERDNet  # noqa: E402
 
 TINY = dict(size=256, style_dim=32, channel_base=512, channel_max=32, encoder_widths=(16, 24, 32, 48),
@@ -48,7 +49,8 @@ def read_frames(path: Path, n: int):
 def track(frames):
     faces = []
     for rgb in frames:
-        lm = neural._largest_face(rgb)
+        found = detect_landmarks(rgb)
+        lm = found[0] if found else None
         faces.append(None if lm is None else FaceFrame(lm.astype(np.float32), np.zeros((2, 3), np.float32),
                                                         np.zeros((68, 2), np.float32), emotion_vector("neutral")))
     return faces
@@ -80,6 +82,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-face-size", type=int, default=None,
                    help="decode the face only up to this many px (default: the model's full output size)")
     p.add_argument("--dtype", default=None, help="fp32 | fp16 | bf16 (default: bf16/fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the encoder and the decoder")
+    p.add_argument("--json", action="store_true", help="also print one JSON line with the figures")
     args = p.parse_args(argv)
     if not args.model and not args.random:
         args.random = "tiny"
@@ -87,6 +91,9 @@ def main(argv=None) -> int:
     faces = track(frames)
     editor = build_editor(args)
     dev = editor.device
+    if args.compile:
+        editor.net.encoder = torch.compile(editor.net.encoder)
+        editor.net.decoder = torch.compile(editor.net.decoder)
     editor.prepare(EmotionSpec.from_label("happy", 0.8))
     targets = [emotion_vector("happy", 0.8)] * len(frames)
     bs = editor.batch_size
@@ -109,7 +116,16 @@ def main(argv=None) -> int:
     print(f"frames={n} time={dt:.2f}s fps={n / dt:.2f} ms/frame={1000 * dt / n:.1f}")
     if dev.type == "cuda":
         print(f"peak_gpu_mem={torch.cuda.max_memory_allocated(dev) / 2 ** 20:.0f} MiB")
-    print(f"peak_rss={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak_rss={rss:.0f} MiB")
+    if args.json:
+        import json
+
+        print(json.dumps({"model": name, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                          "dtype": str(editor.dtype).replace("torch.", ""), "batch": bs, "face_px": int(face_px),
+                          "compile": bool(args.compile), "frames": n, "fps": round(n / dt, 3),
+                          "peak_gpu_mib": round(torch.cuda.max_memory_allocated(dev) / 2 ** 20) if dev.type == "cuda"
+                          else None, "peak_rss_mib": round(rss)}))
     return 0
 
 

@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--perceptual-net", default=None)
     ap.add_argument("--device", default=None, help="cpu to force the CPU")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--frames", type=int, default=4, help="frames per synthetic clip")
     args = ap.parse_args()
     if args.device == "cpu":
         import os
@@ -48,7 +49,7 @@ def main():
     size = 64 if args.tiny else 256
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cache = make_synthetic_cache(tmp / "cache", actors=("A1", "A2"), frames=4, size=size)
+        cache = make_synthetic_cache(tmp / "cache", actors=("A1", "A2"), frames=args.frames, size=size)
         model = ({"config": dict(size=256, style_dim=32, channel_base=512, channel_max=32,
                                  encoder_widths=[16, 24, 32, 48], dim_feedforward=32, heads=8, dim_head=4,
                                  input_size=64)} if args.tiny else {"config": {"input_size": 256}})

@@ -387,15 +387,15 @@ class OutputSet:
             if final.exists() and not final.is_dir():
                 raise SSERDError(f"{final} is no longer a folder (something replaced it while the job ran); "
                                  "nothing was written. Remove it or choose another preview folder.")
-            members = sorted(staged.iterdir()) if final.is_dir() else []
-            for f in (members or sorted(staged.iterdir())):
-                claim(final / f.name, "A preview frame")
+            into = final.is_dir()  # an existing folder: the files are added to it; else the folder is renamed
+            members = sorted(staged.iterdir())
             for f in members:
-                if os.path.lexists(final / f.name):
+                claim(final / f.name, "A preview frame")
+                if into and os.path.lexists(final / f.name):
                     raise SSERDError(f"{final / f.name} already exists and this job did not write it; nothing was "
                                      "written. Move it away, or choose another output name (preview frames never "
                                      "replace a file).")
-            plan.append((staged, final, True, members))
+            plan.append((staged, final, True, members if into else None))
         return plan
 
     def commit(self) -> None:
@@ -416,7 +416,7 @@ class OutputSet:
                         backup = self._keep_replaced(staged, final)
                         os.replace(staged, final)
                         done.append(("file", final, backup))
-                    elif members:
+                    elif members is not None:  # into an existing folder
                         for f in members:
                             target = final / f.name
                             if os.path.lexists(target):  # appeared in the last instant: never replaced

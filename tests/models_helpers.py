@@ -41,7 +41,18 @@ def official_tiny_checkpoint(seed: int = 0) -> dict:
             state[key] = t
     return {"state_dict": state, "latent_avg": latent_avg, "opts": dict(TINY_OPTS),
             "latent_pool": {"M003": {"happy": [torch.zeros(18, 32)]}},
-            "discriminator": {"convs.0.0.weight": torch.zeros(2, 3, 1, 1)}}
+            "discriminator": tiny_official_discriminator(seed).state_dict()}
+
+
+#: widths of a tiny discriminator with the official StyleGAN2 layout, built for 256 px so 64 px faces leave 1×1
+TINY_DISC_CHANNELS = {256: 4, 128: 4, 64: 4, 32: 4, 16: 4, 8: 4, 4: 8}
+
+
+def tiny_official_discriminator(seed: int = 0):
+    from sserd_core.train.losses import OfficialDiscriminator
+
+    torch.manual_seed(seed + 1)
+    return OfficialDiscriminator(256, channels=TINY_DISC_CHANNELS)
 
 
 #: a small SSERDNet built directly (not through conversion): 64 px crops in, 64 px faces out

@@ -189,18 +189,23 @@ def test_paper_metrics_with_given_networks(run, tmp_path):
 
 def test_the_mini_datasets_emotional_clips_read_as_labelled_to_an_independent_classifier(run):
     """The mini dataset's emotional clips are stand-ins made by the landmark editor, and the EmoCos column
-    is the landmark measure: an independent pretrained classifier (fer's mini-Xception,
-    tests/expression_classifier.py; it made none of these clips) checks that the happy stand-in of the
-    actor with a neutral face (Grace Hopper) reads happier than her neutral clip, faces located once on
-    the neutral clip. Measured: p(happy) 0.006 → 0.13. (The astronaut already smiles in her neutral clip:
-    p(happy) 0.91, no room to rise; docs/EVALUATION.md.)"""
-    classifier = pytest.importorskip("expression_classifier")
+    is the landmark measure: two independent pretrained classifiers trained on different data (fer's
+    mini-Xception, tests/expression_classifier.py, and face-api.js's expression net,
+    tests/faceapi_classifier.py; neither made these clips) check that the happy stand-in of the actor
+    with a neutral face (Grace Hopper) reads happier than her neutral clip, faces located once on the
+    neutral clip. Her happy stand-in is a closed-mouth smile: face-api reads it clearly, fer (which
+    reads happiness mostly from an open mouth) only a little. (The astronaut already smiles in her
+    neutral clip: no room to rise; docs/EVALUATION.md.)"""
+    fer = pytest.importorskip("expression_classifier")
+    faceapi = pytest.importorskip("faceapi_classifier")
     from helpers import frames
 
     data, _, _ = run
     neutral, happy = frames(data / "hopper_neutral_s01.mp4"), frames(data / "hopper_happy_s01.mp4")
-    boxes = classifier.find_boxes(neutral)
-    k = classifier.PROJECT_LABELS.index("happy")
-    p_neutral = classifier.to_project(classifier.classify(neutral, boxes))[:, k].mean()
-    p_happy = classifier.to_project(classifier.classify(happy, boxes))[:, k].mean()
-    assert p_happy > p_neutral + 0.06, (p_neutral, p_happy)
+    boxes = fer.find_boxes(neutral)
+    k = fer.PROJECT_LABELS.index("happy")
+    got = {}
+    for name, c in (("fer", fer), ("faceapi", faceapi)):
+        got[name] = (c.to_project(c.classify(neutral, boxes))[:, k].mean(), c.to_project(c.classify(happy, boxes))[:, k].mean())
+    assert got["faceapi"][1] > got["faceapi"][0] + 0.2, got
+    assert got["fer"][1] > got["fer"][0] + 0.01, got

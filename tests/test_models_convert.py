@@ -39,7 +39,13 @@ def test_convert_loads_every_tensor_strictly(tiny_ckpt_path, tmp_path):
     out = tmp_path / "model"
     report = convert_checkpoint(tiny_ckpt_path, out, input_size=TINY_INPUT)
     assert report.ok and report.matched == 925
-    assert sorted(report.ignored) == ["discriminator", "latent_pool"]
+    assert sorted(report.ignored) == ["latent_pool"]
+    # the official discriminator is kept for training, loadable into the official layout
+    from safetensors.torch import load_file
+
+    kept = load_file(str(out / "discriminator.safetensors"))
+    ref = official_tiny_checkpoint()["discriminator"]
+    assert set(kept) == set(ref) and all(torch.equal(kept[k], ref[k]) for k in ref)
     for name in ("config.json", "diffusion_pytorch_model.safetensors", "README.md", "conversion_report.json"):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())

@@ -16,7 +16,15 @@ import torch
 
 from sserd_core.errors import SSERDError
 from sserd_core.train.trainer import Trainer, TrainConfig
-from train_helpers import make_synthetic_cache, save_standin_loss_nets, tiny_config_text
+from train_helpers import tiny_config_text as _tiny_config_text
+from train_helpers import make_synthetic_cache, save_standin_loss_nets
+
+def tiny_config_text(*args, **kw):
+    """The tiny config with actor-first sampling: this module tests the loop's bookkeeping, not the sampler
+    (test_train_streaming.py); actor-first draws give its seed a repeated (actor, emotion) within 5 steps of
+    batch 2, so InfoNCE gets a positive to log."""
+    return _tiny_config_text(*args, **kw).replace("[data]\n", '[data]\nsampling = "actors"\n', 1)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -40,6 +48,8 @@ def setup(tmp_path_factory):
     cache = make_synthetic_cache(d / "cache", actors=("A1", "A2", "A3"), frames=6)
     ident, perc = save_standin_loss_nets(d / "nets")
     cfg_path = d / "stage1.toml"
+    # the loop's bookkeeping is tested here, not the sampler (test_train_streaming.py): actor-first draws give
+    # this seed a repeated (actor, emotion) within 5 steps of batch 2, so InfoNCE gets a positive to log
     cfg_path.write_text(tiny_config_text(cache, d / "run1", ident, perc, max_steps=5, checkpoint_every=3))
     trainer = Trainer(TrainConfig.load(cfg_path), log=lambda m: None)
     model_dir = trainer.train()

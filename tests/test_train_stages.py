@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from sserd_core.train.losses import identity_crop
 from sserd_core.train.trainer import Trainer, TrainConfig
 from train_helpers import make_synthetic_cache, save_standin_loss_nets, tiny_config_text
 
@@ -117,7 +118,7 @@ def test_stage2_loss_composition_is_the_official_one(runs):
         return (a - b).pow(2).flatten(1).mean(1)
 
     def ident(a, b):
-        ea, eb = (torch.nn.functional.normalize(crit.identity_net(v).float(), dim=-1) for v in (a, b))
+        ea, eb = (torch.nn.functional.normalize(crit.identity_net(identity_crop(v)).float(), dim=-1) for v in (a, b))
         return (1 - (ea * eb).sum(-1)).mean()
 
     l2 = mse(gen[1], t)[0] + mse(gen[2], t)[0] + 0.5 * mse(gen[0], x).mean()
@@ -129,3 +130,36 @@ def test_stage2_loss_composition_is_the_official_one(runs):
     # no paired sample: no pixel terms at all (the 0.5 reconstruction term too), identity unchanged
     _, parts = trainer._generator_losses(dict(batch, paired=torch.zeros(2)), out)
     assert float(parts["l2"]) == 0 and float(parts["id"]) == pytest.approx(float(idl), rel=1e-5)
+
+
+def test_identity_loss_sees_the_official_crop():
+    """criteria/id_loss.py: x[:, :, 35:223, 32:220] of the 256 px face, adaptive-average-pooled to 112."""
+    x = torch.randn(2, 3, 256, 256)
+    assert torch.equal(identity_crop(x), torch.nn.functional.adaptive_avg_pool2d(x[:, :, 35:223, 32:220], 112))
+    y = torch.randn(1, 3, 64, 64)  # a 64 px face: the same box, scaled
+    assert torch.equal(identity_crop(y), torch.nn.functional.adaptive_avg_pool2d(y[:, :, 9:56, 8:55], 112))
+
+
+def test_consist_term_reads_the_emotion_back_from_the_generated_faces(runs, tmp_path):
+    """Official consist_lambda: InfoNCE of E(w, r_SD1), E(w, r_SD2) over the pool; its gradient reaches the emotion
+    module through the generated images."""
+    trainer = runs[2][0]
+    cfg_text = (trainer.cfg.path.read_text().replace("[loss]\n", "[loss]\nconsist = 0.1\n", 1)
+                .replace(str(trainer.out), str(tmp_path / "run")))
+    (tmp_path / "c.toml").write_text(cfg_text)
+    tr = Trainer(TrainConfig.load(tmp_path / "c.toml"), log=lambda m: None)
+    net = tr.acc.unwrap_model(tr.gen).net
+    batch = tr.batch_stage2(np.random.default_rng(0), 2)
+    out = tr.gen(2, batch["x"], batch["d1"], batch["d2"])
+    assert tuple(out["emo_gen"].shape) == (4,) + tuple(out["emo1"].shape[1:])
+    tr._pool_add(torch.cat([out["emo1"], out["emo2"]]), batch["actors"] * 2, batch["emotions"] * 2)
+    for e in range(7):  # negatives of every other emotion for these actors
+        tr.pool.add(torch.randn(2, *out["emo1"].shape[1:]), batch["actors"], [e, e])
+    c = tr._consist(out, batch, step=10 ** 6, gen_seed=0)
+    assert c is not None and float(c) > 0
+    c.backward()
+    grads = {n for n, p in net.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0}
+    assert any(n.startswith("emotion.") for n in grads) and any(n.startswith("encoder.fusion.") for n in grads)
+    assert tr._consist(out, batch, step=0, gen_seed=0) is None  # not before contrastive_start
+    plain = runs[2][0]
+    assert "emo_gen" not in plain.gen(2, batch["x"], batch["d1"], batch["d2"])  # off by default (consist = 0)

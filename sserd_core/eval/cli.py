@@ -32,7 +32,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--csv", help="CSV of clips (columns path,actor,emotion[,sentence,audio]) for --layout csv")
     g.add_argument("--dataset-name", help="name in the tables (default: MEAD / RAVDESS / custom)")
     g.add_argument("--level", type=int, help="MEAD intensity level (default: the highest present)")
-    g.add_argument("--protocols", default="both", help="intra, cross or both (default both)")
+    g.add_argument("--protocols", default="both",
+                   help="intra, cross, both (default: the official two: each emotional clip driven by itself; a "
+                        "neutral clip driven by the official partner actor's, M003→W015 …), or the project's "
+                        "earlier variants intra-neutral, cross-next; all = the four")
     g.add_argument("--emotions", help="comma-separated subset of the 7 emotions (default all)")
     g.add_argument("--max-per-cell", type=int, help="at most this many source clips per actor and emotion")
     g = p.add_argument_group("methods")
@@ -43,6 +46,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="another tool's outputs: DIR/<item id>.mp4 (or DIR/<protocol>/<item id>.mp4); repeatable")
     g.add_argument("--checkpoint", action="append", default=[], metavar="[NAME=]PATH",
                    help="a neural SSERD checkpoint (folder or Hub id) to render with; repeatable")
+    g.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="--checkpoint models: compute precision (default bf16 on CUDA, fp32 on CPU)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="--checkpoint models: frames per network call (default 8 on CUDA, 2 on CPU)")
+    g.add_argument("--noise-mode", choices=["zero", "random", "const"], default="zero",
+                   help="--checkpoint models: decoder noise (default zero; the official test scripts: random)")
+    g.add_argument("--max-face-size", type=int, default=None,
+                   help="--checkpoint models: decode the face only up to this many px (default: full size)")
     g.add_argument("--drive", default="reference", choices=["reference", "label"],
                    help="edit towards the reference face's measured emotion (paper protocol) or the label")
     g = p.add_argument_group("paper metrics (network weights: a local path or a Hugging Face Hub id)")
@@ -54,6 +65,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--out", default="sserd_eval", help="results folder (default ./sserd_eval)")
     g.add_argument("--embed-every", type=int, default=1, help="identity-embed every k-th frame (default 1)")
+    g.add_argument("--crops", default="aligned", choices=["aligned", "frame"],
+                   help="what the identity/emotion/sync networks see: aligned = the official masked, aligned "
+                        "256 px face crops (default); frame = the pasted-back full frames")
     g.add_argument("--overwrite", action="store_true", help="redo clips that already have results")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -104,14 +118,16 @@ def run_command(args) -> int:
     if not items:
         raise SSERDError("No evaluation items: each actor needs a neutral clip (the source) and clips of the "
                          "target emotions (the references).")
-    methods = resolve_methods(args.methods.split(","), args.outputs, args.checkpoint)
+    methods = resolve_methods(args.methods.split(","), args.outputs, args.checkpoint,
+                              dict(dtype=args.dtype, batch_size=args.batch_size, noise_mode=args.noise_mode,
+                                   max_face_size=args.max_face_size))
     networks = _networks(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"sserd eval: {dataset} ({layout}) — {summary(clips)}; {len(items)} items × {len(methods)} methods",
           file=sys.stderr)
     is_main = run_items(items, methods, out, networks, args.drive, args.embed_every, args.overwrite,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, crops=args.crops)
     if not is_main:
         return 0
     names = [m.name for m in methods]

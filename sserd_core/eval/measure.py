@@ -5,6 +5,13 @@ checkpoint, or another tool's output folder): its own face is detected and track
 outputs with another crop or size are measured the same way. Emotion vectors are
 measured relative to the *source actor's* neutral face (from the source clip's content
 track), which lives in canonical face space and so transfers across crops.
+
+``crops``: what the identity, emotion and sync networks see. ``"aligned"`` (default, the official
+evaluation): each frame's face cut as the network's input crop — SSERD's template alignment at 256 px
+(:func:`sserd_core.neural.align_face`, the official template + resize-320 / centre-crop-256) — with
+everything outside the face mask set to 0, as the official ``scripts/get_masked_imgs.py`` does before
+the metrics. ``"frame"``: the full frame as rendered (pasted back), the networks aligning the face
+themselves. Landmark metrics are taken in canonical face space either way.
 """
 
 from __future__ import annotations
@@ -56,10 +63,32 @@ class Networks:
         return any(x is not None for x in (self.arcface, self.syncnet, self.emotion_net))
 
 
+CROPS = ("aligned", "frame")
+OFFICIAL_CROP_SIZE = 256
+
+
+def official_crop(rgb: np.ndarray, landmarks: np.ndarray, size: int = OFFICIAL_CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``(masked crop uint8 [size, size, 3], landmarks in the crop [68, 2])``: the face as the official evaluation
+    measures it — the aligned network-input crop with the pixels outside the face mask set to 0."""
+    from ..neural import align_face, face_mask
+    from ..neural.align import apply_affine
+
+    crop, m = align_face(rgb, landmarks, size, "sserd-template")
+    lm = apply_affine(m, landmarks).astype(np.float32)
+    inside = face_mask(lm, size) >= 0.5
+    return np.ascontiguousarray(crop * inside[..., None].astype(np.uint8)), lm
+
+
 def measure_clip(path: str, neutral_features: Optional[np.ndarray] = None, embed_every: int = 1,
                  networks: Optional[Networks] = None, audio_path: Optional[str] = None,
-                 max_frames: Optional[int] = None) -> ClipMeasure:
-    """Track the largest face of ``path`` and measure every frame (streamed; only per-frame numbers are kept)."""
+                 max_frames: Optional[int] = None, crops: str = "aligned") -> ClipMeasure:
+    """Track the largest face of ``path`` and measure every frame (streamed; only per-frame numbers are kept).
+
+    ``crops``: ``"aligned"`` (official masked aligned crops) or ``"frame"`` (see the module doc)."""
+    if crops not in CROPS:
+        from ..errors import SSERDError
+
+        raise SSERDError(f"Unknown crops '{crops}' (use aligned or frame).")
     info = media.probe_video(path, max_frames=max_frames)
     n = info.n_frames
     tracker = FaceTracker(info.fps_float, 0)
@@ -79,16 +108,17 @@ def measure_clip(path: str, neutral_features: Optional[np.ndarray] = None, embed
             continue
         lms[fr.index] = lm
         emo[fr.index] = expression.measure_landmarks(lm, neutral_features, dead_zone=0.0)
+        image, lm_img = official_crop(fr.rgb, lm) if crops == "aligned" else (fr.rgb, lm)
         if fr.index % max(1, embed_every) == 0:
-            emb[fr.index] = face_embedding(fr.rgb, lm)
+            emb[fr.index] = face_embedding(image, lm_img)
         for key in ("arcface", "emotion_net"):
             net = getattr(nets, key)
             if net is not None:
-                feats[key].append((fr.index, net([fr.rgb], [lm])[0]))
+                feats[key].append((fr.index, net([image], [lm_img])[0]))
         if nets.syncnet is not None:
             from ..metrics.networks import syncnet_crops
 
-            sync_crops.append(syncnet_crops([fr.rgb], [lm])[0])
+            sync_crops.append(syncnet_crops([image], [lm_img])[0])
             sync_times.append(fr.time)
     lms, emb, emo = lms[:count], emb[:count], emo[:count]
     opening = mouth_metrics.mouth_opening(lms)

@@ -52,8 +52,10 @@ class Method:
     folder: Optional[Path] = None
 
 
-def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoints: Sequence[str] = ()) -> list[Method]:
-    """Methods from ``--methods`` names, ``--outputs NAME=DIR`` folders and ``--checkpoint [NAME=]PATH`` neural models."""
+def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoints: Sequence[str] = (),
+                    neural_options: Optional[dict] = None) -> list[Method]:
+    """Methods from ``--methods`` names, ``--outputs NAME=DIR`` folders and ``--checkpoint [NAME=]PATH`` neural models
+    (``neural_options`` go to :func:`sserd_core.neural.load_editor`: dtype, batch_size, noise_mode, max_face_size)."""
     methods = []
     for name in names:
         name = name.strip()
@@ -80,16 +82,16 @@ def resolve_methods(names: Sequence[str], outputs: Sequence[str] = (), checkpoin
     for spec in checkpoints:
         name, sep, path = spec.partition("=")
         name, path = (name, path) if sep else ("neural", spec)
-        methods.append(Method(name.strip(), "editor", _neural_factory(path.strip())))
+        methods.append(Method(name.strip(), "editor", _neural_factory(path.strip(), neural_options or {})))
     names_seen = [m.name for m in methods]
     if len(set(names_seen)) != len(names_seen):
         raise SSERDError(f"Two methods share a name: {names_seen}.")
     return methods
 
 
-def _neural_factory(path: str) -> Callable:
+def _neural_factory(path: str, options: dict) -> Callable:
     def make(device=None):
-        return pipeline.make_editor(path, device)
+        return pipeline.make_editor(path, device, **options)
 
     return make
 
@@ -116,10 +118,11 @@ def _track(cache: _Cache, clip: Clip):
 
 
 def _measure(cache: _Cache, path: str, neutral_features, networks: Networks, embed_every: int,
-             audio_path: Optional[str] = None) -> ClipMeasure:
-    key = (str(path), None if neutral_features is None else neutral_features.tobytes())
+             audio_path: Optional[str] = None, crops: str = "aligned") -> ClipMeasure:
+    key = (str(path), None if neutral_features is None else neutral_features.tobytes(), crops)
     if key not in cache.measures:
-        cache.measures[key] = measure_clip(str(path), neutral_features, embed_every, networks, audio_path)
+        cache.measures[key] = measure_clip(str(path), neutral_features, embed_every, networks, audio_path,
+                                           crops=crops)
     return cache.measures[key]
 
 
@@ -160,11 +163,14 @@ def clip_paths(out_dir: Path, item: EvalItem, method: str) -> tuple[Path, Path, 
 
 def evaluate_item(item: EvalItem, method: Method, out_dir: Path, cache: _Cache, networks: Networks,
                   drive: str = "reference", embed_every: int = 1, overwrite: bool = False,
-                  editor_cache: Optional[dict] = None, device=None, process_index: int = 0) -> dict:
+                  editor_cache: Optional[dict] = None, device=None, process_index: int = 0,
+                  crops: str = "aligned") -> dict:
     """Produce (or find) one method's clip for ``item``, measure it, write its JSON/NPZ; returns the JSON record."""
     video_path, json_path, npz_path = clip_paths(out_dir, item, method.name)
     if json_path.is_file() and npz_path.is_file() and not overwrite:
-        return json.loads(json_path.read_text())
+        done = json.loads(json_path.read_text())
+        if done.get("crops", "frame") == crops:  # measured on other crops: measure again
+            return done
     t0 = time.perf_counter()
     track = _track(cache, item.source)
     ref_spec, ref_feat = _reference(cache, item.reference, networks)
@@ -185,17 +191,17 @@ def evaluate_item(item: EvalItem, method: Method, out_dir: Path, cache: _Cache, 
                 editor_cache[method.name] = method.make_editor(device)
             pipeline.edit_video(track, output, target_spec, editor=editor_cache[method.name], audio=src_audio)
     render_s = time.perf_counter() - t0
-    record = {"item": item.to_dict(), "method": method.name, "status": status,
+    record = {"item": item.to_dict(), "method": method.name, "status": status, "crops": crops,
               "output": str(output) if status == "ok" else None,
               "target": item.emotion, "drive": drive,
               "reference_emotion": [float(x) for x in ref_spec.keyframes[0][1]], "metrics": {}}
     arrays = {}
     if status == "ok":
-        src = _measure(cache, item.source.path, track.neutral_features, networks, embed_every, src_audio)
+        src = _measure(cache, item.source.path, track.neutral_features, networks, embed_every, src_audio, crops)
         gen_audio = str(output) if media.probe_video(output).has_audio else src_audio
-        gen = _measure(cache, str(output), track.neutral_features, networks, embed_every, gen_audio)
+        gen = _measure(cache, str(output), track.neutral_features, networks, embed_every, gen_audio, crops)
         real_clip = item.real or item.source
-        real = _measure(cache, real_clip.path, None, networks, embed_every, _audio_of(real_clip))
+        real = _measure(cache, real_clip.path, None, networks, embed_every, _audio_of(real_clip), crops)
         ref_vec = ref_spec.keyframes[0][1]
         m = record["metrics"]
         m[ID_FD] = _safe(lambda: id_fd(real.embedding, gen.embedding))
@@ -237,7 +243,8 @@ def _safe(fn):
 
 
 def run_items(items: Sequence[EvalItem], methods: Sequence[Method], out_dir: Path, networks: Optional[Networks] = None,
-              drive: str = "reference", embed_every: int = 1, overwrite: bool = False, progress: bool = True) -> bool:
+              drive: str = "reference", embed_every: int = 1, overwrite: bool = False, progress: bool = True,
+              crops: str = "aligned") -> bool:
     """Evaluate this process's share of ``items`` × ``methods``; returns True on the main process (which aggregates)."""
     networks = networks or Networks()
     state = _process_state()
@@ -252,7 +259,7 @@ def run_items(items: Sequence[EvalItem], methods: Sequence[Method], out_dir: Pat
         for it, m in mine:
             bar.set_postfix_str(f"{m.name} {it.id}"[:60])
             evaluate_item(it, m, Path(out_dir), cache, networks, drive, embed_every, overwrite, editors,
-                          device=device, process_index=index)
+                          device=device, process_index=index, crops=crops)
             bar.update(1)
         bar.close()
     if state is not None:

@@ -24,7 +24,8 @@ from ..metrics.frechet import frechet_distance_features
 from ..metrics.paper import COLUMNS, DATASETS, reference_rows, source_note
 from ..errors import SSERDError
 
-PROTOCOL_TITLE = {"intra": "intra-ID", "cross": "cross-ID"}
+PROTOCOL_TITLE = {"intra": "intra-ID", "cross": "cross-ID", "intra-neutral": "intra-ID (neutral source; not the paper's)",
+                  "cross-next": "cross-ID (next actor; not the paper's)"}
 BASELINE_NOTES = {"source": "`source` = the unedited source clip (no edit)",
                   "naive": "`naive` = the same warp, but the mouth is moved too (lips closed on the neutral mouth, "
                            "not following the speech)"}
@@ -181,7 +182,8 @@ def write_reports(out_dir: Path, dataset: str, protocols: Sequence[str], methods
     for protocol in protocols:
         recs = load_records(out_dir, protocol, methods)
         table = build_table(recs, methods)
-        paper = reference_rows(dataset, protocol) if dataset in DATASETS else None
+        # the paper's rows only beside the paper's own protocols
+        paper = reference_rows(dataset, protocol) if dataset in DATASETS and protocol in ("intra", "cross") else None
         counts = defaultdict(int)
         for r in recs:
             if r["method"] == methods[0] and r.get("status") == "ok":

@@ -232,11 +232,9 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
 
 
-def glasses_mask(found: Glasses, roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mask, wide, soft)`` ``float32 [h, w]`` over ``roi`` = (x0, y0, x1, y1) of the frame: 1 on the
-    glasses frame; the same feathered a little further (where the warp fades to zero beside it); and
-    feathered further still (what skin beside the frame must not sample, so the warp does not draw
-    a second copy of it)."""
+def glasses_mask(found: Glasses, roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, wide)`` ``float32 [h, w]`` over ``roi`` = (x0, y0, x1, y1) of the frame: 1 on the glasses
+    frame, and the same feathered a little further (where the warp fades to zero beside it)."""
     from .occlusion import _to_roi
 
     x0, y0, x1, y1 = roi
@@ -244,6 +242,4 @@ def glasses_mask(found: Glasses, roi: tuple[int, int, int, int]) -> tuple[np.nda
     M[:, 2] = M[:, 2] + M[:, :2] @ np.array([x0, y0], np.float64)  # ROI px → raster px
     wide = np.maximum(np.clip(cv2.GaussianBlur(found.mask, (0, 0), 0.04 * _PPU) * 1.6, 0, 1) * found.amount,
                       found.mask)
-    soft = np.maximum(np.clip(cv2.GaussianBlur(found.mask, (0, 0), 0.08 * _PPU) * 1.5, 0, 1) * found.amount,
-                      found.mask)
-    return tuple(_to_roi(m, M, x1 - x0, y1 - y0) for m in (found.mask, wide, soft))
+    return _to_roi(found.mask, M, x1 - x0, y1 - y0), _to_roi(wide, M, x1 - x0, y1 - y0)

@@ -35,6 +35,8 @@ from .occlusion import occlusion_mask
 from .shading import fold_amounts, shading_gain
 
 _RING_POINTS = 20
+#: how far (IOD) from a pinned point (a glasses frame) a control point moves in full
+_PIN_CLEARANCE = 0.15
 
 
 def _tps_kernel(r2: np.ndarray) -> np.ndarray:
@@ -272,6 +274,13 @@ class LandmarkEditor(FaceEditor):
         # smoothly into the lenses, where the eyes still move)
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = glasses.points.astype(np.float64) if glasses is not None and glasses.amount >= 0.5 else ring[:0]
+        if len(pinned):
+            # a control point that moves right beside a pinned one would fold the spline between them (a
+            # raised inner brow just above a glasses frame's top bar): its move fades out towards the frame
+            iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
+            near = np.sqrt(((src_lm[:, None, :] - pinned[None]) ** 2).sum(-1)).min(1)
+            t = np.clip(near / (_PIN_CLEARANCE * iod), 0.0, 1.0)[:, None]
+            dst_lm = src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring, pinned])
         ctrl_src = np.vstack([src_lm, ring, pinned])
@@ -297,41 +306,49 @@ class LandmarkEditor(FaceEditor):
         map_x = cv2.resize(grid_x, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         map_y = cv2.resize(grid_y, (full_w, full_h), interpolation=cv2.INTER_LINEAR)[ey0:ey1, ex0:ex1]
         # what the warp must not bend: an occluder (a hand, a microphone, hair) and a glasses frame.
-        # ``occluded``: where the blend keeps the source; ``around``: where the flow fades to zero;
-        # ``avoid``: what no skin beside it may sample
-        occluded = around = avoid = None
+        # ``occluded``: where the blend keeps the source
+        gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0  # the identity map over E (frame px)
+        gy = np.arange(ey0, ey1, dtype=np.float32)[:, None] + y0
+        occluded = None
         if self.occlusion:
             occluded, around = occlusion_mask(frame, face.landmarks, face.to_canonical, (x0, y0, x1, y1), spread=True)
-            avoid = around
+            box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1))
+            if box is not None:
+                # no flow under it (and smoothly less around it)
+                by0, by1, bx0, bx1 = box
+                keep = 1.0 - around[by0:by1, bx0:bx1]
+                sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
+                map_x[sub] = gx[:, sub[1]] + (map_x[sub] - gx[:, sub[1]]) * keep
+                map_y[sub] = gy[sub[0]] + (map_y[sub] - gy[sub[0]]) * keep
+                # and no skin beside it samples it: where the flow would fetch pixels from under the
+                # (feathered) mask, it is scaled down so the skin is taken from beside it instead (a smile's
+                # cheek raise drew a fingertip resting beside the nose up into the cheek). The lips are left
+                # out: their flow is the lip edit, and freezing part of a mouth beside the fingers bent it
+                # (dlib's re-fit of the hand clip's mouth opening: correlation 0.49 -> 0.31)
+                lands = cv2.remap(around, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                keep = np.clip(1.0 - 1.5 * lands, 0.0, 1.0)
+                lips = np.zeros(keep.shape, np.uint8)
+                cv2.fillPoly(lips, [np.round(face.landmarks[48:60] - [x0 + ex0, y0 + ey0]).astype(np.int32)], 1)
+                keep[lips > 0] = 1.0
+                map_x[...] = gx + (map_x - gx) * keep
+                map_y[...] = gy + (map_y - gy) * keep
         if glasses is not None and glasses.mask is not None:
-            rigid, rigid_wide, rigid_soft = glasses_mask(glasses, (x0, y0, x1, y1))
+            # a glasses frame is rigid and in front of the face: the pinned points bring the flow smoothly
+            # towards zero on it, the blend keeps its pixels, and no pixel samples it: the flow is held
+            # shorter than the distance to the frame (7/10 of it; 0 on it), so the warp neither draws a
+            # second copy of the frame (a raised brow drew one of a top bar) nor folds over (fading the flow
+            # as a fraction of itself, as for an occluder, folded the skin above the bar: a 0.19 IOD brow
+            # raise against a fade over 0.05 IOD)
+            rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
+            fx, fy = map_x - gx, map_y - gy
+            free = (rigid[ey0:ey1, ex0:ex1] < 0.02).astype(np.uint8)  # its feathered edge counts as frame
+            room = 0.7 * cv2.distanceTransform(free, cv2.DIST_L2, 3)
+            reach = np.sqrt(fx * fx + fy * fy)
+            scale = np.minimum(1.0, room / np.maximum(reach, 1e-6))
+            map_x[...] = gx + fx * scale
+            map_y[...] = gy + fy * scale
             occluded = rigid if occluded is None else np.maximum(occluded, rigid)
-            around = rigid_wide if around is None else np.maximum(around, rigid_wide)
-            avoid = rigid_soft if avoid is None else np.maximum(avoid, rigid_soft)
-        box = _in_box(_nonzero_box(around, 0.01), (ey0, ey1, ex0, ex1)) if around is not None else None
-        if box is not None:
-            # no flow under it (and smoothly less around it)
-            by0, by1, bx0, bx1 = box
-            keep = 1.0 - around[by0:by1, bx0:bx1]
-            gx = np.arange(ex0, ex1, dtype=np.float32)[None, :] + x0  # the identity map over E (frame px)
-            gy = np.arange(ey0, ey1, dtype=np.float32)[:, None] + y0
-            sub = np.s_[by0 - ey0:by1 - ey0, bx0 - ex0:bx1 - ex0]
-            map_x[sub] = gx[:, sub[1]] + (map_x[sub] - gx[:, sub[1]]) * keep
-            map_y[sub] = gy[sub[0]] + (map_y[sub] - gy[sub[0]]) * keep
-            # and no skin beside it samples it: where the flow would fetch pixels from under the
-            # (feathered) mask, it is scaled down so the skin is taken from beside it instead (a smile's
-            # cheek raise drew a fingertip resting beside the nose up into the cheek; a raised brow drew
-            # a second copy of a glasses frame's top bar). The lips are left out: their flow is the lip
-            # edit, and freezing part of a mouth beside the fingers bent it (dlib's re-fit of the hand
-            # clip's mouth opening: correlation 0.49 -> 0.31)
-            lands = cv2.remap(avoid, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-            keep = np.clip(1.0 - 1.5 * lands, 0.0, 1.0)
-            lips = np.zeros(keep.shape, np.uint8)
-            cv2.fillPoly(lips, [np.round(face.landmarks[48:60] - [x0 + ex0, y0 + ey0]).astype(np.int32)], 1)
-            keep[lips > 0] = 1.0
-            map_x[...] = gx + (map_x - gx) * keep
-            map_y[...] = gy + (map_y - gy) * keep
         return Flow(map_x, map_y, (x0, y0), (ex0, ey0, ex1, ey1), ell, occluded, dst_lm)
 
     def edit_one_patch(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> Patch:

@@ -33,21 +33,33 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
     stop = threading.Event()
     done = object()
 
+    def hand_on(item) -> bool:
+        """Queue ``item`` for the consumer; False once it has stopped (never blocks past that: a consumer that
+        left while the queue was full would otherwise keep this thread, and whoever joins it, waiting)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def run():
         worker_thread_signals()
         try:
             for item in iterable:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_on(item):
                     return
-            q.put(done)
+            hand_on(done)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
+            hand_on(exc)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:  # a generator: its decoder is closed here, on the thread that used it
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - nothing left to report it to
+                    pass
 
     from .. import stop as job_stop
 

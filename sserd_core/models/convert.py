@@ -37,6 +37,8 @@ from ..errors import SSERDError
 
 #: stage 1's InfoNCE memory, carried into the converted folder of a stage-1 checkpoint
 LATENT_POOL_FILE = "latent_pool.safetensors"
+#: the official StyleGAN2 discriminator of a checkpoint, kept for training (``sserd train`` continues it)
+DISCRIMINATOR_FILE = "discriminator.safetensors"
 #: top-level checkpoint entries used only for training (ignored, listed in the report)
 TRAINING_ONLY = ("latent_pool", "discriminator", "left_eye_disc", "right_eye_disc", "mouth_disc", "editing_w",
                  "optimizer", "discriminator_optimizer", "global_step", "best_val_loss")
@@ -304,7 +306,8 @@ def match_checkpoint(ckpt: Mapping, net, source: str = "checkpoint") -> tuple[di
 
     sd = _state_dict(ckpt)
     report = ConversionReport(source=source, config=dict(net.config), stage=1 if is_stage1(sd) else 2)
-    report.ignored = [k for k in ckpt if k in TRAINING_ONLY and not (report.stage == 1 and k == "latent_pool")]
+    report.ignored = [k for k in ckpt if k in TRAINING_ONLY and not (report.stage == 1 and k == "latent_pool")
+                      and k != "discriminator"]
     if ckpt.get("opts") and isinstance(ckpt["opts"], Mapping) and ckpt["opts"].get("start_from_latent_avg") is False:
         report.notes.append("opts.start_from_latent_avg is False: latent_avg is not added")
     expected = {to_official(k): v for k, v in net.state_dict().items() if k != "latent_avg"}
@@ -361,7 +364,9 @@ Converted from the official checkpoint `{source}` (github.com/ZH-Xu410/SSERD, MI
 - Label-driven editing needs `emotion_prototypes.safetensors` (`sserd prototypes REF_DIR MODEL_DIR`);
   reference-driven editing needs only a reference face image.
 {stage_note}
-Use: `sserd edit INPUT.mp4 OUTPUT.mp4 --model {repo} --emotion happy` (see the project's docs/NEURAL.md).
+Use (from the folder that holds this model folder): `sserd edit INPUT.mp4 -o OUTPUT.mp4 --model {repo} --reference FACE.png`
+(a face image showing the target emotion; after `sserd prototypes`, `--emotion happy` works too). The
+paper's tables: `sserd eval --data MEAD_ROOT --out RESULTS --checkpoint SSERD={repo}` (the project's docs/EVALUATION.md).
 """
 
 
@@ -397,6 +402,8 @@ def convert_checkpoint(checkpoint: Union[str, os.PathLike, Mapping], out_dir: Un
                 for a, slots in ckpt["latent_pool"].items()}
         n = write_latent_pool(pool, out / LATENT_POOL_FILE, max(len(z) for d in pool.values() for z in d.values()))
         report.notes.append(f"latent_pool ({n} codes) kept in {LATENT_POOL_FILE} for stage 2")
+    if ckpt.get("discriminator"):
+        report.notes.append(_keep_discriminator(ckpt["discriminator"], out / DISCRIMINATOR_FILE))
     report.config = dict(net.config)
     (out / "conversion_report.json").write_text(json.dumps(
         {**asdict(report), "ok": report.ok, "lines": report.lines()}, indent=1, default=str))
@@ -407,6 +414,22 @@ def convert_checkpoint(checkpoint: Union[str, os.PathLike, Mapping], out_dir: Un
         "- **Stage-1 checkpoint**: the emotion module is freshly initialised (it was not in the checkpoint); "
         "this folder is a training start (`sserd train`, stage 2), not an editing model.\n"))
     return report
+
+
+def _keep_discriminator(sd: Mapping, path: Path) -> str:
+    """Write the checkpoint's discriminator (official StyleGAN2 layout, checked by loading it) beside the model."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ..train.losses import OfficialDiscriminator
+
+    try:
+        disc = OfficialDiscriminator.from_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
+    except (SSERDError, KeyError, RuntimeError, ValueError) as exc:
+        return f"the checkpoint's discriminator is not in the official StyleGAN2 layout; not kept ({exc})"
+    save_file({k: v.contiguous() for k, v in disc.state_dict().items()}, str(path))
+    return (f"discriminator ({disc.size} px StyleGAN2, {sum(p.numel() for p in disc.parameters())} weights) kept in "
+            f"{path.name}: training from this folder continues it")
 
 
 # ---------------------------------------------------------------- CLI

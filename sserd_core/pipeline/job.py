@@ -18,8 +18,8 @@ from .frame_cache import FrameTail
 from .options import EditOptions
 from .render import render_face
 from .results import EditResult, Outputs, preview_names
-from .workers import default_threads
 from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
+from .workers import default_threads
 
 _SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
 

@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     p.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1 = all)")
     p.add_argument("--max-frames", type=int, default=None, help="at most this many kept frames per clip")
     p.add_argument("--views", default="front", help="MEAD camera views to use, comma-separated (default front)")
+    p.add_argument("--detector", default="dlib", choices=["dlib", "mtcnn"],
+                   help="face detection: dlib (default, the project's tracker) or mtcnn (the official detect.py: "
+                        "MTCNN boxes median-smoothed over 49 frames, margin 70; needs pip install --no-deps "
+                        "facenet-pytorch for its bundled weights)")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                    help="clips processed in parallel (default: half the CPU cores)")
     p.add_argument("--overwrite", action="store_true", help="redo every clip (and allow changed settings)")
@@ -63,7 +67,8 @@ def _cmd_preprocess(args) -> int:
 
     index = preprocess(args.root, args.cache, args.layout, size=args.size, alignment=args.alignment,
                        stride=args.stride, max_frames=args.max_frames, workers=args.workers, overwrite=args.overwrite,
-                       views=tuple(v for v in args.views.split(",") if v), show_bar=not args.quiet)
+                       views=tuple(v for v in args.views.split(",") if v), show_bar=not args.quiet,
+                       detector=args.detector)
     clips = index["clips"]
     ok = sum(1 for c in clips if c["frames"] > 0)
     frames = sum(c["frames"] for c in clips)
@@ -88,7 +93,8 @@ def _cmd_pairs(args) -> int:
     if cfg.data["actors"]:
         actors = sorted(set(cfg.data["actors"]) & set(actors))
     train_actors, _ = split_actors(actors, cfg.data["val_actors"], cfg.data["val_fraction"], cfg.train["seed"])
-    cache = FrameCache(cfg.data["cache"], train_actors, int(cfg.data["max_frames_per_clip"]) or None)
+    cache = FrameCache(cfg.data["cache"], train_actors, int(cfg.data["max_frames_per_clip"]) or None,
+                       int(cfg.data["max_frames_per_actor"]) or None, int(cfg.train["seed"]))
     out = args.out or cfg.pairs["dir"] or os.path.join(cfg.train["output_dir"], "pairs")
     path = build_pairs(build_model(cfg), cache, out, alpha=float(cfg.pairs["alpha"]),
                        max_neutral_per_actor=int(cfg.pairs["max_neutral_per_actor"]), seed=int(cfg.train["seed"]),

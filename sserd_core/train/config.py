@@ -37,11 +37,15 @@ class TrainConfig:
     LOSS_DEFAULTS = dict(id=L.WEIGHTS["id"], l2=L.WEIGHTS["l2"], perceptual=L.WEIGHTS["perceptual"],
                          adv=L.WEIGHTS["adv"], nce=L.WEIGHTS["nce"], temperature=L.TEMPERATURE,
                          pool_size=L.POOL_SIZE, identity_net=None, perceptual_net=None, disc_channels=64,
+                         consist=0.0, identity_crop="official", discriminator="auto",
                          r1=1.0, d_reg_every=16, hub_cache_dir=None)
     PAIRS_DEFAULTS = dict(alpha=15.0, paired_share=0.5, dir=None, max_neutral_per_actor=0, directions="official")
     CHOICES = {("train", "optimizer"): ("ranger", "adam"), ("train", "noise"): ("random", "zero"),
-               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal")}
-    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0)
+               ("train", "resize"): ("bilinear", "antialias"), ("pairs", "directions"): ("official", "content-orthogonal"),
+               ("data", "sampling"): ("frames", "actors"), ("loss", "identity_crop"): ("official", "none"),
+               ("loss", "discriminator"): ("auto", "official", "light")}
+    DATA_DEFAULTS = dict(cache=None, actors=[], val_actors=[], val_fraction=0.0, max_frames_per_clip=0,
+                         max_frames_per_actor=0, sampling="frames")
 
     @classmethod
     def from_dict(cls, cfg: dict, path: Optional[Path] = None) -> "TrainConfig":

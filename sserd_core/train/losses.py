@@ -6,7 +6,8 @@
   similarity = cosine per style layer averaged over layers; cross-entropy of
   ``sim / τ`` (τ = 0.1) with the positive as the target. The pool keeps the last ``size``
   (8) codes per actor and emotion, FIFO, detached, as in the official implementation.
-- :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings, 0.2),
+- :class:`ReconstructionLoss` — identity (1 − cosine of identity-network embeddings of the official crop,
+  :func:`identity_crop`, 0.2),
   L2 (1.0), perceptual (0.8); the adversarial term (non-saturating, 0.1, :func:`generator_adv_loss`)
   against :class:`Discriminator` is added by the trainer.
 
@@ -14,7 +15,8 @@ Loss networks with pretrained weights are **never downloaded silently**: give a 
 Hugging Face repo id (already in the cache, or downloadable when the Hub is reachable) of a
 TorchScript module:
 
-- identity network: ``images [B,3,H,W] in −1…1 → embeddings [B,D]`` (e.g. ArcFace IR-SE-50 traced);
+- identity network: ``images [B,3,112,112] in −1…1 → embeddings [B,D]`` (e.g. ArcFace IR-SE-50 traced); it is
+  given the official crop of each face (:func:`identity_crop`), or the whole face with ``loss.identity_crop = "none"``;
 - perceptual network: ``(x, y) → distances [B]`` (e.g. LPIPS-VGG traced).
 
 See docs/TRAINING.md for how to export them.
@@ -22,6 +24,7 @@ See docs/TRAINING.md for how to export them.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -235,6 +238,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+#: the official ID loss's crop (``criteria/id_loss.py``: ``x[:, :, 35:223, 32:220]``, then pooled to 112 px) in a
+#: 256 px aligned face: rows 35–222, columns 32–219 (188 px square, the face without the forehead and chin)
+ID_CROP_256 = (35, 223, 32, 220)
+ID_SIZE = 112
+
+
+def identity_crop(x: torch.Tensor) -> torch.Tensor:
+    """The official identity-loss input: the ``[35:223, 32:220]`` box of a 256 px face (scaled to the image's
+    size), adaptive-average-pooled to 112×112 — what the IR-SE-50 ArcFace of pSp / SSERD is fed."""
+    s = x.shape[-1] / 256.0
+    t, b, l, r = (int(round(v * s)) for v in ID_CROP_256)
+    return F.adaptive_avg_pool2d(x[:, :, t:b, l:r], (ID_SIZE, ID_SIZE))
+
+
 class ReconstructionLoss(nn.Module):
     """Weighted identity / L2 / perceptual terms between generated and target faces (the adversarial term
     is added by the trainer, over all generated images at once, as the official code does).
@@ -246,8 +263,11 @@ class ReconstructionLoss(nn.Module):
     """
 
     def __init__(self, identity_net: Optional[nn.Module] = None, perceptual_net: Optional[nn.Module] = None,
-                 weights: Optional[dict] = None):
+                 weights: Optional[dict] = None, identity_crop: str = "official"):
         super().__init__()
+        if identity_crop not in ("official", "none"):
+            raise SSERDError(f"loss.identity_crop must be official or none, got {identity_crop!r}.")
+        self.identity_crop = identity_crop
         self.weights = dict(WEIGHTS, **(weights or {}))
         self.identity_net = identity_net
         self.perceptual_net = perceptual_net
@@ -266,8 +286,102 @@ class ReconstructionLoss(nn.Module):
             per = self.perceptual_net(generated, target).reshape(b).float()
             parts["perceptual"] = w["perceptual"] * (per * sw).sum() / norm
         if w["id"] > 0 and self.identity_net is not None:  # identity must hold for every sample
-            e_g = F.normalize(self.identity_net(generated).float(), dim=-1)
-            e_t = F.normalize(self.identity_net(target).float(), dim=-1)
+            crop = identity_crop if self.identity_crop == "official" else (lambda x: x)
+            e_g = F.normalize(self.identity_net(crop(generated)).float(), dim=-1)
+            e_t = F.normalize(self.identity_net(crop(target)).float(), dim=-1)
             parts["id"] = w["id"] * (1 - (e_g * e_t).sum(-1)).mean()
         total = sum(parts.values()) if parts else generated.sum() * 0
         return total, parts
+
+
+# ---------------------------------------------------------------- the official StyleGAN2 discriminator
+class _ConvLayer(nn.Sequential):
+    """StyleGAN2 ConvLayer: [Blur] → EqualConv2d (stride 2 when downsampling) → [FusedLeakyReLU] (official keys)."""
+
+    def __init__(self, cin: int, cout: int, k: int, downsample: bool = False, bias: bool = True, activate: bool = True):
+        from ..models.ops import FusedLeakyReLU
+        from ..models.stylegan2 import Blur, EqualConv2d
+
+        layers = []
+        if downsample:
+            p = (4 - 2) + (k - 1)
+            layers.append(Blur([1, 3, 3, 1], pad=((p + 1) // 2, p // 2)))
+        layers.append(EqualConv2d(cin, cout, k, padding=0 if downsample else k // 2, stride=2 if downsample else 1,
+                                  bias=bias and not activate))
+        if activate:
+            layers.append(FusedLeakyReLU(cout, bias=bias))
+        super().__init__(*layers)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = _ConvLayer(cin, cin, 3)
+        self.conv2 = _ConvLayer(cin, cout, 3, downsample=True)
+        self.skip = _ConvLayer(cin, cout, 1, downsample=True, activate=False, bias=False)
+
+    def forward(self, x):
+        return (self.conv2(self.conv1(x)) + self.skip(x)) / 2 ** 0.5
+
+
+class OfficialDiscriminator(nn.Module):
+    """The official SSERD discriminator (``models/stylegan2/model.py``: StyleGAN2's, built for ``size`` — 1024 in the
+    official coaches — with ``channel_multiplier`` 2, minibatch-stddev, and a final linear on the 1×1 map that a
+    256 px input leaves), with the official state-dict keys, so the ``discriminator`` of an official checkpoint
+    loads into it strictly. Inputs larger than ``size`` are randomly cropped to it, as the official ``forward``."""
+
+    def __init__(self, size: int = 1024, channel_multiplier: int = 2, channels: Optional[dict] = None):
+        super().__init__()
+        from ..models.stylegan2 import EqualLinear
+
+        ch = channels or {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier,
+                          128: 128 * channel_multiplier, 256: 64 * channel_multiplier, 512: 32 * channel_multiplier,
+                          1024: 16 * channel_multiplier}
+        self.size = size
+        convs: list[nn.Module] = [_ConvLayer(3, ch[size], 1)]
+        c = ch[size]
+        log = int(math.log2(size))
+        for i in range(log, 2, -1):
+            convs.append(_ResBlock(c, ch[2 ** (i - 1)]))
+            c = ch[2 ** (i - 1)]
+        self.convs = nn.Sequential(*convs)
+        self.final_conv = _ConvLayer(c + 1, ch[4], 3)
+        self.final_linear = nn.Sequential(EqualLinear(ch[4], ch[4], activation="fused_lrelu"), EqualLinear(ch[4], 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[-1]
+        if h > self.size:
+            i, j = (int(torch.randint(0, h + 1 - self.size, (1,))) for _ in range(2))
+            x = x[:, :, i:i + self.size, j:j + self.size]
+        out = self.convs(x)
+        b, c, hh, ww = out.shape
+        group = min(b, 4)
+        while b % group:  # the official code needs the batch divisible by the group
+            group -= 1
+        sd = out.view(group, -1, 1, c, hh, ww)
+        sd = torch.sqrt(sd.var(0, unbiased=False) + 1e-8).mean([2, 3, 4], keepdim=True).squeeze(2)
+        out = torch.cat([out, sd.repeat(group, 1, hh, ww)], 1)
+        out = self.final_conv(out).view(b, -1)
+        if out.shape[1] != self.final_linear[0].weight.shape[1]:
+            raise SSERDError(f"The official discriminator (built for {self.size} px) leaves a "
+                             f"{hh}×{ww} map for {h} px faces; it needs faces of {self.size // 4} px "
+                             "(256 px for the official one), as in the official training.")
+        return self.final_linear(out).squeeze(1)
+
+    @classmethod
+    def from_state_dict(cls, sd: dict) -> "OfficialDiscriminator":
+        """Build the discriminator an official ``discriminator`` state dict was saved from (size and channel widths
+        read from its shapes) and load it strictly."""
+        n_blocks = len({k.split(".")[1] for k in sd if k.startswith("convs.") and k.split(".")[1] != "0"})
+        size = 2 ** (n_blocks + 2)
+        widths = [int(sd["convs.0.0.weight"].shape[0])] + [int(sd[f"convs.{i}.conv2.1.weight"].shape[0])
+                                                           for i in range(1, n_blocks + 1)]
+        channels = {size // 2 ** i: w for i, w in enumerate(widths)}
+        net = cls(size, channels=channels)
+        missing, unexpected = net.load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()}, strict=False)
+        # the Blur kernels are constants (buffers) that some exports omit; every parameter must match
+        missing = [k for k in missing if not k.endswith(".kernel")]
+        if missing or unexpected:
+            raise SSERDError(f"The checkpoint's discriminator does not match the official layout (missing "
+                             f"{missing[:3]}, unexpected {unexpected[:3]}).")
+        return net

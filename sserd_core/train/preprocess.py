@@ -33,25 +33,63 @@ import numpy as np
 from ..errors import SSERDError
 from .data import Clip, clip_file, clip_record, discover_clips, write_index
 
-SETTINGS = ("size", "alignment", "crop_geometry", "stride", "max_frames")
+SETTINGS = ("size", "alignment", "crop_geometry", "stride", "max_frames", "detector")
+
+
+DETECTORS = ("dlib", "mtcnn")
+
+
+def _mtcnn_boxes(info, stride: int, max_frames: Optional[int]) -> dict:
+    """Pass 1 of the official detection: MTCNN on the kept frames, smoothed as ``detect.py`` does → {frame: box}."""
+    from ..media import iter_frames
+    from .mtcnn import MTCNN, official_boxes
+
+    det, raw, idx = MTCNN(), [], []
+    for frame in iter_frames(info):
+        if frame.index % stride:
+            continue
+        b, _, _ = det.detect(frame.rgb)
+        raw.append(b[0] if len(b) else None)
+        idx.append(frame.index)
+        if max_frames and len(idx) >= max_frames:
+            break
+    if not any(b is not None for b in raw):
+        return {}
+    return dict(zip(idx, official_boxes(raw)))
 
 
 def preprocess_clip(clip: Clip, cache_dir, size: int = 256, alignment: str = "sserd-template", stride: int = 1,
-                    max_frames: Optional[int] = None) -> dict:
-    """Process one clip into ``cache_dir/clips/<key>.npz``; returns its index record."""
+                    max_frames: Optional[int] = None, detector: str = "dlib") -> dict:
+    """Process one clip into ``cache_dir/clips/<key>.npz``; returns its index record.
+
+    ``detector``: ``"dlib"`` (the project's tracker) or ``"mtcnn"`` (the official ``detect.py``: MTCNN boxes
+    median-smoothed over the clip, the 256 px ``extract_face`` crop with margin 70, landmarks found in that
+    crop; :mod:`sserd_core.train.mtcnn`). Either way the crop is then aligned onto SSERD's template."""
     from ..face import FaceTracker
     from ..media import iter_frames, probe_video
     from ..neural import align_face, face_mask
 
+    if detector not in DETECTORS:
+        raise SSERDError(f"Unknown detector '{detector}' (use dlib or mtcnn).")
     out = clip_file(cache_dir, clip.key)
     try:
         info = probe_video(clip.path)
     except SSERDError as exc:
         return clip_record(clip, 0, f"unreadable: {exc}")
     tracker = FaceTracker(info.fps_float, smooth=False)
+    boxes = _mtcnn_boxes(info, stride, max_frames) if detector == "mtcnn" else None
     images, masks, lms, idx = [], [], [], []
     for frame in iter_frames(info):
-        lm = tracker.update(frame.rgb)  # fed every frame so tracking stays valid between kept frames
+        if boxes is not None:
+            if frame.index not in boxes:
+                if frame.index % stride == 0 and boxes and frame.index > max(boxes):
+                    break
+                continue
+            from .mtcnn import landmarks_in_box
+
+            lm = landmarks_in_box(frame.rgb, boxes[frame.index])
+        else:
+            lm = tracker.update(frame.rgb)  # fed every frame so tracking stays valid between kept frames
         if frame.index % stride:
             continue
         if lm is not None:
@@ -86,7 +124,7 @@ def _bar(total: int):
 def preprocess(root, cache_dir, layout: str, size: int = 256, alignment: str = "sserd-template", stride: int = 1,
                max_frames: Optional[int] = None, workers: int = 1, overwrite: bool = False,
                views: Sequence[str] = ("front",), progress: Optional[Callable[[str, int, int], None]] = None,
-               show_bar: bool = True) -> dict:
+               show_bar: bool = True, detector: str = "dlib") -> dict:
     """Preprocess every clip of ``root`` (in ``layout``) into ``cache_dir``; returns the index dict.
 
     ``progress(stage, done, total)`` is called after each clip; with ``show_bar`` a tqdm bar is shown.
@@ -100,14 +138,21 @@ def preprocess(root, cache_dir, layout: str, size: int = 256, alignment: str = "
     from ..neural import crop_geometry
 
     meta = dict(root=str(Path(root).resolve()), layout=layout, size=size, alignment=alignment,
-                crop_geometry=crop_geometry(alignment), stride=stride, max_frames=max_frames, skipped=skipped)
+                crop_geometry=crop_geometry(alignment), stride=stride, max_frames=max_frames, detector=detector,
+                skipped=skipped)
+    if detector not in DETECTORS:
+        raise SSERDError(f"Unknown detector '{detector}' (use dlib or mtcnn).")
+    if detector == "mtcnn":
+        from .mtcnn import weights_dir
+
+        weights_dir()  # a missing install is said before any clip is read
     index_path = cache_dir / "index.json"
     previous = {}
     if index_path.is_file() and not overwrite:
         import json
 
         old = json.loads(index_path.read_text())
-        differ = [k for k in SETTINGS if old.get(k) != meta[k]]
+        differ = [k for k in SETTINGS if old.get(k, "dlib" if k == "detector" else None) != meta[k]]
         if differ:
             raise SSERDError(f"{cache_dir} was built with other settings ({', '.join(differ)}); "
                              "use another cache folder or --overwrite.")
@@ -136,7 +181,8 @@ def preprocess(root, cache_dir, layout: str, size: int = 256, alignment: str = "
         # the index is rewritten after every clip, so an interrupted run resumes where it stopped
         write_index(cache_dir, meta, [records[c.key] for c in clips if c.key in records])
 
-    args = dict(cache_dir=str(cache_dir), size=size, alignment=alignment, stride=stride, max_frames=max_frames)
+    args = dict(cache_dir=str(cache_dir), size=size, alignment=alignment, stride=stride, max_frames=max_frames,
+                detector=detector)
     try:
         if workers <= 1 or len(todo) <= 1:
             for clip in todo:

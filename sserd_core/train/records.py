@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 CHECKPOINT_DONE = "COMPLETE"
-LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "disc", "r1")
+LOG_TERMS = ("loss", "l2", "perceptual", "id", "adv", "nce", "consist", "disc", "r1")
 
 
 def latest_checkpoint(output_dir) -> Optional[Path]:
@@ -56,6 +56,14 @@ class RunRecords:
             self.acc.unwrap_model(self.gen).net.save_pretrained(str(folder))
             if self.pool.total():
                 self.pool.save(folder / LATENT_POOL_FILE)
+            disc = self.acc.unwrap_model(self.disc) if getattr(self, "disc", None) is not None else None
+            if disc is not None and disc.__class__.__name__ == "OfficialDiscriminator":
+                from safetensors.torch import save_file
+
+                from ..models.convert import DISCRIMINATOR_FILE
+
+                save_file({k: v.detach().cpu().contiguous() for k, v in disc.state_dict().items()},
+                          str(folder / DISCRIMINATOR_FILE))
         self.acc.wait_for_everyone()
         return folder
 

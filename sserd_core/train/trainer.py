@@ -76,10 +76,12 @@ class GeneratorStep(nn.Module):
     :meth:`train`, except its fusion layers — the official ``pSp.fix_encoder``.
     """
 
-    def __init__(self, net, noise: str = "random", resize: str = "bilinear", freeze_encoder: bool = False):
+    def __init__(self, net, noise: str = "random", resize: str = "bilinear", freeze_encoder: bool = False,
+                 consist: bool = False):
         super().__init__()
         self.net = net
         self.noise, self.resize, self.freeze_encoder = noise, resize, freeze_encoder
+        self.consist = consist  # stage 2: also the emotion codes read back from the generated faces
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -113,6 +115,9 @@ class GeneratorStep(nn.Module):
             out["recon"] = dec(out["emo_s"])
             out["edit1"] = dec(out["emo1"])
             out["edit2"] = dec(out["emo2"])
+            if self.consist:  # official consist_lambda: E(w, r_SD1), E(w, r_SD2) of the generated faces
+                gen_refs = net.encode_reference(torch.cat([out["edit1"], out["edit2"]]))
+                out["emo_gen"] = net.emotion(w.repeat(2, 1, 1), gen_refs)
         return out
 
 
@@ -226,12 +231,14 @@ class Trainer(RunRecords):
             actors = sorted(set(cfg.data["actors"]))
         train_actors, val_actors = split_actors(actors, cfg.data["val_actors"], cfg.data["val_fraction"], t["seed"])
         mf = int(cfg.data["max_frames_per_clip"]) or None
-        self.data = FrameCache(cfg.data["cache"], train_actors, mf)
-        self.val = FrameCache(cfg.data["cache"], val_actors, mf) if val_actors else None
+        ma = int(cfg.data["max_frames_per_actor"]) or None
+        self.data = FrameCache(cfg.data["cache"], train_actors, mf, ma, int(t["seed"]))
+        self.val = FrameCache(cfg.data["cache"], val_actors, mf, ma, int(t["seed"])) if val_actors else None
         self.train_actors = [a for a in self.data.actors if len(self.data.by[a]) >= 2]
         if not self.train_actors:
             raise SSERDError("No training actor has frames of at least two emotions; SSERD needs emotion pairs.")
         self.actor_id = {a: i for i, a in enumerate(self.data.actors)}
+        self._unpaired_frames = np.flatnonzero(np.isin(self.data.actor_of, self.train_actors))
 
         # model and loss networks
         net = build_model(cfg)
@@ -252,20 +259,22 @@ class Trainer(RunRecords):
         pn = perceptual_net if perceptual_net is not None else self._loss_net(lw["perceptual_net"], "perceptual",
                                                                               "perceptual network", "loss.perceptual_net",
                                                                               hub)
-        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual")})
+        self.crit = L.ReconstructionLoss(idn, pn, {k: float(lw[k]) for k in ("id", "l2", "perceptual")},
+                                         identity_crop=lw["identity_crop"])
         self.crit.to(self.acc.device)
         self.pool = L.LatentPool(int(lw["pool_size"]))
         self.pool_source = self._carry_pool(m_path=cfg.model.get("pretrained"))
         self.state = TrainState()
 
-        gen = GeneratorStep(net, noise=t["noise"], resize=t["resize"], freeze_encoder=self.stage == 2)
+        gen = GeneratorStep(net, noise=t["noise"], resize=t["resize"], freeze_encoder=self.stage == 2,
+                            consist=self.stage == 2 and float(lw["consist"]) > 0)
         opt = make_optimizer(t["optimizer"], list(params.values()), float(t["lr"]), t["betas"],
                              float(t["weight_decay"]))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(t["scheduler"], int(t["warmup_steps"]),
                                                                   int(t["max_steps"])))
         self.use_adv = float(lw["adv"]) > 0
         if self.use_adv:
-            disc = L.Discriminator(self.data.size, int(lw["disc_channels"]))
+            disc = self._discriminator()
             opt_d = torch.optim.Adam(disc.parameters(), lr=float(t["lr_d"]), betas=tuple(t["betas_d"]))
             self.gen, self.disc, self.opt, self.opt_d = self.acc.prepare(gen, disc, opt, opt_d)
         else:
@@ -297,6 +306,30 @@ class Trainer(RunRecords):
                           if a in self.actor_id}
         self.log(f"latent pool: {self.pool.total()} codes carried over from {path}")
         return path
+
+    def _discriminator(self) -> nn.Module:
+        """``loss.discriminator``: ``official`` — the official StyleGAN2 discriminator (1024-size layout,
+        channel multiplier 2), continued from ``discriminator.safetensors`` of the pretrained model folder when
+        there is one (written by ``sserd convert`` from an official checkpoint, or by the previous stage);
+        ``light`` — the project's small residual discriminator, trained from scratch; ``auto`` (default):
+        official when the model folder carries a discriminator, else light."""
+        from ..models.convert import DISCRIMINATOR_FILE
+
+        kind = self.cfg.loss["discriminator"]
+        m_path = self.cfg.model.get("pretrained")
+        path = Path(str(m_path)) / DISCRIMINATOR_FILE if m_path else None
+        have = path is not None and path.is_file()
+        if kind == "light" or (kind == "auto" and not have):
+            self.disc_source = None
+            return L.Discriminator(self.data.size, int(self.cfg.loss["disc_channels"]))
+        if have:
+            from safetensors.torch import load_file
+
+            self.disc_source = path
+            self.log(f"discriminator: the official one, continued from {path}")
+            return L.OfficialDiscriminator.from_state_dict(load_file(str(path)))
+        self.disc_source = None
+        return L.OfficialDiscriminator(4 * self.data.size)
 
     def _loss_net(self, spec, weight_key, what, key, hub):
         if float(self.cfg.loss[weight_key]) <= 0:
@@ -330,12 +363,21 @@ class Trainer(RunRecords):
         return np.random.default_rng([int(self.cfg.train["seed"]), step, micro, self.acc.process_index])
 
     def batch_same_emotion(self, rng, data, n):
-        """Stage 1 (official ``MEADDataset``): a source frame and a driving frame of the same actor and emotion."""
+        """Stage 1 (official ``MEADDataset``): a source frame and a driving frame of the same actor and emotion.
+
+        ``data.sampling = "frames"`` (official): the source frame uniformly over all frames (so actors and
+        emotions weigh by their frame counts); ``"actors"``: an actor, then one of its emotions, uniformly."""
         src, drv, actors, emos = [], [], [], []
+        by_frames = self.cfg.data["sampling"] == "frames"
         for _ in range(n):
-            a = str(rng.choice(data.actors))
-            e = int(rng.choice(data.emotions_of(a)))
-            src.append(int(rng.choice(data.by[a][e])))
+            if by_frames:
+                i = int(rng.integers(len(data)))
+                a, e = str(data.actor_of[i]), int(data.emotion_of[i])
+            else:
+                a = str(rng.choice(data.actors))
+                e = int(rng.choice(data.emotions_of(a)))
+                i = int(rng.choice(data.by[a][e]))
+            src.append(i)
             drv.append(int(rng.choice(data.by[a][e])))
             actors.append(a), emos.append(e)
         return dict(x=data.tensor(src), d1=data.tensor(drv), actors=actors, emotions=emos)
@@ -355,10 +397,14 @@ class Trainer(RunRecords):
                 s, t = int(rng.choice(ems)), int(rng.choice(ems))
                 x, tgt = pairs.tensor([p], [s])[0], pairs.tensor([p], [t])[0]
             else:  # source: a real frame of any emotion; target emotion t: any the actor has
-                a = str(rng.choice(self.train_actors))
-                s = int(rng.choice(data.emotions_of(a)))
+                if self.cfg.data["sampling"] == "frames":  # official: the source uniformly over frames
+                    i0 = int(rng.choice(self._unpaired_frames))
+                    a = str(data.actor_of[i0])
+                else:
+                    a = str(rng.choice(self.train_actors))
+                    i0 = int(rng.choice(data.by[a][int(rng.choice(data.emotions_of(a)))]))
                 t = int(rng.choice(data.emotions_of(a)))
-                x, tgt = data.tensor([int(rng.choice(data.by[a][s]))])[0], None
+                x, tgt = data.tensor([i0])[0], None
             i1 = int(rng.choice(data.by[a][t]))
             d1.append(i1)
             others = [b for b in data.actors if b != a and t in data.by[b]] or [a]
@@ -465,6 +511,18 @@ class Trainer(RunRecords):
                          generator=torch.Generator().manual_seed(gen_seed))
         return None if nce is None else float(self.cfg.loss["nce"]) * nce
 
+    def _consist(self, out, batch, step, gen_seed):
+        """Official ``consist_lambda`` (stage 2): the emotion codes read back from the generated faces SD1, SD2
+        (``E(w, r_SD)``) must pick the target emotion out of the latent pool, the same InfoNCE as the driving
+        codes' — so an edit shows the emotion it was driven with. Gradients reach the emotion module and the
+        fusion layers through the generated images."""
+        w = float(self.cfg.loss["consist"])
+        if w <= 0 or "emo_gen" not in out or step < int(self.cfg.train["contrastive_start"]):
+            return None
+        c = L.info_nce(out["emo_gen"], batch["actors"] * 2, batch["emotions"] * 2, self.pool,
+                       float(self.cfg.loss["temperature"]), generator=torch.Generator().manual_seed(gen_seed + 1))
+        return None if c is None else w * c
+
     # ---------------------------------------------------------------- loop
     def train(self, max_steps: Optional[int] = None) -> Path:
         t, lw = self.cfg.train, self.cfg.loss
@@ -497,6 +555,10 @@ class Trainer(RunRecords):
                     if nce is not None:
                         parts["nce"] = nce
                         total = total + nce
+                    consist = self._consist(out, batch, step, nce_seed) if self.stage == 2 else None
+                    if consist is not None:
+                        parts["consist"] = consist
+                        total = total + consist
                     self.acc.backward(total)
                     if self.acc.sync_gradients and float(t["max_grad_norm"]) > 0:
                         self.acc.clip_grad_norm_(self.gen.parameters(), float(t["max_grad_norm"]))
