@@ -29,6 +29,8 @@ NOT_RUN = {
     "git clone https://github.com/comfyui-sserd/comfyui-sserd": "needs the network",
     "python -m pip install -r comfyui-sserd/requirements.txt": "installs into a user's ComfyUI (tests/test_comfyui_*)",
     'pip install -e ".[space]"': "an install; the extras are installed by the test command",
+    "sserd convert CHECKPOINT.pt": "needs a trained SSERD checkpoint (tests convert tiny ones: test_models_convert)",
+    "--model models/sserd-mead": "needs a converted neural model",
     "sserd eval --data /data/MEAD": "needs the MEAD dataset",
     "--arcface models/w600k_r50.onnx": "needs MEAD and the metric networks' weights",
     "--outputs NED=/runs/ned_outputs": "needs MEAD and another tool's outputs",
