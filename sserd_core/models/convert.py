@@ -421,7 +421,7 @@ def _keep_discriminator(sd: Mapping, path: Path) -> str:
     import torch
     from safetensors.torch import save_file
 
-    from ..train.losses import OfficialDiscriminator
+    from .discriminator import OfficialDiscriminator
 
     try:
         disc = OfficialDiscriminator.from_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
