@@ -6,7 +6,7 @@ CLI and the ComfyUI nodes call too)::
     ① video ──► ② target emotion (label + intensity | reference face | curve) ──► ③ edit
                                                    ──► edited video with the source audio,
                                                        side-by-side (source | edited),
-                                                       measured emotion + mouth opening plot
+                                                       a plot of the emotion read on the landmarks + mouth opening
 
 This file is a thin adapter: it validates the inputs, calls the pipeline, and turns
 :class:`~sserd_core.errors.SSERDError` into ``gr.Error``. No model math lives here.
@@ -58,6 +58,8 @@ from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
 
 log = logging.getLogger("sserd.space")
+#: the form's defaults and ranges are the core's own (the CLI and the ComfyUI nodes use them too)
+OPTIONS = pipeline.EditOptions
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
@@ -277,11 +279,12 @@ def run_edit(video_path: str, output_path: str, comparison_path: str, options: p
              alive: Callable[[], bool] = lambda: True) -> pipeline.EditResult:
     """The whole graph for one request: :func:`sserd_core.pipeline.edit` with the request's options (the
     neural backend's editor is the one kept loaded for ``model``)."""
-    kwargs = dict(comparison_path=comparison_path, progress=_pipeline_progress(progress, alive))
+    out = pipeline.Outputs(output_path, side_by_side=comparison_path)
+    report = _pipeline_progress(progress, alive)
     if options.backend == "neural":
         with _neural_lock:
-            return pipeline.edit(video_path, output_path, options, editor=_neural_editor(model), **kwargs)
-    return pipeline.edit(video_path, output_path, options, **kwargs)  # a fresh LandmarkEditor
+            return pipeline.edit(video_path, out, options, editor=_neural_editor(model), progress=report)
+    return pipeline.edit(video_path, out, options, progress=report)  # a fresh LandmarkEditor
 
 
 try:  # on a ZeroGPU Space the neural edit borrows a GPU for the call; elsewhere this is a no-op
@@ -307,7 +310,7 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
     mode = (mode or "label").strip().lower()
     if mode == "label":
         intensity = pipeline.EditOptions.intensity if intensity is None else float(intensity)
-        return dict(emotion=label or "happy", intensity=intensity)
+        return dict(emotion=label or None, intensity=intensity)  # no label: EditOptions' own (the neutral face)
     if mode == "reference":
         if not reference:
             raise SSERDError("Upload a reference face image in the 'Reference face' tab (step ②), "
@@ -380,10 +383,8 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             if end_s is not None and end_s <= (start_s or 0.0):
                 raise SSERDError(f"End ({end_s:g} s) must be after Start ({start_s or 0:g} s); "
                                  "leave End empty to edit to the end of the clip.")
-            face = int(face_index or 0)
-            if face < 0:
-                raise SSERDError("Face index must be 0 (largest face) or more.")
-            backend = backend or "landmark"
+            face = OPTIONS.face_index if face_index is None else face_index  # EditOptions checks it
+            backend = backend or OPTIONS.backend
             if backend not in BACKENDS:
                 raise SSERDError(f"Backend '{backend}' is not available here; choose one of: {', '.join(BACKENDS)}.")
             video = _confined(video, "video")
@@ -521,12 +522,15 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### ① Load video")
                 video = gr.Video(label="Talking-face video", sources=["upload"], height=300, elem_id="sserd-video")
                 with gr.Accordion("Advanced options", open=False):
-                    face_index = NumberInput(0, label="Face index", precision=0, minimum=0,
-                                           info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    face_index = NumberInput(OPTIONS.face_index, label="Face index", precision=0,
+                                             minimum=OPTIONS.LIMITS["face_index"][0],
+                                             info="Which face to edit: 0 = the largest, 1 = the next, …")
                     with gr.Row():
-                        start = NumberInput(None, label="Start (s)", minimum=0, info="empty = from the beginning")
-                        end = NumberInput(None, label="End (s)", minimum=0, info="empty = to the end")
-                    backend = gr.Dropdown(BACKENDS, value="landmark", label="Backend",
+                        start = NumberInput(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
+                                            info="empty = from the beginning")
+                        end = NumberInput(OPTIONS.end, label="End (s)", minimum=OPTIONS.LIMITS["end"][0],
+                                          info="empty = to the end")
+                    backend = gr.Dropdown(BACKENDS, value=OPTIONS.backend, label="Backend",
                                           info="; ".join(BACKEND_INFO[b] for b in BACKENDS))
                     model = gr.Textbox(DEFAULT_NEURAL_MODEL, label="Neural weights", visible=False,
                                        interactive=ALLOW_MODEL_CHOICE,
@@ -538,8 +542,10 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### ② Target emotion")
                 with gr.Tabs():
                     with gr.Tab("Label", id="label") as tab_label:
-                        label = gr.Dropdown(list(EMOTIONS), value="happy", label="Emotion", elem_id="sserd-label")
-                        intensity = SliderInput(0.0, 1.0, value=0.8, step=0.05, label="Intensity")
+                        label = gr.Dropdown(list(EMOTIONS), value=OPTIONS.FORM_LABEL, label="Emotion",
+                                            elem_id="sserd-label")
+                        intensity = SliderInput(*OPTIONS.LIMITS["intensity"], value=OPTIONS.intensity, step=0.05,
+                                                label="Intensity")
                         _examples([[SAMPLE_NEUTRAL, "happy", 0.9], [SAMPLE_VIDEO, "sad", 0.9],
                                    [SAMPLE_NEUTRAL, "surprised", 0.8]], [video, label, intensity],
                                   "Examples (sample clips)")
@@ -567,10 +573,11 @@ def build_demo() -> gr.Blocks:
                               elem_id="sserd-edited")
             comparison = gr.Video(label="Side by side: source | edited", interactive=False, height=300,
                                   elem_id="sserd-comparison")
-        gr.Markdown("**Measured on every frame:** the emotion (did it change?) and the mouth opening "
-                    "(is the speech kept?)")
+        gr.Markdown("**Read on every frame's landmarks:** how far the face moved toward each emotion (a "
+                    "geometric reading, not a judge's rating: it stays below the intensity asked for, so compare "
+                    "the edited curve with the source's) and the mouth opening (is the speech kept?)")
         plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False, elem_id="sserd-plot",
-                        label="Measured emotion and mouth opening over time")
+                        label="Landmark reading of the emotion, and mouth opening, over time")
         summary = gr.Markdown(elem_id="sserd-summary")
 
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),

@@ -545,7 +545,7 @@ def main(argv=None):
                 for emo in emotions:
                     out = work / f"{clip}__{emo}__{inten}.mp4"
                     t = time.perf_counter()
-                    pipeline.render_face(content, pipeline.extract_emotion(emo, inten), out, measure=False)
+                    pipeline.render_face(content, pipeline.extract_emotion(emo, inten), out)
                     render_s = time.perf_counter() - t
                     of = decode(out)
                     r = compare(src, of, st, measure(of, dl, args.id_step, st.rects), masks)

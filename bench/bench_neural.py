@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from sserd_core import neural  # noqa: E402
 from sserd_core.editor import FaceFrame  # noqa: E402

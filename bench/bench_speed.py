@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from sserd_core import media  # noqa: E402
 
@@ -210,9 +209,9 @@ def breakdown(src: Path, work: Path, threads: int | None) -> dict:
     media.iter_frames = counting_iter
     try:
         with _stage_timers(acc):
-            kw = {"threads": threads} if threads and "threads" in pipeline.edit_video.__code__.co_varnames else {}
+            kw = {"threads": threads} if threads else {}
             t = time.perf_counter()
-            pipeline.edit_video(src, work / "breakdown.mp4", "sad", **kw)
+            pipeline.edit_video(src, work / "breakdown.mp4", "sad", pipeline.EditOptions(**kw))
             total = time.perf_counter() - t
     finally:
         media.iter_frames = real_iter

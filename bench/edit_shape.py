@@ -133,8 +133,7 @@ def main() -> None:
                 src_dist.append(float(model.distance((canonical(lm) - content.neutral)[None])[0]))
         for emo in args.emotions.split(","):
             got = {}
-            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_shape.mp4"),
-                                 measure=False, frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
+            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_shape.mp4"), frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
             target = np.zeros(7, np.float32)
             target[em.EMOTIONS.index(emo)] = args.intensity
             lips_r, same, dist = [], [], []

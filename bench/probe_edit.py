@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' real-media helpers (tests/ is not a package)
 
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgusted")
 
@@ -73,8 +71,7 @@ def main() -> None:
         dom = int(np.argmax(p_src[1:])) + 1  # the source's dominant non-neutral class
         for emo in args.emotions.split(","):
             got = {}
-            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_probe.mp4"),
-                                 measure=False, frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
+            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_probe.mp4"), frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
             out = [got[i] for i in keep]
             p_out = fer.to_project(fer.classify(out, boxes)).mean(0)
             k = dom if emo == "neutral" else fer.PROJECT_LABELS.index(emo)

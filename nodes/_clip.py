@@ -4,7 +4,7 @@ One encode generation on the ComfyUI path: the SSERD nodes decode the *source* f
 in the selected range (start / end / frame cap) and Render Face encodes them once. Nothing is
 trimmed into a new lossy file on the way.
 
-- :class:`SSERDClip` is a core ``VIDEO`` (a ``VideoFromFile``) that carries the range as a
+- :class:`SSERDClip` is a core ``VIDEO`` (a ``VideoInput``) that carries the range as a
   :class:`~sserd_core.media.VideoInfo` (``clip.info``). SSERD nodes read ``clip.info`` and
   stream the range straight from the source. Any other consumer (core Save Video, Get Video
   Components, Mux Audio's stream copy …) uses the ``VIDEO`` API; the first such call writes
@@ -28,6 +28,8 @@ from typing import Optional
 
 import numpy as np
 from comfy_api.latest import InputImpl
+from comfy_api.latest._input import VideoInput
+from comfy_api.util import VideoCodec, VideoContainer
 
 from sserd_core import media, pipeline
 
@@ -37,13 +39,18 @@ from ._common import temp_path, video_path
 AUDIO_SOURCE_KEY = "sserd_source"
 
 
-class SSERDClip(InputImpl.VideoFromFile):
+class SSERDClip(VideoInput):
     """A ``VIDEO`` that is the range ``info`` of a file (see the module docstring).
 
     ``audio`` is ``(path, start, end)``: the file whose audio belongs to the clip and its
     range in seconds (``end`` None = to the end), or None when the clip has no audio.
     ``whole``: the clip is exactly ``info.path`` (no range, no resampling): the ``VIDEO``
     API then reads that file as it is and nothing is ever written.
+
+    A composition, not a file video: it implements ComfyUI's ``VideoInput`` interface (the
+    methods every ``VIDEO`` has) by handing each call to a ``VideoFromFile`` of :meth:`materialize`'s
+    file. A method a later ComfyUI adds to ``VideoInput`` with a default implementation works
+    through these. SSERD nodes never call them: they read ``info``.
     """
 
     def __init__(self, info: media.VideoInfo, audio: Optional[tuple], whole: bool):
@@ -52,7 +59,6 @@ class SSERDClip(InputImpl.VideoFromFile):
         self.whole = whole
         self._file: Optional[str] = info.path if whole else None
         self._lock = threading.Lock()
-        super().__init__(info.path)
 
     def materialize(self) -> str:
         """The clip as a file any node can read (H.264 + the source audio cut to the range), written once."""
@@ -61,18 +67,30 @@ class SSERDClip(InputImpl.VideoFromFile):
                 out = temp_path("sserd_clip")
                 pipeline.write_clip(self.info, out, self.audio)
                 self._file = str(out)
-                InputImpl.VideoFromFile.__init__(self, self._file)  # the VIDEO API now reads that file
             return self._file
 
-    def __getattribute__(self, name):
-        # Every public method of the core VIDEO API (save_to, get_components, get_stream_source,
-        # get_dimensions, … and any a later ComfyUI adds) first makes the file it reads exist.
-        if name in _VIDEO_API and object.__getattribute__(self, "_file") is None:
-            object.__getattribute__(self, "materialize")()
-        return object.__getattribute__(self, name)
+    def as_file_video(self) -> InputImpl.VideoFromFile:
+        """The clip as ComfyUI's own file video (:meth:`materialize`'s file)."""
+        return InputImpl.VideoFromFile(self.materialize())
 
+    # the VideoInput interface, each through the clip's file
+    def get_components(self):
+        return self.as_file_video().get_components()
 
-_VIDEO_API = frozenset(n for n in dir(InputImpl.VideoFromFile) if not n.startswith("_"))
+    def save_to(self, path, format=VideoContainer.AUTO, codec=VideoCodec.AUTO, metadata=None):
+        return self.as_file_video().save_to(path, format=format, codec=codec, metadata=metadata)
+
+    def get_stream_source(self):
+        return self.materialize()
+
+    def get_dimensions(self) -> tuple[int, int]:
+        return int(self.info.width), int(self.info.height)  # the range's frames are the file's: nothing to write
+
+    def get_duration(self) -> float:
+        return self.as_file_video().get_duration()
+
+    def get_container_format(self) -> str:
+        return self.as_file_video().get_container_format()
 
 
 def load_clip(path: str, start: float = 0.0, end: Optional[float] = None, frame_cap: int = 0, fps: float = 0.0,

@@ -51,7 +51,9 @@ def video_path(video: Input.Video) -> str:
     in-memory video (e.g. core Create Video from an ``IMAGE`` batch) is written once to
     ComfyUI's temp folder so the pipeline can stream it.
     """
-    if isinstance(video, InputImpl.VideoFromFile):
+    from ._clip import SSERDClip  # (that module builds on this one)
+
+    if isinstance(video, (InputImpl.VideoFromFile, SSERDClip)):  # a ranged SSERDClip writes its range once
         src = video.get_stream_source()
         if isinstance(src, (str, os.PathLike)):
             return str(src)
@@ -82,21 +84,53 @@ def audio_from_core(audio: Optional[dict]) -> Optional[AudioData]:
     return AudioData(wave.detach().to("cpu", torch.float32).numpy(), int(audio["sample_rate"]))
 
 
+def consumed_outputs(prompt: Optional[dict], node_id) -> frozenset:
+    """The output indices of node ``node_id`` that some node of ``prompt`` (API form) takes as an input."""
+    used = set()
+    for node in (prompt or {}).values():
+        for value in (node.get("inputs") or {}).values():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) == str(node_id):
+                used.add(int(value[1]))
+    return frozenset(used)
+
+
 def output_connected(cls, index: int) -> bool:
     """Whether output ``index`` of the running node feeds any node in the prompt.
 
     Uses the hidden ``PROMPT`` / ``UNIQUE_ID`` inputs; answers True when they are not
     available (e.g. the node is called outside ComfyUI's executor), so nothing is lost.
+    A node that uses this must also key ComfyUI's cache on it (:func:`connected_fingerprint`).
     """
     prompt = getattr(cls.hidden, "prompt", None)
     me = getattr(cls.hidden, "unique_id", None)
     if not prompt or me is None:
         return True
-    for node in prompt.values():
-        for value in (node.get("inputs") or {}).values():
-            if isinstance(value, list) and len(value) == 2 and str(value[0]) == str(me) and int(value[1]) == index:
-                return True
-    return False
+    return index in consumed_outputs(prompt, me)
+
+
+def connected_fingerprint(optional: tuple) -> Optional[tuple]:
+    """For a node's ``fingerprint_inputs``: which of its ``optional`` outputs the running prompt connects.
+
+    ComfyUI caches a node's outputs by its inputs. A node that builds an output only when it is
+    connected (:func:`output_connected`) would otherwise hand the cached ``None`` of an earlier run to a
+    node connected to that output since. ComfyUI gives ``fingerprint_inputs`` no hidden inputs, so the
+    prompt is read from the server's running queue by the executing context's prompt id. None (the
+    cache keyed on the inputs alone) when there is no such prompt.
+    """
+    try:
+        from comfy_execution.utils import get_executing_context
+        from server import PromptServer
+    except ImportError:
+        return None
+    ctx = get_executing_context()
+    server = getattr(PromptServer, "instance", None)
+    if ctx is None or server is None:
+        return None
+    running, _ = server.prompt_queue.get_current_queue_volatile()
+    prompt = next((item[2] for item in running if len(item) > 2 and item[1] == ctx.prompt_id), None)
+    if prompt is None:
+        return None
+    return ("connected", tuple(sorted(consumed_outputs(prompt, ctx.node_id) & set(optional))))
 
 
 class ComfyProgress:

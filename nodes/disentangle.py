@@ -24,7 +24,7 @@ class DisentangleContent(io.ComfyNode):
                         "Render Face changes). Also estimates the person's neutral face.",
             inputs=[
                 io.Video.Input("video", tooltip="The talking-face video to edit (any VIDEO: SSERD or core Load Video)."),
-                io.Int.Input("face_index", default=0, min=0, max=16,
+                io.Int.Input("face_index", default=pipeline.EditOptions.face_index, min=0, max=16,
                              tooltip="Which face to follow when several are visible: 0 = the largest, 1 = the "
                                      "next largest, ..."),
             ],
@@ -36,7 +36,7 @@ class DisentangleContent(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, video, face_index=0) -> io.NodeOutput:
+    def execute(cls, video, face_index=pipeline.EditOptions.face_index) -> io.NodeOutput:
         info = clip_info(video)  # Load Video (SSERD)'s range of its source file, or any VIDEO's file
         content = pipeline.disentangle_content(info, face_index=face_index, progress=ComfyProgress(info.n_frames))
         found = np.asarray(content.found, bool)

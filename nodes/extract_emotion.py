@@ -11,6 +11,8 @@ from ._clip import SSERDClip
 from ._common import CATEGORY, EmotionType, video_path
 from ._images import image_to_rgb
 
+OPTIONS = pipeline.EditOptions  # the inputs' defaults and ranges are the core's own
+
 
 def emotion_ui(spec) -> dict:
     """What the node shows: the keyframes' emotion vectors (bars) and a one-line description."""
@@ -29,9 +31,10 @@ class ExtractEmotion(io.ComfyNode):
                         "(its measured emotion is transferred, cross-identity); else a non-empty curve; else "
                         "the emotion label at the given intensity. The node shows the resulting emotion as bars.",
             inputs=[
-                io.Combo.Input("emotion", options=list(EMOTIONS), default="happy",
+                io.Combo.Input("emotion", options=list(EMOTIONS), default=OPTIONS.FORM_LABEL,
                                tooltip="Target emotion label (used when no reference and no curve is given)."),
-                io.Float.Input("intensity", default=0.8, min=0.0, max=1.0, step=0.05,
+                io.Float.Input("intensity", default=OPTIONS.intensity, min=OPTIONS.LIMITS["intensity"][0],
+                               max=OPTIONS.LIMITS["intensity"][1], step=0.05,
                                display_mode=io.NumberDisplay.slider,
                                tooltip="How strongly the label's emotion is shown: 0 = neutral, 1 = full."),
                 io.String.Input("curve", default="", multiline=True,
@@ -56,7 +59,7 @@ class ExtractEmotion(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, emotion="happy", intensity=0.8, curve="", reference_image=None,
+    def execute(cls, emotion=OPTIONS.FORM_LABEL, intensity=OPTIONS.intensity, curve="", reference_image=None,
                 reference_video=None) -> io.NodeOutput:
         if reference_image is not None:
             spec = pipeline.extract_emotion(reference=image_to_rgb(reference_image))

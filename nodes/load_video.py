@@ -16,7 +16,7 @@ from sserd_core import media
 from sserd_core.errors import SSERDError
 
 from ._clip import load_clip, tag_audio
-from ._common import CATEGORY, ComfyProgress, audio_to_core, output_connected
+from ._common import CATEGORY, ComfyProgress, audio_to_core, connected_fingerprint, output_connected
 from ._images import ImageBatch
 
 
@@ -104,9 +104,10 @@ class LoadVideo(io.ComfyNode):
     @classmethod
     def fingerprint_inputs(cls, file, **kwargs):
         try:
-            return os.path.getmtime(input_file(file))
+            mtime = os.path.getmtime(input_file(file))
         except (SSERDError, OSError):
             return float("nan")  # validate_inputs reports it
+        return mtime, connected_fingerprint((4,))  # the images output is built only when connected
 
     @classmethod
     def validate_inputs(cls, file):  # only `file`: ComfyUI files the message under every input this takes

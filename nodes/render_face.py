@@ -13,7 +13,8 @@ from comfy_api.latest import io, ui
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
-from ._common import CATEGORY, ComfyProgress, ContentType, EmotionType, ModelType, file_video, output_connected, temp_path
+from ._common import (CATEGORY, ComfyProgress, ContentType, EmotionType, ModelType, connected_fingerprint, file_video,
+                      output_connected, temp_path)
 from ._images import ImageBatch
 from .load_model import make_editor
 
@@ -57,6 +58,11 @@ class RenderFace(io.ComfyNode):
         )
 
     @classmethod
+    def fingerprint_inputs(cls, **kwargs):
+        """The cache key's extra part: which optional outputs (side_by_side, images) are connected."""
+        return connected_fingerprint((1, 2))
+
+    @classmethod
     def execute(cls, content, emotion, model=None, preview_frames=8) -> io.NodeOutput:
         editor = model if model is not None else make_editor()
         out = temp_path("sserd_render")
@@ -72,9 +78,10 @@ class RenderFace(io.ComfyNode):
             if batch is not None:
                 batch.put(index, rgb)
 
-        result = pipeline.render_face(content, emotion, out, editor=editor, comparison_path=cmp,
-                                      preview_dir=preview_dir, preview_n=preview_frames, progress=progress,
-                                      frame_sink=sink)
+        # the node shows what the edit measured (its summary), so measure is on here
+        result = pipeline.render_face(content, emotion, pipeline.Outputs(out, side_by_side=cmp, previews=preview_dir),
+                                      pipeline.EditOptions(preview_n=preview_frames, measure=True), editor=editor,
+                                      progress=progress, frame_sink=sink)
         comfy.model_management.soft_empty_cache()
         # source | edited frames, as ComfyUI names a file it shows (in its temp folder), with their time
         previews = [dict(ui.SavedResult(p.compare.name, preview_sub, io.FolderType.temp), index=p.index,

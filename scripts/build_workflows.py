@@ -53,7 +53,8 @@ ROW2_Y = 620  # the note, under Load Video
 SIDE_ROW_Y = 520  # the cross-identity workflow's second Mux Audio → Save Video (side by side)
 # where the view opens: the top row's title bars and the pack badges above them clear the
 # frontend's toolbar (the canvas starts right under it)
-VIEW = {"scale": 0.8, "offset": [40, 80]}
+# and the whole graph, Save Video's right edge included, fits a 1600 px wide window
+VIEW = {"scale": 0.74, "offset": [40, 90]}
 
 
 class Graph:

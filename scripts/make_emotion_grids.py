@@ -63,7 +63,7 @@ def grid(clip: str, frame: int, pipeline, media, work: Path) -> np.ndarray:
     tiles = [tile(src, "source")]
     for emo in EMOTIONS:
         got = {}
-        pipeline.render_face(content, pipeline.extract_emotion(emo, 1.0), work / f"{clip}_{emo}.mp4", measure=False,
+        pipeline.render_face(content, pipeline.extract_emotion(emo, 1.0), work / f"{clip}_{emo}.mp4",
                              frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i == frame else None)
         tiles.append(tile(got[frame], f"{emo} 1.0"))
         print(f"  {clip}: {emo}", file=sys.stderr, flush=True)

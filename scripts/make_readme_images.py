@@ -26,7 +26,7 @@ def row(clip, labels, frame_index=30):
     tiles = [label(src[crop], "source")]
     for lab in labels:
         got = {}
-        pipeline.render_face(track, pipeline.extract_emotion(lab), "/tmp/_readme.mp4", measure=False,
+        pipeline.render_face(track, pipeline.extract_emotion(lab), "/tmp/_readme.mp4",
                              frame_sink=lambda i, rgb: got.__setitem__(i, rgb))
         tiles.append(label(got[frame_index][crop], lab))
     return np.concatenate(tiles, 1)

@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -44,11 +45,26 @@ examples:
 emotions: """
 
 
-def _progress_factory(quiet: bool):
-    """A pipeline progress callback that shows one tqdm bar per stage (frames, fps, ETA)."""
+def _progress_factory(quiet: bool, stream=None):
+    """A pipeline progress callback: one tqdm bar per stage (frames, fps, ETA) on a terminal; where stderr is
+    not one (a log file, a pipe, a CI job) one line per stage when it ends, not a bar's many redraws."""
     from tqdm import tqdm
 
+    stream = sys.stderr if stream is None else stream
     bars: dict = {}
+    if not quiet and not (hasattr(stream, "isatty") and stream.isatty()):
+        started: dict = {}
+
+        def log_line(stage: str, done: int, total: int) -> None:
+            t = started.setdefault(stage, time.monotonic())
+            if done >= total and stage not in bars:
+                bars[stage] = True
+                s = time.monotonic() - t
+                rate = f", {done / s:.1f} frames/s" if s > 0 else ""
+                print(f"{stage}: {done} frames in {s:.1f} s{rate}", file=stream, flush=True)
+
+        log_line.close = lambda: None  # type: ignore[attr-defined]
+        return log_line
 
     def progress(stage: str, done: int, total: int) -> None:
         if quiet:
@@ -83,11 +99,8 @@ def _mention_stale(*folders) -> None:
 
 
 def cmd_edit(args) -> int:
-    from .face import preload
-
-    preload()  # the face models start loading now, on background threads (see face.preload)
     from . import validate
-    from .pipeline import EditOptions, edit
+    from .pipeline import EditOptions, Outputs, edit
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
     if not chosen:
@@ -98,10 +111,12 @@ def cmd_edit(args) -> int:
         raise SSERDError("--intensity goes with --emotion.")
     if not Path(args.input).exists():
         raise SSERDError(f"Input file not found: {args.input}.")
-    validate.time_range(args.start, args.end)
-    validate.face_index(args.face_index)
-    validate.count("--preview", args.preview, lo=0)
-    validate.threads(args.threads, "--threads")
+    # every option is checked once, by EditOptions; the paths here, before anything is read
+    options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
+                          **({} if args.intensity is None else {"intensity": args.intensity}),
+                          face_index=args.face_index, start=args.start, end=args.end,
+                          backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
+                          preview_n=args.preview, measure=bool(args.plot), strict=args.strict)
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
@@ -109,11 +124,9 @@ def cmd_edit(args) -> int:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
     validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model},
                             output=out, side_by_side=cmp_path, plot=args.plot, preview_folder=preview_dir)
-    options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
-                          **({} if args.intensity is None else {"intensity": args.intensity}),
-                          face_index=args.face_index, start=args.start, end=args.end,
-                          backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
-                          preview_n=args.preview or 0, measure=bool(args.plot), strict=args.strict)
+    from .face import preload
+
+    preload()  # the options and paths are sound: the face models start loading now, on background threads
     emotion = options.target()
     editor = options.editor()
     _mention_stale(out.parent if str(out.parent) else Path("."))
@@ -121,8 +134,8 @@ def cmd_edit(args) -> int:
     if not args.quiet:
         print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
     try:
-        result = edit(args.input, out, options, emotion=emotion, editor=editor, comparison_path=cmp_path,
-                      preview_dir=preview_dir, plot_path=args.plot, progress=progress)
+        result = edit(args.input, Outputs(out, side_by_side=cmp_path, previews=preview_dir, plot=args.plot), options,
+                      emotion=emotion, editor=editor, progress=progress)
     finally:
         progress.close()
     r = result.render
@@ -194,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on an error, show the full traceback instead of one line (may appear anywhere on the line)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    from .emotion import SYNC_MODES
+    from .pipeline.options import EditOptions
+
+    d, lim = EditOptions.defaults(), EditOptions.LIMITS  # the flags' defaults and ranges are the core's own
     e = sub.add_parser("edit", help="edit the emotion of the face in a video",
                        description="Edit the emotion of the face in a talking-face video, keeping speech and audio.",
                        epilog=_EDIT_EXAMPLES + ", ".join(EMOTIONS), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -203,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = e.add_argument_group("target emotion (give exactly one)")
     g.add_argument("--emotion", metavar="LABEL", help=f"an emotion label: {', '.join(EMOTIONS)}")
     g.add_argument("--intensity", type=float, default=None,
-                   help="how strongly to show --emotion, 0..1 (default 1.0); e.g. --emotion happy --intensity 0.5")
+                   help=f"how strongly to show --emotion, {lim['intensity'][0]:g}..{lim['intensity'][1]:g} (default "
+                        f"{d['intensity']:g}); e.g. --emotion happy --intensity 0.5")
     g.add_argument("--reference", metavar="IMAGE_OR_CLIP",
                    help="an image of anyone's face: its emotion is measured and shown on the source face; or a "
                         "video (a driving clip): every source frame shows the emotion of the clip's frame at the "
@@ -211,26 +229,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--curve", metavar="TEXT",
                    help='emotion keyframes over time, TIME:EMOTION[@INTENSITY],...: e.g. "0:neutral,2:happy@0.9" '
                         "(seconds from --start; linear in between, held after the last)")
-    g.add_argument("--sync", choices=("time", "index"), default="time",
-                   help="with a driving clip as --reference: match frames by time (default) or by frame index")
+    g.add_argument("--sync", choices=SYNC_MODES, default=d["sync"],
+                   help=f"with a driving clip as --reference: match frames by time, by frame index, or stretch the "
+                        f"whole clip over the whole edit (default: {d['sync']})")
     o = e.add_argument_group("options")
-    o.add_argument("--face-index", type=int, default=0,
+    o.add_argument("--face-index", type=int, default=d["face_index"],
                    help="which face to edit when there are several: 0 = largest (default), 1 = next largest, ...")
-    o.add_argument("--start", type=float, default=None, help="edit from this time (seconds); default: the beginning")
-    o.add_argument("--end", type=float, default=None, help="edit up to this time (seconds); default: the end")
+    o.add_argument("--start", type=float, default=d["start"], help="edit from this time (seconds); default: the beginning")
+    o.add_argument("--end", type=float, default=d["end"], help="edit up to this time (seconds); default: the end")
     o.add_argument("--side-by-side", action="store_true",
                    help="also write OUTPUT_side_by_side.mp4: source | edited, with audio, for comparison")
-    o.add_argument("--preview", type=int, metavar="N", default=0,
+    o.add_argument("--preview", type=int, metavar="N", default=d["preview_n"],
                    help="also save N evenly spaced frames as PNG (edited, and source|edited) in OUTPUT_preview/")
     o.add_argument("--plot", metavar="PNG", default=None,
                    help="also save a plot of the emotion and mouth opening over time, measured on source and output")
     o.add_argument("--model", metavar="PATH_OR_REPO_ID", default=None,
                    help="backend: 'landmark' (default, built in) or a converted neural SSERD checkpoint folder / "
                         "Hugging Face repo id (see docs/NEURAL.md)")
-    o.add_argument("--device", default=None, help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
+    o.add_argument("--device", default=d["device"], help="torch device for the backend, e.g. cpu, cuda, cuda:1 (default: cpu "
                                                   "for the landmark backend, the best available for neural)")
-    o.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="frames edited at once (default: one per CPU core, at most 4, fewer for a small face: see pipeline.default_threads; the landmark backend)")
+    o.add_argument("--threads", type=int, default=d["threads"], metavar="N",
+                   help=f"frames edited at once, 1..{lim['threads'][1]} (default: one per CPU core, at most 4, fewer for "
+                        "a small face: see pipeline.default_threads; the landmark backend)")
     o.add_argument("--strict", action="store_true",
                    help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -390,6 +410,11 @@ def main(argv: Optional[list] = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
     finally:
+        # no thread of ours may still be inside dlib when the interpreter shuts down (it aborts the process):
+        # an error found a moment after face.preload started its threads waits for them here
+        face = sys.modules.get("sserd_core.face")
+        if face is not None and hasattr(face, "wait_preload"):
+            face.wait_preload()
         stop.uninstall(saved)
         warnings.showwarning = old_show
 

@@ -18,6 +18,19 @@ import numpy as np
 from .errors import SSERDError
 
 EMOTIONS = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
+#: how a driving clip's frames are matched to the source's: ``"time"`` (the clip at the same time, looping),
+#: ``"index"`` (clip frame i mod N) or ``"stretch"`` (the whole clip spread over the whole source:
+#: clip frame floor(i * N / source frames), the official test set's mapping); the first is the default
+SYNC_MODES = ("time", "index", "stretch")
+#: how strongly a label is shown when no intensity is given: the full emotion
+DEFAULT_INTENSITY = 1.0
+
+
+def check_sync(sync) -> str:
+    """``sync`` if it is one of :data:`SYNC_MODES`, else one readable error."""
+    if sync not in SYNC_MODES:
+        raise SSERDError(f"sync must be one of {', '.join(repr(s) for s in SYNC_MODES)}, got {sync!r}.")
+    return sync
 _ALIASES = {
     "anger": "angry", "mad": "angry", "disgust": "disgusted", "fearful": "fear", "afraid": "fear",
     "scared": "fear", "joy": "happy", "happiness": "happy", "sadness": "sad", "surprise": "surprised",
@@ -73,8 +86,9 @@ class EmotionSpec:
     a frame of another clip) sets ``driving_path`` (the clip, for a neural backend to encode
     frame by frame), ``frame_vectors`` ``[N, 7]`` (the emotion measured on each of its frames,
     for the landmark backend) and ``sync``: ``"time"`` — source time *t* shows the clip at
-    *t* (looping with period ``loop`` seconds when the clip is shorter) — or ``"index"`` —
-    source frame *i* shows clip frame *i* mod *N*. ``driving_start`` / ``driving_end`` (seconds) are the
+    *t* (looping with period ``loop`` seconds when the clip is shorter) —, ``"index"`` —
+    source frame *i* shows clip frame *i* mod *N* — or ``"stretch"`` — the whole clip over the
+    whole source, frame *i* of *M* showing clip frame ⌊*i*·*N*/*M*⌋. ``driving_start`` / ``driving_end`` (seconds) are the
     range of the clip that was measured (the whole clip: 0 and None), which a neural backend encodes.
     """
 
@@ -100,8 +114,11 @@ class EmotionSpec:
         times = np.asarray(times, np.float64)
         if len(times) == 0:
             return np.zeros((0, 7), np.float32)
-        if self.sync == "index" and self.frame_vectors is not None and len(self.frame_vectors):
-            return np.asarray(self.frame_vectors, np.float32)[np.arange(len(times)) % len(self.frame_vectors)]
+        if self.sync in ("index", "stretch") and self.frame_vectors is not None and len(self.frame_vectors):
+            n = len(self.frame_vectors)
+            i = np.arange(len(times))
+            k = i % n if self.sync == "index" else np.minimum(i * n // len(times), n - 1)
+            return np.asarray(self.frame_vectors, np.float32)[k]
         if self.loop:
             times = np.mod(times, self.loop)
         return np.stack([self.at(float(t)) for t in times]).astype(np.float32)
@@ -144,8 +161,7 @@ class EmotionSpec:
                           end: Optional[float] = None) -> "EmotionSpec":
         """Per-frame emotion of a driving clip (``vectors`` ``[N, 7]`` measured at ``times`` over its range
         [``start``, ``end``) seconds), looping."""
-        if sync not in ("time", "index"):
-            raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
+        check_sync(sync)
         vectors = np.asarray(vectors, np.float32)
         frames = [(float(t), normalise(v)) for t, v in zip(times, vectors)]
         return cls(frames, reference_rgb=reference_rgb, measured=normalise(vectors.mean(0)), source="driving clip",

@@ -15,10 +15,13 @@ Inputs are the measurement fields of :class:`sserd_core.pipeline.RenderResult`:
   units, measured the same way (NaN where no face).
 
 The top panel shows, for the emotions that matter (those the target asks for, plus the
-one the source shows most), the target (dashed), the source (thin) and the edited
-(thick) curves — the edit worked when the thick curve follows the dashed one. The bottom
-panel overlays the source and edited mouth opening — speech is preserved when they
-coincide.
+one the source shows most), the intensity asked for (dashed) and the **landmark reading**
+of the source (thin) and of the edit (thick): how far the 68 landmarks fitted to each frame
+have moved toward that emotion's shape (0..1; :func:`sserd_core.expression.measure_frame`).
+It is a geometric reading, not a judge's rating: it stays below the intensity asked for even
+on edits that look right (the mouth keeps the speech, and the reading sees only landmarks),
+so read the edit as the rise of the thick curve over the thin one. The bottom panel overlays
+the source and edited mouth opening — speech is preserved when they coincide.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import numpy as np
 
 from .emotion import EMOTIONS
 
-#: One colour per emotion, in the order of :data:`EMOTIONS` (colour-blind-safe Okabe–Ito).
+#: One colour per emotion, in the order of :data:`EMOTIONS` (colour-blind-safe Okabe–Ito; one blue only, so
+#: sad and surprised are never two similar blues)
 EMOTION_COLORS = {
     "neutral": "#7f7f7f",
     "angry": "#d55e00",
@@ -39,8 +43,10 @@ EMOTION_COLORS = {
     "fear": "#cc79a7",
     "happy": "#e69f00",
     "sad": "#0072b2",
-    "surprised": "#56b4e9",
+    "surprised": "#000000",
 }
+#: the legend's line-style keys and the target-0 line (no emotion's colour)
+_KEY_GREY = "#9a9a9a"
 
 
 @dataclass
@@ -48,8 +54,8 @@ class EditSummary:
     """Per-clip numbers behind the plot.
 
     ``emotions``: the emotions plotted (names). ``target_mean`` / ``source_mean`` /
-    ``edited_mean``: mean over frames with a face of each of those emotions' target /
-    measured-source / measured-edited intensity. ``mouth_mae``: mean absolute difference
+    ``edited_mean``: mean over frames with a face of each of those emotions' intensity asked for /
+    landmark reading on the source / landmark reading on the edit (see the module docstring). ``mouth_mae``: mean absolute difference
     of edited vs source inner-lip opening (inter-ocular units); ``mouth_corr``: their
     Pearson correlation over frames (NaN when either is constant or < 3 frames);
     ``frames_measured``: frames where both source and edited faces were measured.
@@ -68,8 +74,13 @@ class EditSummary:
         """A few Markdown lines for people (the Space shows this under the plot)."""
         lines = []
         for e in self.emotions:
-            lines.append(f"- **{e}**: target {self.target_mean[e]:.2f} · source {self.source_mean[e]:.2f} → "
-                         f"edited {self.edited_mean[e]:.2f}")
+            change = self.edited_mean[e] - self.source_mean[e]
+            lines.append(f"- **{e}**: asked {self.target_mean[e]:.2f} · landmark reading {self.source_mean[e]:.2f} "
+                         f"(source) → {self.edited_mean[e]:.2f} (edited), {change:+.2f}")
+        if self.emotions:
+            lines.append("- the landmark reading is how far the face's 68 landmarks moved toward each emotion's "
+                         "shape, not a judge's rating: it stays below the intensity asked for even when the edit "
+                         "looks right, so read the change from the source")
         if self.frames_measured:
             corr = "n/a" if np.isnan(self.mouth_corr) else f"{self.mouth_corr:.2f}"
             lines.append(f"- **mouth opening** (speech): mean |edited − source| = {self.mouth_mae:.3f} "
@@ -168,24 +179,28 @@ def emotion_figure(times, target, source_emotion, edited_emotion, source_mouth, 
         ax_e.plot(times, src[:, i], color=c, linewidth=1.0, alpha=0.6, label=f"{e} · source")
         ax_e.plot(times, out[:, i], color=c, linewidth=2.4, label=f"{e} · edited")
     if zero_target:  # one grey dashed line stands for every emotion whose target is 0 throughout
-        ax_e.axhline(0.0, color="#888888", linestyle="--", linewidth=1.2, label="target 0")
+        ax_e.axhline(0.0, color=_KEY_GREY, linestyle="--", linewidth=1.2, label="asked: 0")
     if not emotions:
         ax_e.text(0.5, 0.5, "neutral target, no emotion measured", transform=ax_e.transAxes,
                   ha="center", va="center", color="#555555")
     ax_e.set_ylim(-0.03, 1.03)
-    ax_e.set_ylabel("emotion intensity")
+    ax_e.set_ylabel("landmark reading\n(asked: intensity)")
     ax_e.grid(True, alpha=0.3)
     if emotions:  # legend: colour = emotion, line style = target / source / edited
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], color=EMOTION_COLORS[e], linewidth=6, label=e) for e in emotions]
-        handles += [Line2D([], [], color="#444444", linestyle="--", linewidth=1.4,
-                           label="target" + (" (grey: 0)" if zero_target else "")),
-                    Line2D([], [], color="#444444", linewidth=1.0, alpha=0.6, label="source"),
-                    Line2D([], [], color="#444444", linewidth=2.4, label="edited")]
+        handles += [Line2D([], [], color=_KEY_GREY, linestyle="--", linewidth=1.4, label="asked for"),
+                    Line2D([], [], color=_KEY_GREY, linewidth=1.0, label="source, reading"),
+                    Line2D([], [], color=_KEY_GREY, linewidth=2.4, label="edited, reading")]
+        if zero_target:
+            handles.append(Line2D([], [], color=_KEY_GREY, linestyle="--", linewidth=1.2,
+                                  label="asked 0: " + ", ".join(e for e in emotions
+                                                                 if not np.nanmax(np.abs(target[:, EMOTIONS.index(e)]),
+                                                                                  initial=0.0) > 0)))
         ax_e.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    ax_e.set_title(title or "Measured emotion over time: dashed = target, thin = source, thick = edited",
-                   fontsize=10, loc="left")
+    ax_e.set_title(title or "Landmark reading of each emotion: not a judge's rating, read the rise over the source\n"
+                            "dashed = asked for, thin = source, thick = edited", fontsize=9, loc="left")
 
     ax_m.plot(times, src_m, color="#333333", linewidth=1.2, label="source")
     ax_m.plot(times, out_m, color="#d55e00", linewidth=2.0, linestyle=(0, (4, 2)), label="edited")

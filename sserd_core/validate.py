@@ -192,7 +192,7 @@ def reference(value):
 
 def edit_options(o) -> dict:
     """Check every field of an :class:`~sserd_core.pipeline.EditOptions`; returns the normalised values."""
-    from .emotion import canonical_label
+    from .emotion import canonical_label, check_sync
 
     out = {}
     out["emotion"] = text("The emotion label", o.emotion)
@@ -204,8 +204,7 @@ def edit_options(o) -> dict:
     given = [x for x in (o.emotion, o.reference, o.curve) if x is not None and not (isinstance(x, str) and x == "")]
     if len(given) > 1:
         raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
-    if o.sync not in ("time", "index"):
-        raise SSERDError(f"sync must be 'time' or 'index', got {o.sync!r}.")
+    check_sync(o.sync)
     out["face_index"] = face_index(o.face_index)
     out["start"], out["end"] = time_range(o.start, o.end)
     if not isinstance(o.backend, (str, os.PathLike)) or str(o.backend).strip() == "":

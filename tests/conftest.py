@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import SAMPLE, SAMPLE_HOPPER  # noqa: E402
 
@@ -41,7 +38,7 @@ def edited(tmp_path_factory, content_tracks):
         key = (clip, label, intensity)
         if key not in cache:
             path = out_dir / f"{clip}_{label}_{intensity}.mp4"
-            pipeline.render_face(content_tracks(clip), pipeline.extract_emotion(label, intensity), path, measure=False)
+            pipeline.render_face(content_tracks(clip), pipeline.extract_emotion(label, intensity), path)
             cache[key] = path
         return cache[key]
 

@@ -97,7 +97,7 @@ def edit_here(info, emotion, scratch: Path, editor=None) -> list:
 
     content = pipeline.disentangle_content(info)
     out: dict = {}
-    pipeline.render_face(content, emotion, scratch, editor=editor, measure=False,
+    pipeline.render_face(content, emotion, scratch, editor=editor,
                          frame_sink=lambda i, rgb: out.__setitem__(i, rgb.copy()))
     scratch.unlink(missing_ok=True)
     return [out[i] for i in range(len(out))]

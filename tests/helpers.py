@@ -73,3 +73,15 @@ def write_clip(path, frames_and_times, size, fps=25, audio=None):
 def sample_frames(path=None, end=1.0):
     info = media.probe_video(path or SAMPLE, end=end)
     return [(f.rgb, f.time) for f in media.iter_frames(info)]
+
+
+def repo_files(folder: Path) -> Path:
+    """Make ``folder`` look like a user's checkout: a link to every top-level file and folder git tracks, and
+    nothing else (a doc's example may only name files that ship)."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for top in sorted({line.split("/", 1)[0] for line in tracked.splitlines() if line}):
+        if (ROOT / top).exists() and not (folder / top).exists():
+            (folder / top).symlink_to(ROOT / top)
+    return folder

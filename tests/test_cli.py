@@ -33,7 +33,12 @@ def test_edit_writes_video_with_audio_side_by_side_and_previews(tmp_path):
               "--side-by-side", "--preview", "3")
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout
-    assert "rendering" in r.stderr and "frame/s" in r.stderr  # the progress bar with rate
+    # stderr is a pipe here, as in a log: one line per pass with its rate, not a bar's redraws
+    passes = [line for line in r.stderr.splitlines() if " frames in " in line]
+    assert [line.split(":")[0] for line in passes] == ["tracking face", "rendering"], r.stderr
+    assert all(line.startswith(("tracking face: 25 frames", "rendering: 25 frames")) and "frames/s" in line
+               for line in passes), passes
+    assert "\r" not in r.stderr
     info = media.probe_video(out)
     assert info.n_frames == 25 and info.has_audio
     sbs = media.probe_video(tmp_path / "sad_side_by_side.mp4")
@@ -223,3 +228,38 @@ def test_edit_flags_default_to_the_cores_edit_options():
         (d.face_index, d.start, d.end, d.sync, d.device, d.threads, d.strict)
     assert args.intensity is None and d.intensity == 1.0  # no --intensity: the full emotion, as the help says
     assert args.model is None and d.backend == "landmark" and args.preview == d.preview_n == 0
+
+
+def test_edit_refuses_a_still_image_with_a_hint(tmp_path):
+    """A photo is not a clip: one line that says so and how to use it instead, and no 1-frame video written."""
+    from PIL import Image
+
+    from sserd_core import media
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(media.picture_of(SAMPLE)).save(photo)
+    r = sserd("edit", photo, "-o", tmp_path / "out.mp4", "--emotion", "happy")
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "photo.png is a still image" in errors[0] and "--reference photo.png" in errors[0], \
+        r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_progress_on_a_terminal_is_a_bar():
+    """On a terminal the passes show tqdm bars (redrawn in place), in a log one line each."""
+    import io
+
+    from sserd_core.cli import _progress_factory
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    log = io.StringIO()
+    p = _progress_factory(False, log)
+    for i in range(1, 101):
+        p("rendering", i, 100)
+    p.close()
+    assert log.getvalue().count("\n") == 1 and log.getvalue().startswith("rendering: 100 frames in ")
+    assert _progress_factory(False, Tty()).__name__ == "progress" and _progress_factory(True, log)("x", 1, 1) is None

@@ -20,7 +20,7 @@ import pytest
 
 import comfyui_helpers as H
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # comfy-cli installed into its own venv
 
 #: what the node pack needs, besides every file under these folders
 PACK_FILES = {"__init__.py", "pyproject.toml", "requirements.txt", "README.md", "docs/images/icon.png",

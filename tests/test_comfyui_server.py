@@ -21,6 +21,8 @@ import pytest
 
 import comfyui_helpers as H
 
+pytestmark = pytest.mark.slow  # a real ComfyUI server and a browser
+
 PACK_MODULE = f"custom_nodes.{H.PACK_NAME}"
 CLIP_SECONDS = 2.0
 SAMPLE = H.REPO / "assets" / "sample.mp4"
@@ -382,6 +384,61 @@ def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefi
     }
 
 
+def test_the_three_front_ends_default_to_edit_options(object_info):
+    """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
+    same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
+    frames inside the node, not an option of the edit, and is not compared."""
+    from test_front_end_defaults import COMPARED, cli_defaults, core_defaults, space_defaults
+
+    from sserd_core.pipeline import EditOptions
+
+    def inp(node, name):
+        req = object_info[node]["input"]
+        return {**req.get("required", {}), **req.get("optional", {})}[name][1]
+
+    intensity = inp("SSERD_ExtractEmotion", "intensity")
+    comfy = {"emotion shown": inp("SSERD_ExtractEmotion", "emotion")["default"], "intensity": intensity["default"],
+             "intensity range": (intensity["min"], intensity["max"]), "sync": EditOptions.sync,  # clip time
+             "face_index": inp("SSERD_DisentangleContent", "face_index")["default"],
+             "start": inp("SSERD_LoadVideo", "start_time")["default"] or None,  # 0 = the beginning
+             "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
+             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None}
+    cli, space = cli_defaults(), space_defaults()
+    table = {k: (cli[k], comfy[k], space[k]) for k in COMPARED}
+    H.ARTIFACTS.mkdir(exist_ok=True)
+    (H.ARTIFACTS / "front_end_defaults.json").write_text(json.dumps(
+        {"columns": ["cli", "comfyui", "space"], **{k: list(v) for k, v in table.items()}}, indent=1, default=str))
+    core = core_defaults(shown_label=True)
+    assert comfy == core and space == core, table
+    assert {k: v for k, v in cli.items() if k in COMPARED} == core_defaults(shown_label=False)
+
+
+def test_outputs_connected_after_a_cached_run_are_built(server, clip_frames):
+    """ComfyUI caches a node's outputs by its inputs: Render Face run with only ``video`` connected, then the
+    same graph with ``images`` and ``side_by_side`` connected too, must give real frames and a real file (not
+    the first run's cached None)."""
+    prompt = edit_prompt("sample.mp4", emotion="sad", intensity=0.6, prefix="cache/first")
+    first = server.run(prompt)
+    assert first["status"]["status_str"] == "success", H.status_messages(first)
+    prompt["6"]["inputs"]["filename_prefix"] = "cache/first"  # the same prompt: everything above Save is cached
+    prompt["7"] = {"class_type": "CreateVideo", "inputs": {"images": ["4", 2], "fps": 25.0}}
+    prompt["8"] = {"class_type": "SaveVideo", "inputs": {"video": ["7", 0], "filename_prefix": "cache/images",
+                                                        "format": "mp4", "codec": "h264"}}
+    prompt["9"] = {"class_type": "SaveVideo", "inputs": {"video": ["4", 1], "filename_prefix": "cache/sbs",
+                                                        "format": "auto", "codec": "auto"}}
+    second = server.run(prompt)
+    assert second["status"]["status_str"] == "success", H.status_messages(second)
+    files = {f.name.split("_0")[0]: f for f in saved(server, second)}
+    assert {"images", "sbs"} <= set(files), files
+    assert H.probe(files["images"])["frames"] == clip_frames
+    assert H.probe(files["sbs"])["width"] == 2 * H.probe(server.input_dir / "sample.mp4")["width"]
+    # and the unchanged graph is still served from the cache: no second render
+    third = server.run(prompt)
+    assert third["status"]["status_str"] == "success", H.status_messages(third)
+    cached = [m for m in third["status"]["messages"] if m[0] == "execution_cached"]
+    assert cached and "4" in cached[0][1]["nodes"], H.status_messages(third)
+
+
 @pytest.mark.parametrize("file,node_type,words", [
     ("no_face.mp4", "SSERD_DisentangleContent", "No face found in no_face.mp4"),
     ("corrupt.mp4", "SSERD_LoadVideo", "corrupt.mp4"),
@@ -623,6 +680,8 @@ LAYOUT_JS = """
     await new Promise(r => setTimeout(r, 500));
     app.canvas.draw(true, true);
     const rect = document.querySelector('#graph-canvas').getBoundingClientRect();
+    const sides = [...document.querySelectorAll('.side-tool-bar-container, .side-bar-panel')]
+      .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.left < rect.left + 200).map(r => r.right);
     const bars = ['.comfyui-body-top', '.comfyui-menu', '.workflow-tabs-container', '.actionbar']
       .flatMap(s => [...document.querySelectorAll(s)]).map(e => e.getBoundingClientRect())
       .filter(r => r.height > 0 && r.top < rect.top + 200).map(r => r.bottom);
@@ -630,12 +689,15 @@ LAYOUT_JS = """
     done({
       nodes: app.graph._nodes.map(n => ({id: n.id, type: n.type, box: [...n.getBounding()]})),
       offset: [...app.canvas.ds.offset], scale: app.canvas.ds.scale, canvas_top: rect.top,
+      canvas_left: Math.max(rect.left, ...sides),
       toolbar_bottom: Math.max(rect.top, ...bars), picker: emo?.sserdPicker?.shown ?? null,
     });
   })().catch(e => done({error: String(e && e.stack || e)}));
 """
 #: room above a title bar for the pack's badge ("comfyui-sserd") that the frontend draws there
 BADGE_PX = 20
+#: the narrowest window a workflow must open in whole: every node's right edge inside it
+MIN_WINDOW_PX = 1600
 
 
 def check_layout(layout: dict, what: str) -> None:
@@ -651,6 +713,11 @@ def check_layout(layout: dict, what: str) -> None:
     top_px = layout["canvas_top"] + (top + layout["offset"][1]) * layout["scale"]
     assert top_px >= layout["toolbar_bottom"] + BADGE_PX, \
         f"{what}: the top row's title bars start at y={top_px:.0f} px, under the toolbar (ends {layout['toolbar_bottom']:.0f})"
+    right = max(n["box"][0] + n["box"][2] for n in boxes)
+    right_px = layout["canvas_left"] + (right + layout["offset"][0]) * layout["scale"]
+    widest = max(boxes, key=lambda n: n["box"][0] + n["box"][2])["type"]
+    assert right_px <= MIN_WINDOW_PX - 10, \
+        f"{what}: {widest} ends at x={right_px:.0f} px, cut off in a {MIN_WINDOW_PX} px wide window"
 
 
 def test_page_opens_every_workflow_below_the_toolbar_with_no_node_over_another(browser):

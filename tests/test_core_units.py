@@ -77,8 +77,8 @@ def test_dlib_only_sees_contiguous_images_and_tracking_repeats_exactly(monkeypat
         seen.append((img.shape, img.flags["C_CONTIGUOUS"]))
         return predictor(img, rect)
 
-    monkeypatch.setattr(F._thread_local, "detector", detect)
-    monkeypatch.setattr(F, "_models", lambda: (dlib, predict))
+    monkeypatch.setattr(F._thread_local, "detector", detect, raising=True)
+    monkeypatch.setattr(F, "_models", lambda: (dlib, predict), raising=True)
     first = F.track_faces(iter(clip), 25.0, len(clip))
     assert first.found.all()
     assert any(shape[0] < 200 for shape, _ in seen)  # the search-region path ran, unscaled
@@ -104,7 +104,7 @@ def test_tracker_confirms_every_few_frames_and_drops_a_vanished_face_at_once(mon
     H, W = real[0].shape[:2]
     detections = []
     detect = F.detect_faces
-    monkeypatch.setattr(F, "detect_faces", lambda *a, **k: detections.append(1) or detect(*a, **k))
+    monkeypatch.setattr(F, "detect_faces", lambda *a, **k: detections.append(1) or detect(*a, **k), raising=True)
     tracker = F.FaceTracker(30.0)
     assert all(tracker.update(f) is not None for f in real)
     # the first frame, the SETTLE frames after it, then one in CONFIRM_EVERY (+1: a doubt on the way)
@@ -267,13 +267,13 @@ def test_a_damaged_detector_cache_is_made_again_not_used(tmp_path, monkeypatch):
     from sserd_core import face
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(face, "_detector_bytes", [])
+    monkeypatch.setattr(face, "_detector_bytes", [], raising=True)
     face._new_detector()
     path = next((tmp_path / "sserd").glob("frontal_face_detector-*.svm"))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(face, "_detector_bytes", [])
+    monkeypatch.setattr(face, "_detector_bytes", [], raising=True)
     det = face._new_detector()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == (path.parent / (path.name + ".sha256")).read_text().strip()
     grey = np.ascontiguousarray(frames(SAMPLE_HOPPER, end=0.1)[0].mean(2).astype(np.uint8))

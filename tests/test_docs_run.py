@@ -1,9 +1,8 @@
 """The docs run (issue 16): every command and code block a user is meant to run, as written.
 
 Every line of every ``bash``/``sh`` block and every ``python`` block in README.md and docs/*.md
-is either run here — in a scratch folder where the docs' example names exist (``talk.mp4`` is
-the sample clip, ``face.jpg`` / ``ref.png`` / ``smiling_stranger.jpg`` a real smiling face, the
-repository's ``assets/`` are linked in) — or listed in ``NOT_RUN`` with the reason it cannot run
+is either run here — in a scratch folder that holds the repository's files and nothing else, as a user's
+checkout does (the docs' examples name the shipped ``assets/``) — or listed in ``NOT_RUN`` with the reason it cannot run
 offline on a CPU in CI (weights, datasets, a GPU, the network). A snippet that is added to the
 docs without either fails this test, so a snippet that breaks fails CI.
 """
@@ -18,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ASTRONAUT_FACE, ROOT, SAMPLE
+from helpers import ROOT, repo_files
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -29,12 +28,9 @@ NOT_RUN = {
     "cd ComfyUI/custom_nodes": "a user's ComfyUI checkout; the pack's install is tested by tests/test_comfyui_*.py",
     "git clone https://github.com/comfyui-sserd/comfyui-sserd": "needs the network",
     "python -m pip install -r comfyui-sserd/requirements.txt": "installs into a user's ComfyUI (tests/test_comfyui_*)",
-    'pip install -e ".[neural]"': "an install; the extras are installed by the test command",
     'pip install -e ".[space]"': "an install; the extras are installed by the test command",
     "sserd convert CHECKPOINT.pt": "needs a trained SSERD checkpoint (tests convert tiny ones: test_models_convert)",
-    "sserd prototypes refs_by_emotion/": "needs a converted neural model (test_neural_editor runs it on a tiny one)",
     "--model models/sserd-mead": "needs a converted neural model",
-    "--model your-name/sserd-mead": "needs the Hugging Face Hub",
     "sserd eval --data /data/MEAD": "needs the MEAD dataset",
     "--arcface models/w600k_r50.onnx": "needs MEAD and the metric networks' weights",
     "--outputs NED=/runs/ned_outputs": "needs MEAD and another tool's outputs",
@@ -101,12 +97,7 @@ def test_every_snippet_is_run_or_has_a_reason():
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     d = tmp_path_factory.mktemp("docs")
-    shutil.copy(SAMPLE, d / "talk.mp4")
-    for name in ("face.jpg", "ref.png", "smiling_stranger.jpg"):
-        from PIL import Image
-
-        Image.open(ASTRONAUT_FACE).convert("RGB").save(d / name)
-    (d / "assets").symlink_to(ROOT / "assets")
+    repo_files(d)
     return d
 
 

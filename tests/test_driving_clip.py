@@ -64,7 +64,7 @@ def test_an_edit_driven_by_the_clip_changes_the_emotion_over_time(tmp_path, sad_
     from helpers import SAMPLE_HOPPER, feature, features, redetect
 
     r = pipeline.edit_video(SAMPLE_HOPPER, tmp_path / "o.mp4", pipeline.extract_emotion(reference=sad_then_laughing),
-                            end=2.0)
+                            pipeline.EditOptions(end=2.0))
     assert r.render.n_frames == 50
 
     def crying_minus_laughing(path):
@@ -101,16 +101,16 @@ def test_a_neural_backend_gets_the_clip_frames_as_per_frame_references(tmp_path,
         calls.update(kw, path=path)
         return real(editor, path, **dict(kw, max_frames=6))
 
-    monkeypatch.setattr(driving, "load_driving_clip", spy)
+    monkeypatch.setattr(driving, "load_driving_clip", spy, raising=True)
     editor = neural.NeuralEditor(tiny_net(), device="cpu")
     track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, max_frames=4))
     spec = pipeline.extract_emotion(reference=sad_then_laughing, sync="index")
-    pipeline.render_face(track, spec, tmp_path / "o.mp4", editor=editor, measure=False, threads=1)
+    pipeline.render_face(track, spec, tmp_path / "o.mp4", pipeline.EditOptions(threads=1), editor=editor)
     assert calls["path"] == str(sad_then_laughing) and calls["sync"] == "index" and calls["source_frames"] == 4
     assert editor._driving is not None
     # the next job with a label does not keep the clip
     pipeline.render_face(track, pipeline.extract_emotion(reference=media.picture_of(SAMPLE)),
-                         tmp_path / "p.mp4", editor=editor, measure=False, threads=1)
+                         tmp_path / "p.mp4", pipeline.EditOptions(threads=1), editor=editor)
     assert editor._driving is None
 
 
@@ -126,7 +126,7 @@ def test_a_ranged_driving_clip_drives_the_neural_backend_over_its_range(tmp_path
     spec = pipeline.extract_emotion(reference=laugh, sync="index")
     assert spec.driving_range() == dict(start=1.0, end=1.25, max_frames=6)
     track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, max_frames=3))
-    pipeline.render_face(track, spec, tmp_path / "o.mp4", editor=editor, measure=False, threads=1)
+    pipeline.render_face(track, spec, tmp_path / "o.mp4", pipeline.EditOptions(threads=1), editor=editor)
     clip = editor._driving
     assert clip is not None and len(clip) == 6
     first = next(f.rgb for f in media.iter_frames(laugh))

@@ -49,8 +49,7 @@ def real_edit(tmp_path_factory, real_track):
         key = (name, label, intensity, end)
         if key not in cache:
             path = out_dir / f"{name}_{label}_{intensity}_{end}.mp4"
-            pipeline.render_face(real_track(name, end), pipeline.extract_emotion(label, intensity), path,
-                                 measure=False)
+            pipeline.render_face(real_track(name, end), pipeline.extract_emotion(label, intensity), path)
             cache[key] = path
         return cache[key]
 
@@ -266,7 +265,7 @@ def test_a_hand_over_the_mouth_is_left_alone(real_track, tmp_path):
             free = diff[fy0:fy1, mx0:mx1].mean()
             ratios.append(covered / max(free, 1e-6))
 
-    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", measure=False, frame_sink=sink)
+    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", frame_sink=sink)
     assert np.median(ratios) < 0.7, np.round(ratios, 2)
 
 
@@ -296,7 +295,7 @@ def test_a_fingertip_on_the_cheek_is_not_stretched(real_track, tmp_path):
             assert cheek > 3, f"frame {i}: the free cheek hardly changed ({cheek:.1f}): nothing to compare with"
             ratios.append(nail / cheek)
 
-    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", measure=False, frame_sink=sink)
+    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", frame_sink=sink)
     assert len(ratios) == len(want)
     assert np.median(ratios) < 0.5, np.round(ratios, 2)
 
@@ -340,7 +339,7 @@ def test_a_laughing_reference_makes_the_speaker_happy(classified_source, real_tr
     k = PROJECT_LABELS.index("happy")
     assert emotion.measured.argmax() == k and emotion.measured[k] > 0.6, emotion.describe()
     out = tmp_path / "ref.mp4"
-    pipeline.render_face(real_track("speaker"), emotion, out, measure=False)
+    pipeline.render_face(real_track("speaker"), emotion, out)
     boxes, p_src = classified_source("speaker")
     got = frames(out, step=2)
     assert len(got) == len(boxes)

@@ -151,7 +151,7 @@ def test_pixels_outside_the_face_are_bit_identical(content_tracks, tmp_path):
             assert not outside.any(), f"frame {i}: {outside.sum()} pixels changed outside the face region"
             changed_inside.append(diff.sum())
 
-    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", measure=False, frame_sink=sink)
+    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", frame_sink=sink)
     assert len(changed_inside) == len(src) and min(changed_inside) > 500  # the face itself did change
 
 
@@ -160,7 +160,7 @@ def test_reference_face_of_another_person_transfers_its_emotion(content_tracks, 
     emo = pipeline.extract_emotion(reference=ASTRONAUT_FACE)
     assert emo.measured.argmax() == 4, f"reference measured as {emo.describe()}, expected mostly happy"
     out = tmp_path / "ref.mp4"
-    pipeline.render_face(content_tracks("hopper"), emo, out, measure=False)
+    pipeline.render_face(content_tracks("hopper"), emo, out)
     d = _feats(out) - source_feats["hopper"]
     assert feature("lip_corner", d[None])[0] > 0.01 and feature("mouth_width", d[None])[0] > 0.02
     # Grace Hopper's neutral portrait (a frame of her clip) → the smiling astronaut clip: smile goes down
@@ -168,7 +168,7 @@ def test_reference_face_of_another_person_transfers_its_emotion(content_tracks, 
     emo2 = pipeline.extract_emotion(reference=hopper_frame)
     assert emo2.measured[0] > 0.5, emo2.describe()
     out2 = tmp_path / "ref2.mp4"
-    pipeline.render_face(content_tracks("astronaut"), emo2, out2, measure=False)
+    pipeline.render_face(content_tracks("astronaut"), emo2, out2)
     d2 = _feats(out2) - source_feats["astronaut"]
     assert feature("lip_corner", d2[None])[0] < -0.02
 
@@ -176,7 +176,7 @@ def test_reference_face_of_another_person_transfers_its_emotion(content_tracks, 
 def test_curve_goes_from_neutral_to_happy_over_time(content_tracks, tmp_path):
     out = tmp_path / "curve.mp4"
     emo = pipeline.extract_emotion(curve="0:neutral,0.4:neutral,1.6:happy@1")
-    r = pipeline.render_face(content_tracks("hopper"), emo, out)
+    r = pipeline.render_face(content_tracks("hopper"), emo, out, pipeline.EditOptions(measure=True))
     assert r.target[0, 4] == 0 and r.target[-1, 4] == pytest.approx(1.0)
     f = features(redetect(out))
     src = features(redetect(SAMPLE_HOPPER, end=2.0))
@@ -212,7 +212,7 @@ def test_output_is_stable_over_time(tmp_path):
 
     for label in ("happy", "angry"):
         out_path = tmp_path / f"{label}.mp4"
-        pipeline.render_face(track, pipeline.extract_emotion(label), out_path, measure=False)
+        pipeline.render_face(track, pipeline.extract_emotion(label), out_path)
         assert motion(frames(out_path)) < 1.1 * motion(src) + 0.3, label
 
 

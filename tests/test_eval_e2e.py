@@ -15,8 +15,8 @@ def main(argv):
     return sserd_main(["eval", *argv])
 from sserd_core.eval.mini import ACTORS
 
-pytestmark = pytest.mark.skipif(not all(p.is_file() for p in ACTORS.values()),
-                                reason="assets/sample.mp4 / sample_hopper.mp4 not generated yet")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(p.is_file() for p in ACTORS.values()),
+                                reason="assets/sample.mp4 / sample_hopper.mp4 not generated yet")]  # slow: the whole evaluation
 
 HEADER = "| Method | Metric | neutral | angry | disgusted | fear | happy | sad | surprised | Avg. |"
 

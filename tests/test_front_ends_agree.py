@@ -23,7 +23,7 @@ from test_comfyui_server import edit_prompt, saved, server  # noqa: F401  (serve
 gradio_client = pytest.importorskip("gradio_client")
 from space_helpers import start_space, stop_space  # noqa: E402
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]  # a real ComfyUI server and a real Space
 
 LABEL, INTENSITY, START, END = "sad", 0.8, 0.4, 1.2
 LIBS = "import numpy, cv2, av, dlib; print(numpy.__version__, cv2.__version__, av.__version__, dlib.__version__)"

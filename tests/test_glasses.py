@@ -38,7 +38,7 @@ def hopper_content():
 @pytest.mark.parametrize("label", ["happy", "sad", "angry", "surprised", "fear", "disgusted"])
 def test_a_glasses_frame_keeps_its_shape(hopper_content, label, tmp_path):
     out = tmp_path / f"{label}.mp4"
-    pipeline.render_face(hopper_content, pipeline.extract_emotion(label, 1.0), out, measure=False)
+    pipeline.render_face(hopper_content, pipeline.extract_emotion(label, 1.0), out)
     rim = _rim_module()
     got = rim.measure_clip(SAMPLE_HOPPER, out)
     assert got["p95_iod"] <= 0.01, f"{label}: the glasses frame moved {got['p95_iod']:.4f} IOD (p95 over its rims)"

@@ -14,6 +14,8 @@ from helpers import ROOT, SAMPLE
 
 from sserd_core import media
 
+pytestmark = pytest.mark.slow  # a real pip install
+
 _EDIT_AND_CHECK = """
 import sys
 from sserd_core import cli

@@ -68,7 +68,7 @@ def test_variable_frame_rate_timestamps_survive(tmp_path):
 
 def test_start_end_range_cuts_video_and_audio(tmp_path):
     out = tmp_path / "cut.mp4"
-    pipeline.edit_video(SAMPLE, out, pipeline.extract_emotion("surprised"), start=1.0, end=2.5)
+    pipeline.edit_video(SAMPLE, out, pipeline.extract_emotion("surprised"), pipeline.EditOptions(start=1.0, end=2.5))
     info = media.probe_video(out)
     assert abs(info.n_frames - 38) <= 1  # 1.5 s at 25 fps (frames at 1.00 .. 2.48 s)
     a = media.read_audio(out)
@@ -130,7 +130,7 @@ def test_clip_without_audio_gives_video_only_with_a_warning(tmp_path):
 @pytest.mark.parametrize("ext", [".mkv", ".webm", ".mov"])
 def test_other_containers(tmp_path, ext):
     out = tmp_path / f"o{ext}"
-    pipeline.edit_video(SAMPLE, out, pipeline.extract_emotion("happy"), end=0.6)
+    pipeline.edit_video(SAMPLE, out, pipeline.extract_emotion("happy"), pipeline.EditOptions(end=0.6))
     info = media.probe_video(out)
     assert info.n_frames == 15 and info.has_audio
 
@@ -164,7 +164,7 @@ def test_face_index_edits_only_the_chosen_face(tmp_path):
     for idx in (0, 1):
         track = pipeline.disentangle_content(pipeline.load_video(src), face_index=idx)
         got = []
-        pipeline.render_face(track, pipeline.extract_emotion("sad"), tmp_path / f"f{idx}.mp4", measure=False,
+        pipeline.render_face(track, pipeline.extract_emotion("sad"), tmp_path / f"f{idx}.mp4",
                              frame_sink=lambda i, rgb: got.append(rgb))
         outs[idx] = got
     src_frames = [f for f, _ in media_frames(src)]
@@ -189,7 +189,7 @@ def test_frames_without_a_face_pass_through_unchanged(tmp_path):
     track = pipeline.disentangle_content(pipeline.load_video(src))
     assert not track.found[list(gone)].any() and track.found[:8].all() and track.found[-5:].all()
     got = {}
-    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4", measure=False,
+    pipeline.render_face(track, pipeline.extract_emotion("happy"), tmp_path / "o.mp4",
                          frame_sink=lambda i, rgb: got.__setitem__(i, rgb))
     dec = media_frames(src)
     for i in gone:

@@ -44,7 +44,7 @@ def _face(lm):
 
 def test_sync_modes_pick_the_driving_frame():
     codes = torch.arange(4.0)[:, None, None].expand(4, 2, 3)
-    idx = neural.DrivingClip(codes, [0, 0.1, 0.2, 0.3], [True] * 4)           # index-synchronised, looping
+    idx = neural.DrivingClip(codes, [0, 0.1, 0.2, 0.3], [True] * 4, sync="index")  # index-synchronised, looping
     assert [idx.index_for(i) for i in range(10)] == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
     # time-aligned: a 10 fps clip (0.4 s) under a 25 fps source, looping after 0.4 s
     tim = neural.DrivingClip(codes, [0, 0.1, 0.2, 0.3], [True] * 4, sync="time", source_fps=25)
@@ -56,7 +56,7 @@ def test_sync_modes_pick_the_driving_frame():
     assert st.codes_for([0, 9]).tolist() == [codes[0].tolist(), codes[3].tolist()]
     with pytest.raises(SSERDError, match="needs source_frames"):
         neural.DrivingClip(codes, [0, 0.1, 0.2, 0.3], [True] * 4, sync="stretch")
-    with pytest.raises(SSERDError, match="Unknown driving-clip sync"):
+    with pytest.raises(SSERDError, match="sync must be one of"):
         neural.DrivingClip(codes, [0, 0.1, 0.2, 0.3], [True] * 4, sync="nearest")
 
 
@@ -76,7 +76,7 @@ def test_each_source_frame_is_driven_by_its_clip_frame(editor, faces):
     hopper, lm, _ = faces
     g = torch.Generator().manual_seed(0)
     codes = 3 * torch.randn(3, editor.net.n_styles, int(editor.net.config.style_dim), generator=g)  # far apart
-    clip = neural.DrivingClip(codes, [0, 0.04, 0.08], [True] * 3)
+    clip = neural.DrivingClip(codes, [0, 0.04, 0.08], [True] * 3, sync="index")
     # one source frame, edited 4 times through the pipeline's call pattern (consecutive batches after prepare())
     editor.set_driving_clip(clip)
     editor.prepare(EmotionSpec.from_label("happy"))          # no prototypes needed: the clip is the emotion source

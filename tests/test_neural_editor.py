@@ -213,7 +213,7 @@ def _streams(path):
 
 
 def test_edit_video_end_to_end_with_a_converted_checkpoint(tmp_path, ref_dir):
-    from sserd_core.pipeline import edit_video
+    from sserd_core.pipeline import EditOptions, edit_video
 
     torch.save(official_tiny_checkpoint(seed=2), tmp_path / "sserd_tiny.pt")
     model = tmp_path / "model"
@@ -222,7 +222,7 @@ def test_edit_video_end_to_end_with_a_converted_checkpoint(tmp_path, ref_dir):
     editor = neural.load_editor(model, device="cpu", batch_size=4)
     assert editor.output_size == 256
     out = tmp_path / "out.mp4"
-    res = edit_video(SAMPLE, out, EmotionSpec.from_label("happy", 0.8), editor=editor, end=1.0)
+    res = edit_video(SAMPLE, out, EmotionSpec.from_label("happy", 0.8), EditOptions(end=1.0), editor=editor)
     with av.open(str(SAMPLE)) as c:
         fps = float(c.streams.video[0].average_rate)
         src_audio_rate = c.streams.audio[0].sample_rate

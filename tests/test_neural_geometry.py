@@ -85,8 +85,8 @@ def test_prototypes_and_preprocessing_use_the_same_crop(face_in_frame, monkeypat
         seen.append(m)
         return crop, m
 
-    monkeypatch.setattr(neural, "align_face", spy)  # what `sserd preprocess` imports
-    monkeypatch.setattr(neural.editor, "align_face", spy)  # the editor's own reference
+    monkeypatch.setattr(neural, "align_face", spy, raising=True)  # what `sserd preprocess` imports
+    monkeypatch.setattr(neural.editor, "align_face", spy, raising=True)  # the editor's own reference
 
     class Net:
         def encode_reference(self, x):

@@ -25,8 +25,8 @@ def decoded(path):
 
 
 def test_one_and_two_workers_write_identical_files(tmp_path, track):
-    a = pipeline.edit_video(track, tmp_path / "one.mp4", "angry", threads=1, measure=True)
-    b = pipeline.edit_video(track, tmp_path / "two.mp4", "angry", threads=2, measure=True)
+    a = pipeline.edit_video(track, tmp_path / "one.mp4", "angry", pipeline.EditOptions(threads=1, measure=True))
+    b = pipeline.edit_video(track, tmp_path / "two.mp4", "angry", pipeline.EditOptions(threads=2, measure=True))
     assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "two.mp4").read_bytes()
     assert np.array_equal(a.render.edited_mouth, b.render.edited_mouth, equal_nan=True)
     assert a.render.n_frames == b.render.n_frames == track.n_frames
@@ -65,8 +65,8 @@ def test_frame_order_is_kept_when_one_frame_is_slow(tmp_path, track):
     track.face_frame = face_frame
     seen = []
     try:
-        pipeline.render_face(track, pipeline.extract_emotion("sad"), tmp_path / "o.mp4", editor=editor, threads=3,
-                             measure=False, frame_sink=lambda i, rgb: seen.append(i))
+        pipeline.render_face(track, pipeline.extract_emotion("sad"), tmp_path / "o.mp4", pipeline.EditOptions(threads=3),
+                             editor=editor, frame_sink=lambda i, rgb: seen.append(i))
     finally:
         del track.face_frame
     assert seen == list(range(track.n_frames))
@@ -94,8 +94,8 @@ class _Failing(LandmarkEditor):
 def test_an_error_in_a_worker_stops_the_job_and_leaves_no_file(tmp_path, track):
     editor = _Failing(fail_after=5)
     with pytest.raises(SSERDError, match="on purpose"):
-        pipeline.edit_video(track, tmp_path / "o.mp4", "happy", editor=editor, threads=2,
-                            comparison_path=tmp_path / "o_sbs.mp4")
+        pipeline.edit_video(track, pipeline.Outputs(tmp_path / "o.mp4", side_by_side=tmp_path / "o_sbs.mp4"), "happy",
+                            pipeline.EditOptions(threads=2), editor=editor)
     assert list(tmp_path.iterdir()) == []
     assert editor.calls <= 5 + 2 * 2  # nothing started after the failure beyond what was in flight
 
@@ -108,7 +108,8 @@ def test_an_interrupt_in_the_consumer_stops_the_workers(tmp_path, track):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pipeline.edit_video(track, tmp_path / "o.mp4", "happy", editor=editor, threads=2, progress=progress)
+        pipeline.edit_video(track, tmp_path / "o.mp4", "happy", pipeline.EditOptions(threads=2), editor=editor,
+                            progress=progress)
     calls = editor.calls
     time.sleep(0.5)
     assert editor.calls == calls and calls <= 4 + 2 * 2  # the pool is shut down, not still editing

@@ -254,15 +254,15 @@ def test_no_output_may_replace_a_file_the_job_reads(tmp_path, short_clip, case, 
 def test_api_refuses_the_reference_as_an_output_before_any_work(tmp_path, short_clip, monkeypatch):
     _setup_reads(tmp_path, short_clip)
     calls = []
-    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1), raising=True)
     h = md5(tmp_path / "ref.mp4")
     for out, cmp_, plot in [(tmp_path / "hard_ref.mp4", None, None), (tmp_path / "o.mp4", tmp_path / "link_ref.mp4", None)]:
         with pytest.raises(SSERDError, match="the reference"):
-            pipeline.edit(tmp_path / "in.mp4", out, pipeline.EditOptions(reference=str(tmp_path / "ref.mp4")),
-                          emotion="sad", comparison_path=cmp_, plot_path=plot)
+            pipeline.edit(tmp_path / "in.mp4", pipeline.Outputs(out, side_by_side=cmp_, plot=plot),
+                          pipeline.EditOptions(reference=str(tmp_path / "ref.mp4")), emotion="sad")
     with pytest.raises(SSERDError, match="the reference"):
-        pipeline.edit(tmp_path / "in.mp4", tmp_path / "o.mp4", pipeline.EditOptions(reference=str(tmp_path / "face.png")),
-                      emotion="sad", plot_path=tmp_path / "sub" / ".." / "face.png")
+        pipeline.edit(tmp_path / "in.mp4", pipeline.Outputs(tmp_path / "o.mp4", plot=tmp_path / "sub" / ".." / "face.png"),
+                      pipeline.EditOptions(reference=str(tmp_path / "face.png")), emotion="sad")
     assert not calls and md5(tmp_path / "ref.mp4") == h and not (tmp_path / "o.mp4").exists()
 
 
@@ -333,9 +333,9 @@ def test_a_destination_changed_during_the_job_publishes_nothing(tmp_path, short_
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(SSERDError, match="nothing was written|Nothing was published"):
-        pipeline.edit_video(short_clip, out / "o.mp4", "sad", comparison_path=out / "o_side_by_side.mp4",
-                            preview_dir=out / "o_preview", preview_n=2, plot_path=out / "p.png",
-                            progress=_during_render(lambda: change(out)))
+        pipeline.edit_video(short_clip, pipeline.Outputs(out / "o.mp4", side_by_side=out / "o_side_by_side.mp4",
+                                                         previews=out / "o_preview", plot=out / "p.png"), "sad",
+                            pipeline.EditOptions(preview_n=2), progress=_during_render(lambda: change(out)))
     assert listing(out) == left, case
     if case == "preview-file-appears":
         assert (out / "o_preview" / "frame_00024.png").read_bytes() == b"mine"
@@ -356,9 +356,10 @@ def test_a_rename_failing_midway_puts_back_what_was_replaced(tmp_path, short_cli
                 raise OSError(errno.EIO, "Input/output error", str(b))
         return real_replace(a, b, *args, **kw)
 
-    monkeypatch.setattr(outputs.os, "replace", replace)
+    monkeypatch.setattr(outputs.os, "replace", replace, raising=True)
     with pytest.raises(SSERDError, match="Nothing was published"):
-        pipeline.edit_video(short_clip, out, "sad", comparison_path=tmp_path / "o_sbs.mp4", plot_path=tmp_path / "p.png")
+        pipeline.edit_video(short_clip, pipeline.Outputs(out, side_by_side=tmp_path / "o_sbs.mp4", plot=tmp_path / "p.png"),
+                            "sad")
     assert out.read_bytes() == b"an earlier output"
     assert listing(tmp_path) == {"o.mp4"}
 
@@ -394,7 +395,7 @@ def test_an_input_that_changes_during_the_job_fails_it(tmp_path, short_clip, cas
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(SSERDError, match="changed while the job was reading it"):
-        pipeline.edit_video(src, out / "o.mp4", "sad", comparison_path=out / "o_sbs.mp4",
+        pipeline.edit_video(src, pipeline.Outputs(out / "o.mp4", side_by_side=out / "o_sbs.mp4"), "sad",
                             progress=_during_render(how(src, other)))
     assert listing(out) == set()
 
@@ -411,7 +412,7 @@ def _fail_encode(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, rgb, t)
 
-    monkeypatch.setattr(media.VideoWriter, "_encode", encode)
+    monkeypatch.setattr(media.VideoWriter, "_encode", encode, raising=True)
 
 
 def _fail_mux(nth):
@@ -425,7 +426,7 @@ def _fail_mux(nth):
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(*a, **k)
 
-        monkeypatch.setattr(pipeline.job, "mux_audio", mux)
+        monkeypatch.setattr(pipeline.job, "mux_audio", mux, raising=True)
     return patch
 
 
@@ -435,7 +436,7 @@ def _fail_plot(monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(plots, "plot_emotion_over_time", boom)
+    monkeypatch.setattr(plots, "plot_emotion_over_time", boom, raising=True)
 
 
 def _fail_previews(monkeypatch):
@@ -448,7 +449,7 @@ def _fail_previews(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, rgb)
 
-    monkeypatch.setattr(media, "write_image", write)
+    monkeypatch.setattr(media, "write_image", write, raising=True)
 
 
 FAULTS = [("encode", _fail_encode), ("mux", _fail_mux(1)), ("side-by-side-mux", _fail_mux(2)),
@@ -463,9 +464,9 @@ def test_a_failing_output_step_publishes_nothing_and_leaves_nothing(tmp_path, sh
     before = listing(out_dir)
     inject(monkeypatch)
     with pytest.raises((SSERDError, RuntimeError)) as info:
-        pipeline.edit_video(short_clip, out_dir / "o.mp4", EmotionSpec.from_label("sad"),
-                            comparison_path=out_dir / "o_sbs.mp4", preview_dir=out_dir / "o_preview", preview_n=4,
-                            plot_path=out_dir / "o_plot.png")
+        pipeline.edit_video(short_clip, pipeline.Outputs(out_dir / "o.mp4", side_by_side=out_dir / "o_sbs.mp4",
+                                                         previews=out_dir / "o_preview", plot=out_dir / "o_plot.png"),
+                            EmotionSpec.from_label("sad"), pipeline.EditOptions(preview_n=4))
     assert listing(out_dir) == before, step
     if step != "plot":
         assert isinstance(info.value, SSERDError) and "disk space" in str(info.value)
@@ -473,8 +474,9 @@ def test_a_failing_output_step_publishes_nothing_and_leaves_nothing(tmp_path, sh
 
 def test_all_outputs_appear_together_when_every_step_succeeds(tmp_path, short_clip):
     out_dir = tmp_path / "new" / "folder"          # made by the job
-    r = pipeline.edit_video(short_clip, out_dir / "o.mp4", "sad", comparison_path=out_dir / "o_sbs.mp4",
-                            preview_dir=out_dir / "o_preview", preview_n=2, plot_path=out_dir / "o_plot.png")
+    r = pipeline.edit_video(short_clip, pipeline.Outputs(out_dir / "o.mp4", side_by_side=out_dir / "o_sbs.mp4",
+                                                     previews=out_dir / "o_preview", plot=out_dir / "o_plot.png"),
+                            "sad", pipeline.EditOptions(preview_n=2))
     assert listing(out_dir) == {"o.mp4", "o_sbs.mp4", "o_plot.png", "o_preview", "o_preview/frame_00000.png",
                                 "o_preview/frame_00000_compare.png", "o_preview/frame_00024.png",
                                 "o_preview/frame_00024_compare.png"}
@@ -505,7 +507,7 @@ def test_a_real_full_disk_fails_with_one_line_and_leaves_nothing(tmp_path, short
 def test_a_failed_job_removes_the_folders_it_created(tmp_path, short_clip, monkeypatch):
     _fail_plot(monkeypatch)
     with pytest.raises(RuntimeError):
-        pipeline.edit_video(short_clip, tmp_path / "a" / "b" / "o.mp4", "sad", plot_path=tmp_path / "a" / "p.png")
+        pipeline.edit_video(short_clip, pipeline.Outputs(tmp_path / "a" / "b" / "o.mp4", plot=tmp_path / "a" / "p.png"), "sad")
     assert listing(tmp_path) == set()
 
 
@@ -883,8 +885,8 @@ API_CASES = [
     ("api-end-inf", dict(end=math.inf), "finite"),
     ("api-face-index-negative", dict(face_index=-1), "0 or more"),
     ("api-face-index-float", dict(face_index=0.5), "whole number"),
-    ("api-comparison-bad-extension", dict(comparison_path="k.xyz"), "must end in"),
-    ("api-preview-without-folder", dict(preview_n=3), "preview_dir"),
+    ("api-comparison-bad-extension", dict(side_by_side="k.xyz"), "must end in"),
+    ("api-preview-without-folder", dict(preview_n=3), "preview"),
 ]
 
 
@@ -894,9 +896,12 @@ def test_api_rejects_bad_arguments_before_decoding(tmp_path, short_clip, monkeyp
     args = dict(emotion="sad")
     args.update(kw)
     calls = []
-    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1))
-    with pytest.raises(SSERDError, match=word):
-        pipeline.edit_video(short_clip, tmp_path / "o.mp4", args.pop("emotion"), **args)
+    monkeypatch.setattr(pipeline.stages, "track_faces", lambda *a, **k: calls.append(1), raising=True)
+    emotion = args.pop("emotion")
+    outs = {k: args.pop(k) for k in ("side_by_side", "previews", "plot") if k in args}
+    with pytest.raises(SSERDError, match=word):  # EditOptions checks its fields when it is made, the job the rest
+        pipeline.edit_video(short_clip, pipeline.Outputs(tmp_path / "o.mp4", **outs), emotion,
+                            pipeline.EditOptions(**args))
     assert not calls and listing(tmp_path) == set()
 
 

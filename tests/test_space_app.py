@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import repo_files  # noqa: E402
 from space_helpers import (ARTIFACTS, REFERENCE, ROOT, SAMPLE, SAMPLE_NEUTRAL, RunningSpace, cut_clip,
                            frames_in_range, noise_clip, start_space, stop_space, video_facts)
 
@@ -28,7 +29,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]  # a real Gradio server
 
 CLIP_END = 0.4  # seconds of the sample each edit uses
 MAX_SECONDS = 2
@@ -94,7 +95,8 @@ def _wait_no_job_dirs(space: RunningSpace, timeout=10.0):
 
 
 def _measured(summary: str, emotion: str):
-    m = re.search(rf"\*\*{emotion}\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    m = re.search(rf"\*\*{emotion}\*\*: asked ([\d.]+) · landmark reading ([\d.]+) \(source\) → ([\d.]+) \(edited\)",
+                  summary)
     assert m, summary
     return tuple(float(x) for x in m.groups())
 
@@ -147,7 +149,8 @@ def test_reference_mode_end_to_end(space, client):
     assert "measured on the reference face" in summary
     # the edit moves the face toward the reference's measured emotion: the emotion where source and
     # target differ most gets clearly closer to the target (quality beyond that is the pipeline's tests')
-    rows = re.findall(r"\*\*(\w+)\*\*: target ([\d.]+) · source ([\d.]+) → edited ([\d.]+)", summary)
+    rows = re.findall(r"\*\*(\w+)\*\*: asked ([\d.]+) · landmark reading ([\d.]+) \(source\) → ([\d.]+) \(edited\)",
+                      summary)
     assert rows, summary
     _, t, s_, e = max(rows, key=lambda r: abs(float(r[2]) - float(r[1])))
     assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
@@ -248,12 +251,13 @@ def _doc_snippet(doc: Path, needle: str) -> str:
 
 def test_docs_gradio_client_snippet_runs_as_written(space, tmp_path):
     """docs/SPACE.md's gradio_client example, run as a user would: only the Space's address is this
-    test's; the clip it names (talk.mp4) is a copy of the sample. It prints the edited video's path,
+    test's; it runs in a folder holding only the repository's files (the clip it names ships in assets/). It
+    prints the edited video's path,
     the plot's path and the summary; the summary's rendering speed is kept as the measured figure."""
     snippet = _doc_snippet(ROOT / "docs" / "SPACE.md", "gradio_client")
     assert "http://127.0.0.1:7860/" in snippet
     (tmp_path / "snippet.py").write_text(snippet.replace("http://127.0.0.1:7860/", space.url))
-    shutil.copyfile(SAMPLE, tmp_path / "talk.mp4")
+    repo_files(tmp_path)
     out = subprocess.run([sys.executable, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()  # (gradio_client first says "Loaded as API: …")
@@ -318,7 +322,7 @@ def test_browser_renders_the_graph_and_runs_edits(space, tmp_path):
         body = driver.find_element(By.TAG_NAME, "body").text
         for text in ("① Load video", "② Target emotion", "③ Edit", "Label", "Reference face", "Curve over time",
                      "Advanced options", "Intensity", "Result", "Side by side: source | edited",
-                     "Measured on every frame:", f"Clips up to {MAX_SECONDS} s"):
+                     "Read on every frame's landmarks:", "Driving clip", f"Clips up to {MAX_SECONDS} s"):
             assert text in body, f"'{text}' not on the page"
         assert driver.find_elements(By.CSS_SELECTOR, "#sserd-video input[type=file]"), "no video upload input"
         _full_page_screenshot(driver, ARTIFACTS / "space_loaded.png")
@@ -331,7 +335,10 @@ def test_browser_renders_the_graph_and_runs_edits(space, tmp_path):
                               if o.text.strip() == "surprised"])
         [o for o in driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == "surprised"][0].click()
         button.click()
-        WebDriverWait(driver, 300).until(lambda d: "Target: surprised 0.80" in _summary_text(d))
+        from sserd_core.pipeline import EditOptions
+
+        # the slider left alone: the intensity is EditOptions' default, as the CLI's and the node's
+        WebDriverWait(driver, 300).until(lambda d: f"Target: surprised {EditOptions.intensity:.2f}" in _summary_text(d))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-edited video")
                    and d.find_elements(By.CSS_SELECTOR, "#sserd-comparison video")
                    and d.find_elements(By.CSS_SELECTOR, "#sserd-plot img"))

@@ -19,6 +19,8 @@ import pytest
 from space_helpers import (ARTIFACTS, ROOT, SAMPLE, build_space_venv, frames_in_range, front_matter,
                            start_space, stop_space, video_facts)
 
+pytestmark = pytest.mark.slow  # a real pip install and a Space server
+
 #: colours the Space card accepts
 CARD_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 #: wheels a CPU Space must never pull

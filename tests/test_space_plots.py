@@ -43,7 +43,10 @@ def test_figure_draws_target_source_edited_and_mouth():
     labels = [ln.get_label() for ln in ax_e.get_lines()]
     assert labels[:3] == ["happy · target", "happy · source", "happy · edited"]
     assert "sad · edited" in labels  # the emotion the source shows is plotted too
-    assert "sad · target" not in labels and "target 0" in labels  # zero targets share one grey line
+    assert "sad · target" not in labels and "asked: 0" in labels  # zero targets share one grey line
+    legend = [t.get_text() for t in ax_e.get_legend().get_texts()]
+    assert "asked 0: sad" in legend and "asked for" in legend  # the grey line names the emotions it stands for
+    assert "landmark reading" in ax_e.get_ylabel() and "not a judge" in ax_e.get_title(loc="left")
     edited = ax_e.get_lines()[2]
     np.testing.assert_allclose(edited.get_ydata()[:5], 0.7, atol=1e-6)
     mouth_lines = ax_m.get_lines()
@@ -66,6 +69,26 @@ def test_summary_numbers():
     assert (s.frames_measured, s.n_frames) == (49, 50)
     text = s.text()
     assert "happy" in text and "0.70" in text and "49 of 50" in text
+    assert "+0.70" in text and "landmark reading" in text  # the change from the source, and what the number is
+
+
+def test_every_emotion_has_a_colour_of_its_own():
+    """No two emotions in one hue (sad and surprised were two blues, #0072b2 and #56b4e9, both at 202°): coloured
+    lines differ in hue, grey and black in lightness."""
+    import colorsys
+
+    from matplotlib.colors import to_rgb
+
+    hsv = {e: colorsys.rgb_to_hsv(*to_rgb(c)) for e, c in plots.EMOTION_COLORS.items()}
+    for a in hsv:
+        for b in hsv:
+            if a < b:
+                (ha, sa, va), (hb, sb, vb) = hsv[a], hsv[b]
+                if sa > 0.2 and sb > 0.2:
+                    d = abs(ha - hb) * 360
+                    assert min(d, 360 - d) >= 14, (a, b)
+                else:
+                    assert sa > 0.2 or sb > 0.2 or abs(va - vb) >= 0.3, (a, b)
 
 
 def test_mouth_mismatch_is_visible_in_summary():

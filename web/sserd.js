@@ -7,15 +7,23 @@
 // - Extract Emotion shows the target that wins: with a reference image/video connected, or a
 //   curve typed in, the picker shows that (the curve as intensity over time), not the label.
 // - Render Face: an in-node preview of edited frames (source | edited); move the pointer
-//   across it (or drag) to scrub through the previewed frames; bars of target vs the
-//   emotion measured on the edited frames. The live preview ComfyUI shows while the node
+//   across it (or drag) to scrub through the previewed frames; bars of the emotion asked for vs
+//   the landmark reading of the source and the edited frames (a geometric reading, not a rating). The live preview ComfyUI shows while the node
 //   renders is removed once it has run (no stale 512 px frame under the node).
 //
 // The widgets are drawn on the node canvas and never serialised (no effect on the prompt).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
-const EMOTIONS = ["neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"];
+// The emotion labels, in the server's order: read from Extract Emotion's own "emotion" list when the node
+// definitions arrive (sserd_core.emotion.EMOTIONS; nothing retyped here).
+let EMOTIONS = [];
+
+function emotionsOf(nodeData) {
+  const spec = nodeData?.input?.required?.emotion;
+  const options = Array.isArray(spec?.[0]) ? spec[0] : spec?.[1]?.options;
+  return Array.isArray(options) && options.length ? options.slice() : null;
+}
 const COLORS = {
   neutral: "#9aa0a6", angry: "#e5534b", disgusted: "#8cc265", fear: "#a371f7",
   happy: "#f2c94c", sad: "#4f8fe6", surprised: "#f0883e",
@@ -368,6 +376,7 @@ app.registerExtension({
   name: "sserd.emotion",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name === "SSERD_ExtractEmotion") {
+      EMOTIONS = emotionsOf(nodeData) ?? EMOTIONS;
       chain(nodeType.prototype, "onNodeCreated", function () {
         this.sserdPicker = addEmotionPicker(this);
         grow(this);
@@ -406,11 +415,12 @@ app.registerExtension({
         if (this.sserdPreview && frames.length) this.sserdPreview.show(frames);
         if (r && this.sserdSummary) {
           this.sserdSummary.data = {
-            title: `${r.frames} frames in ${r.seconds} s (${r.backend}) — mean emotion`,
+            title: `${r.frames} frames in ${r.seconds} s (${r.backend}) — mean landmark reading (not a rating: ` +
+              "compare edited with source)",
             series: [
-              { values: r.target, color: "#8b949e", label: "target" },
-              { values: r.source, color: "#4f8fe6", label: "source (measured)" },
-              { values: r.edited, color: "emotion", label: "edited (measured)" },
+              { values: r.target, color: "#8b949e", label: "asked for" },
+              { values: r.source, color: "#4f8fe6", label: "source, reading" },
+              { values: r.edited, color: "emotion", label: "edited, reading" },
             ],
           };
         }

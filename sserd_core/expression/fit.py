@@ -115,7 +115,7 @@ def reference_target(measured: np.ndarray, full_at: float = 0.3, floor: float = 
 #:   (IDENTITY_SPREAD); a laughing woman with her head back read as 31 % disgusted. Disgust is still read from the raised upper lip, the lowered brows
 #:   and the lip corners.
 #:
-#: On the real clips (bench/reference_strength.py, docs/EDIT_STRENGTH.md) the laugh as a reference went
+#: On the real clips (docs/EDIT_STRENGTH.md; the probe is in the git history as bench/reference_strength.py) the laugh as a reference went
 #: from happy 0.36 + disgusted 0.31 + sad 0.17 + surprised 0.16 to happy 0.80 + surprised 0.18.
 REFERENCE_OPEN_LIPS = (0.10, 0.15)
 

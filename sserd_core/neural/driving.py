@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..emotion import SYNC_MODES, check_sync
 from ..errors import SSERDError
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 #: how source frame i picks its driving frame (see :class:`DrivingClip`)
-DRIVING_SYNC = ("index", "time", "stretch")
+DRIVING_SYNC = SYNC_MODES
 
 
 class DrivingClip:
@@ -29,7 +30,7 @@ class DrivingClip:
     - ``codes``: reference codes ``[N, n_styles, d]``, one per clip frame (a frame without a face holds the
       nearest frame's code with a face; ``has_face`` ``bool [N]`` says which had one).
     - ``times``: ``float64 [N]`` seconds of each clip frame from its start; ``period``: the clip's length in s.
-    - ``sync`` — how source frame *i* (at time *t*) picks clip frame *k*:
+    - ``sync`` (:data:`~sserd_core.emotion.SYNC_MODES`; default ``"time"``) — how source frame *i* (at time *t*) picks clip frame *k*:
       ``"index"``: ``k = i mod N`` (index-synchronised, looping when the clip is shorter — the paper's cross-ID
       setting with clips of equal length); ``"time"``: the clip frame shown at ``t mod period``
       (time-aligned across frame rates, looping); ``"stretch"``: ``k = floor(i · N / source_frames)``, the whole
@@ -38,10 +39,9 @@ class DrivingClip:
       ``source_frames``: the source's frame count, needed by ``"stretch"``.
     """
 
-    def __init__(self, codes: torch.Tensor, times: Sequence[float], has_face: Sequence[bool], sync: str = "index",
+    def __init__(self, codes: torch.Tensor, times: Sequence[float], has_face: Sequence[bool], sync: str = SYNC_MODES[0],
                  source_fps: Optional[float] = None, source_frames: Optional[int] = None):
-        if sync not in DRIVING_SYNC:
-            raise SSERDError(f"Unknown driving-clip sync '{sync}' (use {', '.join(DRIVING_SYNC)}).")
+        check_sync(sync)
         if sync == "stretch" and not source_frames:
             raise SSERDError("A driving clip with sync='stretch' needs source_frames (the source clip's frame count).")
         self.codes = codes
@@ -76,7 +76,7 @@ class DrivingClip:
         return self.codes[torch.as_tensor(ks, dtype=torch.long, device=self.codes.device)]
 
 
-def load_driving_clip(editor: "NeuralEditor", path: Union[str, os.PathLike], sync: str = "index",
+def load_driving_clip(editor: "NeuralEditor", path: Union[str, os.PathLike], sync: str = SYNC_MODES[0],
                       source_fps: Optional[float] = None, source_frames: Optional[int] = None,
                       start: Optional[float] = None, end: Optional[float] = None,
                       max_frames: Optional[int] = None) -> DrivingClip:

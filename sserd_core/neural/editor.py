@@ -12,7 +12,7 @@ import torch
 
 from ..blend import paste_back
 from ..editor import FaceEditor, FaceFrame
-from ..emotion import EMOTIONS, EmotionSpec, canonical_label
+from ..emotion import EMOTIONS, SYNC_MODES, EmotionSpec, canonical_label
 from ..errors import NoFaceError, SSERDError
 from ..models.prototypes import load_prototypes
 from .align import align_face, apply_affine, decoded_alignment, face_mask, invert_affine
@@ -122,7 +122,7 @@ class NeuralEditor(FaceEditor):
 
     @torch.inference_mode()
     def encode_driving_clip(self, frames: Iterable[np.ndarray], *, fps: float = 25.0,
-                            times: Optional[Sequence[float]] = None, sync: str = "index",
+                            times: Optional[Sequence[float]] = None, sync: str = SYNC_MODES[0],
                             source_fps: Optional[float] = None, source_frames: Optional[int] = None) -> DrivingClip:
         """Encode a reference clip as a :class:`DrivingClip` (pass it to :meth:`set_driving_clip`).
 

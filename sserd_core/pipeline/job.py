@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Union
 
-from .. import validate
+from .. import media, validate
 from ..content import ContentTrack
 from ..editor import FaceEditor
 from ..errors import MediaError, SSERDError
@@ -17,35 +17,32 @@ from ..outputs import OutputSet, check_free_space, describe_os_error, signature
 from .frame_cache import FrameTail
 from .options import EditOptions
 from .render import render_face
-from .results import EditResult
-from .render import preview_names
+from .results import EditResult, Outputs, preview_names
 from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
 from .workers import default_threads
 
 _SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
 
 
-def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
-               face_index: int = 0, start: Optional[float] = None, end: Optional[float] = None,
-               editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
-               preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
-               plot_path: Optional[Union[str, os.PathLike]] = None, measure: bool = False, strict: bool = False,
-               audio=_SOURCE_AUDIO, threads: Optional[int] = None,
-               progress: Optional[ProgressFn] = None, reads: Optional[dict] = None) -> EditResult:
-    """Edit the emotion of the face in ``source``; write ``output_path`` with the source's audio.
+def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: EditOptions = EditOptions(), *,
+               editor: Optional[FaceEditor] = None, audio=_SOURCE_AUDIO, progress: Optional[ProgressFn] = None,
+               reads: Optional[dict] = None) -> EditResult:
+    """Edit the emotion of the face in ``source`` to ``emotion``; write ``out`` with the source's audio.
 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
     mux_audio. ``source`` is a video path, or a :class:`ContentTrack` already tracked (then
-    ``start``/``end``/``face_index`` are the track's and tracking is skipped). ``emotion`` is an
-    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label. ``audio``: the source's own
-    audio (default), another media path or :class:`~sserd_core.media.AudioData`, or None.
+    the face and the range are the track's and tracking is skipped). ``emotion`` is an
+    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label. ``out``: an :class:`Outputs` (the
+    video and the side files) or the video's path. ``options``: the face, the range, the frame
+    workers, the previews, ``measure`` and ``strict`` (:class:`EditOptions`, checked when it was made; its
+    target-emotion and backend fields are :func:`edit`'s). ``audio``: the source's own audio (default),
+    another media path or :class:`~sserd_core.media.AudioData`, or None.
 
-    All or nothing: the output, the side-by-side (``comparison_path``), the preview PNGs
-    (``preview_n`` frames in ``preview_dir``) and the plot (``plot_path``) appear together
-    once every one of them is complete; on any failure or interrupt none appears, every
-    temporary is removed and the input (and any file the job did not create) is untouched.
-    Every argument is checked before decoding starts. ``measure``: also fit landmarks on
-    every output frame (implied by ``plot_path``). ``strict``: a truncated clip is an error
+    All or nothing: the output, the side-by-side, the preview PNGs (``options.preview_n`` frames in
+    ``out.previews``) and the plot appear together once every one of them is complete; on any failure or
+    interrupt none appears, every temporary is removed and the input (and any file the job did not
+    create) is untouched. Every path is checked before decoding starts. ``options.measure``: also fit
+    landmarks on every output frame (implied by a plot). ``options.strict``: a truncated clip is an error
     instead of a warning. ``reads``: the other files the job reads, role → path (the reference image or clip,
     the model folder; a driving clip is added from ``emotion``): no output may be one of them (compared by
     identity: symlinks, ``..`` and hard links), nor lie inside a model folder. A source (or a file in
@@ -54,6 +51,11 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
     """
     t0 = time.perf_counter()
     emotion = as_emotion(emotion)
+    out_set = Outputs.of(out)
+    output_path, comparison_path, plot_path = out_set.video, out_set.side_by_side, out_set.plot
+    preview_dir, preview_n, threads = out_set.previews, options.preview_n, options.threads
+    face_index, start, end, measure, strict = options.face_index, options.start, options.end, options.measure, \
+        options.strict
     reads = {k: v for k, v in (reads or {}).items() if isinstance(v, (str, os.PathLike)) and str(v) != ""}
     if emotion.driving_path is not None:
         reads.setdefault("the reference clip", emotion.driving_path)
@@ -64,12 +66,12 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
         input_path = track.video.path
     else:
         input_path = source
-    face_index = validate.face_index(face_index)
-    start, end = validate.time_range(start, end)
-    preview_n = validate.count("preview_n", preview_n, lo=0)
-    threads = validate.threads(threads)
     if not Path(input_path).exists():
         raise MediaError(f"Input file not found: {input_path}.")
+    if track is None and media.is_still_image(input_path):
+        name = Path(input_path).name
+        raise MediaError(f"{name} is a still image, not a video: the edit needs a clip of the face talking. A photo "
+                         f"can be the target instead: give it as the reference face (sserd edit: --reference {name}).")
     out = validate.output_file(output_path)
     if comparison_path is not None:
         validate.output_file(comparison_path, what="The side-by-side output")
@@ -116,9 +118,9 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
             mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
             silent = outs.scratch(f"video{mid}")
             silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
-            result = render_face(content, emotion, silent, editor=editor, comparison_path=silent_cmp,
-                                 preview_dir=final_prev, preview_n=preview_n, measure=measure or bool(plot_path),
-                                 progress=progress, threads=threads, _tail=tail)
+            result = render_face(content, emotion, Outputs(silent, side_by_side=silent_cmp, previews=final_prev),
+                                 dataclasses.replace(options, measure=measure or bool(plot_path)), editor=editor,
+                                 progress=progress, _tail=tail)
             tail = None  # frees the frames
             unchanged()
             if result.n_frames != content.n_frames:
@@ -160,15 +162,13 @@ def edit_video(source, output_path: Union[str, os.PathLike], emotion, *,
                       audio is not None, time.perf_counter() - t0)
 
 
-def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = EditOptions(), *,
-         emotion=None, editor: Optional[FaceEditor] = None,
-         comparison_path: Optional[Union[str, os.PathLike]] = None,
-         preview_dir: Optional[Union[str, os.PathLike]] = None,
-         plot_path: Optional[Union[str, os.PathLike]] = None, audio=_SOURCE_AUDIO,
+def edit(source, out: Union[Outputs, str, os.PathLike], options: EditOptions = EditOptions(), *,
+         emotion=None, editor: Optional[FaceEditor] = None, audio=_SOURCE_AUDIO,
          progress: Optional[ProgressFn] = None) -> EditResult:
     """One edit as the front-ends ask for it: ``options`` (:class:`EditOptions`) on ``source`` (a path or a
-    :class:`ContentTrack`, whose face and range are then the track's), written to ``output_path`` with the
-    source's audio; see :func:`edit_video` for the outputs and the guarantees (checked first, all or nothing).
+    :class:`ContentTrack`, whose face and range are then the track's), written to ``out`` (an :class:`Outputs`
+    or the video's path) with the source's audio: :func:`edit_video` with the target emotion and the backend
+    the options name (checked first, all or nothing).
 
     ``emotion`` (an :class:`EmotionSpec` or label) and ``editor`` replace what ``options`` would make, for a
     front-end that already holds them (the Space keeps its loaded neural models; the CLI names both before
@@ -181,8 +181,4 @@ def edit(source, output_path: Union[str, os.PathLike], options: EditOptions = Ed
         reads["the reference"] = options.reference
     if options.backend and Path(str(options.backend)).exists():
         reads["the model folder"] = options.backend
-    return edit_video(source, output_path, target, face_index=options.face_index, start=options.start,
-                      end=options.end, editor=editor,
-                      comparison_path=comparison_path, preview_dir=preview_dir, preview_n=options.preview_n,
-                      plot_path=plot_path, measure=options.measure, strict=options.strict, audio=audio,
-                      threads=options.threads, progress=progress, reads=reads)
+    return edit_video(source, out, target, options, editor=editor, audio=audio, progress=progress, reads=reads)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, fields
+from typing import ClassVar, Optional
 
+from .. import validate
 from ..editor import FaceEditor
-from ..emotion import EmotionSpec
+from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec
 from .stages import ProgressFn, extract_emotion
 
 
@@ -25,11 +26,19 @@ class EditOptions:
     frame and report the emotion and mouth opening shown. ``strict``: a truncated clip is an error.
     """
 
+    #: the label a form's emotion list shows selected at first (the Space, the Extract Emotion node). The
+    #: field's own default is no label: the neutral face, nothing asked for
+    FORM_LABEL: ClassVar[str] = "happy"
+    #: the numeric fields' ranges (inclusive; None: unbounded), which the front-ends' controls show
+    LIMITS: ClassVar[dict] = {"intensity": (0.0, 1.0), "face_index": (0, None), "start": (0.0, None),
+                              "end": (0.0, None), "grid_step": (1, validate.MAX_GRID_STEP),
+                              "threads": (1, validate.MAX_THREADS), "preview_n": (0, validate.MAX_PREVIEWS)}
+
     emotion: Optional[str] = None
-    intensity: float = 1.0
+    intensity: float = DEFAULT_INTENSITY
     reference: object = None
     curve: Optional[str] = None
-    sync: str = "time"
+    sync: str = SYNC_MODES[0]
     face_index: int = 0
     start: Optional[float] = None
     end: Optional[float] = None
@@ -45,10 +54,13 @@ class EditOptions:
     def __post_init__(self) -> None:
         """Every field is checked here, once, for its type and range (:func:`validate.edit_options`): a bad
         option fails at construction with one sentence, in every front-end alike, never after tracking."""
-        from .. import validate
-
         for name, value in validate.edit_options(self).items():
             object.__setattr__(self, name, value)
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """Every field's default, by name (what a front-end shows before the user changes anything)."""
+        return {f.name: f.default for f in fields(cls)}
 
     def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
         """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""

@@ -10,7 +10,7 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from .. import expression, media, validate
+from .. import expression, media
 from .. import stop as job_stop
 from ..content import ContentTrack
 from ..editor import FaceEditor
@@ -18,49 +18,35 @@ from ..emotion import EmotionSpec
 from ..outputs import OutputSet
 from .backends import default_editor
 from .frame_cache import FrameTail, frames_of
-from .results import Preview, RenderResult
+from .options import EditOptions
+from .results import Outputs, Preview, RenderResult, preview_indices
 from .stages import ProgressFn, _no_progress, as_emotion
 from .workers import batches, default_threads, face_fraction_of, one_blas_thread, ordered
 
 
-def preview_indices(n_frames: int, preview_n: int) -> list:
-    """The frames a render saves as previews: ``preview_n`` evenly spaced over ``n_frames``, first and last included."""
-    if not n_frames or not preview_n or preview_n <= 0:
-        return []
-    return sorted(set(np.linspace(0, n_frames - 1, min(preview_n, n_frames)).round().astype(int).tolist()))
+def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs, str, os.PathLike],
+                options: EditOptions = EditOptions(), *, editor: Optional[FaceEditor] = None,
+                progress: Optional[ProgressFn] = None, frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
+                _tail: Optional["FrameTail"] = None) -> RenderResult:
+    """Re-render the clip with the face showing ``emotion``; write a video-only file ``out`` (an
+    :class:`Outputs` or the video's path).
 
-
-def preview_names(n_frames: int, preview_n: int) -> list:
-    """The file names of the previews of a render (:func:`preview_indices`): the edited frame and source | edited."""
-    return [name for i in preview_indices(n_frames, preview_n)
-            for name in (f"frame_{i:05d}.png", f"frame_{i:05d}_compare.png")]
-
-
-def render_face(content: ContentTrack, emotion: EmotionSpec, output_path: Union[str, os.PathLike], *,
-                editor: Optional[FaceEditor] = None, comparison_path: Optional[Union[str, os.PathLike]] = None,
-                preview_dir: Optional[Union[str, os.PathLike]] = None, preview_n: int = 0,
-                measure: bool = True, progress: Optional[ProgressFn] = None,
-                frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
-                threads: Optional[int] = None, _tail: Optional["FrameTail"] = None) -> RenderResult:
-    """Re-render the clip with the face showing ``emotion``; write a video-only file ``output_path``.
-
-    ``threads``: frame workers (default: :func:`default_threads` — one per CPU core, at most 4, fewer
-    for a small face — for backends that are safe to run on several frames at once, the landmark
-    editor; 1 otherwise). Frames are
-    edited in parallel and written, measured and shown strictly in order; the output is the
-    same file whatever the number of workers.
-
-    ``comparison_path``: also write a side-by-side (source | edited) video.
-    ``preview_dir`` / ``preview_n``: also save ``preview_n`` evenly spaced frames as PNG
-    (edited, and source | edited). ``measure``: fit landmarks on each edited frame to
-    report the emotion and mouth opening actually shown (~2 ms a frame).
+    From ``options`` (:class:`EditOptions`): ``threads``, the frame workers (default: :func:`default_threads`
+    — one per CPU core, at most 4, fewer for a small face — for backends that are safe to run on several
+    frames at once, the landmark editor; 1 otherwise). Frames are edited in parallel and written, measured
+    and shown strictly in order; the output is the same file whatever the number of workers.
+    ``measure``: fit landmarks on each edited frame to report the emotion and mouth opening actually shown
+    (~2 ms a frame). ``preview_n``: with ``out.previews``, save that many evenly spaced frames as PNG
+    (edited, and source | edited). ``out.side_by_side``: also write a source | edited video.
     ``frame_sink(index, rgb)`` receives each edited frame (e.g. to build an IMAGE batch).
     """
     progress = progress or _no_progress
     emotion = as_emotion(emotion)
-    preview_n = validate.count("preview_n", preview_n, lo=0)
+    out_set = Outputs.of(out)
+    output_path, comparison_path, preview_dir = out_set.video, out_set.side_by_side, out_set.previews
+    preview_n, measure, threads = options.preview_n, options.measure, options.threads
     editor = editor or default_editor()
-    workers = default_threads(face_fraction_of(content)) if threads is None else validate.threads(threads)
+    workers = default_threads(face_fraction_of(content)) if threads is None else threads
     if not editor.parallel_safe:
         workers = 1
     video = content.video

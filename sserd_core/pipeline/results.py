@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+import os
+from typing import Optional, Union
 
 import numpy as np
 
 from ..content import ContentTrack
 from ..emotion import EmotionSpec
+
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one job writes: ``video``, the edited clip, and where given, ``side_by_side`` (source | edited),
+    ``previews`` (the folder for :attr:`EditOptions.preview_n` PNG frames) and ``plot`` (the measurements over
+    time, PNG/SVG/PDF). A bare path wherever an ``Outputs`` is taken means ``Outputs(video=path)``."""
+
+    video: PathLike
+    side_by_side: Optional[PathLike] = None
+    previews: Optional[PathLike] = None
+    plot: Optional[PathLike] = None
+
+    @classmethod
+    def of(cls, out: Union["Outputs", PathLike]) -> "Outputs":
+        return out if isinstance(out, Outputs) else cls(out)
 
 
 @dataclass
@@ -45,6 +65,19 @@ class RenderResult:
     comparison_path: Optional[Path] = None
     previews: list[Preview] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def preview_indices(n_frames: int, preview_n: int) -> list:
+    """The frames a render saves as previews: ``preview_n`` evenly spaced over ``n_frames``, first and last included."""
+    if not n_frames or not preview_n or preview_n <= 0:
+        return []
+    return sorted(set(np.linspace(0, n_frames - 1, min(preview_n, n_frames)).round().astype(int).tolist()))
+
+
+def preview_names(n_frames: int, preview_n: int) -> list:
+    """The file names of the previews of a render (:func:`preview_indices`): the edited frame and source | edited."""
+    return [name for i in preview_indices(n_frames, preview_n)
+            for name in (f"frame_{i:05d}.png", f"frame_{i:05d}_compare.png")]
 
 
 @dataclass

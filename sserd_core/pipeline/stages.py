@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import expression, media, validate
 from ..content import ContentTrack
-from ..emotion import EmotionSpec
+from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec, check_sync
 from ..errors import MediaError, NoFaceError, SSERDError
 from ..face import smooth_track, track_faces
 from ..smoothing import moving_average
@@ -81,8 +81,8 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     return expression.build_content_track(video, np.asarray(times), landmarks, tracked.found, face_index)
 
 
-def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, reference=None,
-                    curve: Optional[str] = None, sync: str = "time",
+def extract_emotion(label: Optional[str] = None, intensity: float = DEFAULT_INTENSITY, reference=None,
+                    curve: Optional[str] = None, sync: str = SYNC_MODES[0],
                     progress: Optional[ProgressFn] = None) -> EmotionSpec:
     """The target emotion, from exactly one of: ``curve`` text, a ``reference`` face, or a ``label``.
 
@@ -91,7 +91,8 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
     retargeted onto the source face's geometry — or a **video** path: a driving clip (the
     paper's cross-ID protocol), whose face is tracked and whose emotion is measured on every
     frame; each source frame then shows the clip's emotion at the same time (``sync="time"``)
-    or at the same frame index (``sync="index"``), looping when the clip is shorter. A neural
+    or at the same frame index (``sync="index"``), looping when the clip is shorter, or the whole clip
+    spread over the whole source (``sync="stretch"``). A neural
     backend encodes the clip's frames themselves.
     """
     given = [x is not None and not (isinstance(x, str) and x == "") for x in (label, reference, curve)]
@@ -123,8 +124,7 @@ def extract_emotion(label: Optional[str] = None, intensity: float = 1.0, referen
 
 def _driving_clip(clip, sync: str, progress: Optional[ProgressFn]) -> EmotionSpec:
     """``clip``: a video path, or a :class:`~sserd_core.media.VideoInfo` (a range of a file)."""
-    if sync not in ("time", "index"):
-        raise SSERDError(f"sync must be 'time' or 'index', got {sync!r}.")
+    check_sync(sync)
     if isinstance(clip, media.VideoInfo):
         info, path = clip, clip.path
     else:

@@ -1,0 +1,83 @@
+"""One set of defaults: what the CLI's flags, the Space's form and the ComfyUI nodes' inputs show before a user
+changes anything is :class:`~sserd_core.pipeline.EditOptions`' own (the ComfyUI side, which needs a server, is
+``test_comfyui_server.py::test_the_three_front_ends_default_to_edit_options``)."""
+
+from __future__ import annotations
+
+from sserd_core.pipeline import EditOptions
+
+#: the options every front-end shows, compared by name
+COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend")
+
+
+def cli_defaults() -> dict:
+    """``sserd edit``'s defaults as EditOptions values (no --emotion: the label the user must type)."""
+    from sserd_core.cli import build_parser
+
+    args = build_parser().parse_args(["edit", "in.mp4", "-o", "out.mp4"])
+    edit = next(a for a in build_parser()._subparsers._group_actions[0].choices["edit"]._actions
+                if a.dest == "intensity")
+    lo, hi = (float(x) for x in edit.help.split(", ")[1].split(" ")[0].split(".."))
+    return {"emotion shown": args.emotion, "intensity": EditOptions.intensity if args.intensity is None else args.intensity,
+            "intensity range": (lo, hi), "sync": args.sync, "face_index": args.face_index, "start": args.start,
+            "end": args.end, "backend": args.model or EditOptions.backend,
+            "threads": args.threads, "preview_n": args.preview, "device": args.device, "strict": args.strict}
+
+
+def space_defaults() -> dict:
+    """The Space form's initial values (the page as built, not the source text)."""
+    import app
+
+    demo = app.build_demo()
+    by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
+    slider = by_label["Intensity"]
+    return {"emotion shown": by_label["Emotion"].value, "intensity": slider.value,
+            "intensity range": (slider.minimum, slider.maximum), "sync": EditOptions.sync,  # the Space has no sync
+            "face_index": by_label["Face index"].value, "start": by_label["Start (s)"].value,
+            "end": by_label["End (s)"].value, "backend": by_label["Backend"].value}
+
+
+def core_defaults(shown_label: bool) -> dict:
+    d = EditOptions()
+    return {"emotion shown": EditOptions.FORM_LABEL if shown_label else d.emotion, "intensity": d.intensity,
+            "intensity range": EditOptions.LIMITS["intensity"], "sync": d.sync, "face_index": d.face_index,
+            "start": d.start, "end": d.end, "backend": d.backend}
+
+
+def test_the_cli_flags_default_to_edit_options():
+    cli = cli_defaults()
+    assert {k: cli[k] for k in COMPARED} == core_defaults(shown_label=False)
+    d = EditOptions()
+    assert (cli["threads"], cli["preview_n"], cli["device"], cli["strict"]) == (d.threads, d.preview_n, d.device,
+                                                                                 d.strict)
+
+
+def test_the_space_form_defaults_to_edit_options():
+    assert space_defaults() == core_defaults(shown_label=True)
+
+
+def test_the_space_with_no_label_asks_for_what_the_core_does():
+    """An API call with no label is EditOptions' own default (the neutral face), not a label the form restates."""
+    import app
+
+    assert app._target_emotion("label", None, None, None, "") == {"emotion": None, "intensity": EditOptions.intensity}
+
+
+def test_sync_modes_are_one_list():
+    """The driving clip's sync modes: the landmark path (EmotionSpec), the neural one (DrivingClip), the CLI and
+    EditOptions take the same list, with the same default."""
+    import numpy as np
+
+    from sserd_core.cli import build_parser
+    from sserd_core.emotion import SYNC_MODES, EmotionSpec
+
+    sync = next(a for a in build_parser()._subparsers._group_actions[0].choices["edit"]._actions if a.dest == "sync")
+    assert tuple(sync.choices) == SYNC_MODES and sync.default == EditOptions.sync == SYNC_MODES[0]
+    vectors = np.eye(7, dtype=np.float32)[[1, 2, 3, 4]]  # a 4-frame driving clip
+    for mode in SYNC_MODES:
+        EditOptions(reference="clip.mp4", sync=mode)  # accepted by the options
+        spec = EmotionSpec.from_driving_clip("clip.mp4", np.arange(4) * 0.1, vectors, 0.4, sync=mode)
+        assert spec.targets(np.arange(10) / 25.0).shape == (10, 7)
+    stretch = EmotionSpec.from_driving_clip("clip.mp4", np.arange(4) * 0.1, vectors, 0.4, sync="stretch")
+    picked = stretch.targets(np.arange(10) / 25.0).argmax(1)
+    assert picked.tolist() == [1 + int(i * 4 / 10) for i in range(10)]  # the whole clip over the whole source
