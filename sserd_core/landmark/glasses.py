@@ -49,14 +49,6 @@ _BRIDGE = (1.5, 2.2)
 EYE_R, EYE_L = list(range(36, 42)), list(range(42, 48))
 
 
-def _raster(T: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """Affine ``[2, 3]`` frame px → raster px of the canonical window, and the raster size (w, h)."""
-    S = np.array([[_PPU, 0, _HALF_W * _PPU], [0, _PPU, -_Y0 * _PPU]], np.float64)
-    A = S[:, :2] @ T[:, :2].astype(np.float64)
-    b = S[:, :2] @ T[:, 2].astype(np.float64) + S[:, 2]
-    return np.hstack([A, b[:, None]]), (int(round(2 * _HALF_W * _PPU)), int(round((_Y1 - _Y0) * _PPU)))
-
-
 def _to_px(p) -> np.ndarray:
     return (np.asarray(p, np.float64) + [_HALF_W, -_Y0]) * _PPU
 
@@ -128,7 +120,9 @@ def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndar
     """The glasses frame on the face with ``landmarks`` ``[68, 2]`` (frame px) in ``frame`` (RGB), if any."""
     from ..geometry import apply
 
-    A, (w, h) = _raster(to_canonical)
+    from .occlusion import _canonical_raster
+
+    A, (w, h) = _canonical_raster(to_canonical, _PPU, _HALF_W, _Y0, _Y1)
     canon = cv2.warpAffine(frame, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     gray = cv2.GaussianBlur(cv2.cvtColor(canon, cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3), 0)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)

@@ -38,12 +38,15 @@ _PPU = 40.0
 _HALF_W, _Y0, _Y1 = 1.25, -0.75, 1.75
 
 
-def _canonical_raster(T: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """Affine ``[2, 3]`` frame px → raster px of the canonical window, and the raster size (w, h)."""
-    S = np.array([[_PPU, 0, _HALF_W * _PPU], [0, _PPU, -_Y0 * _PPU]], np.float64)
+def _canonical_raster(T: np.ndarray, ppu: float = _PPU, half_w: float = _HALF_W, y0: float = _Y0,
+                      y1: float = _Y1) -> tuple[np.ndarray, tuple[int, int]]:
+    """Affine ``[2, 3]`` frame px → raster px of the canonical window (``ppu`` px per inter-ocular distance,
+    x in [-``half_w``, ``half_w``], y in [``y0``, ``y1``]; this module's window by default), and the raster
+    size (w, h)."""
+    S = np.array([[ppu, 0, half_w * ppu], [0, ppu, -y0 * ppu]], np.float64)
     A = S[:, :2] @ T[:, :2].astype(np.float64)
     b = S[:, :2] @ T[:, 2].astype(np.float64) + S[:, 2]
-    w, h = int(round(2 * _HALF_W * _PPU)), int(round((_Y1 - _Y0) * _PPU))
+    w, h = int(round(2 * half_w * ppu)), int(round((y1 - y0) * ppu))
     return np.hstack([A, b[:, None]]), (w, h)
 
 

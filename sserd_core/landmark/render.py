@@ -159,6 +159,11 @@ def keep_lip_thickness(src: np.ndarray, delta: np.ndarray, bounds=LIP_THICKNESS)
     return delta
 
 
+def _iod_px(face: FaceFrame) -> float:
+    """The face's inter-ocular distance in frame pixels (the scale of its canonical transform)."""
+    return 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
+
+
 def target_landmarks(face: FaceFrame, target: np.ndarray) -> np.ndarray:
     """Edited landmarks ``[68, 2]`` (frame px): source + displacement(target − source emotion); content pinned."""
     delta = _emotion_delta(face, target)[:68]
@@ -277,7 +282,7 @@ class LandmarkEditor(FaceEditor):
         if len(pinned):
             # a control point that moves right beside a pinned one would fold the spline between them (a
             # raised inner brow just above a glasses frame's top bar): its move fades out towards the frame
-            iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
+            iod = _iod_px(face)
             near = np.sqrt(((src_lm[:, None, :] - pinned[None]) ** 2).sum(-1)).min(1)
             t = np.clip(near / (_PIN_CLEARANCE * iod), 0.0, 1.0)[:, None]
             dst_lm = src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
@@ -369,7 +374,7 @@ class LandmarkEditor(FaceEditor):
         else:
             crop = self._warp(frame, x0 + ex0, y0 + ey0, ew, eh, map_x, map_y)
         if self.shading:
-            iod = 1.0 / max(float(np.sqrt(abs(np.linalg.det(face.to_canonical[:, :2])))), 1e-6)
+            iod = _iod_px(face)
             gain = shading_gain((eh, ew), dst_lm - [x0 + ex0, y0 + ey0], iod,
                                 fold_amounts(np.asarray(target), np.asarray(face.source_emotion)), crop)
             if gain is not None:
