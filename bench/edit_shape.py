@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,6 +120,7 @@ def main() -> None:
           f"99th percentile distance {model.limit:.2f}", flush=True)
 
     editor = LandmarkEditor()
+    work = Path(tempfile.mkdtemp(prefix="sserd_edit_shape_"))  # the renders' video goes here, never to a fixed name
     rows = []
     for clip in args.clips.split(","):
         t0 = time.perf_counter()
@@ -133,7 +136,7 @@ def main() -> None:
                 src_dist.append(float(model.distance((canonical(lm) - content.neutral)[None])[0]))
         for emo in args.emotions.split(","):
             got = {}
-            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_shape.mp4"), frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
+            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), work / "render.mp4", frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
             target = np.zeros(7, np.float32)
             target[em.EMOTIONS.index(emo)] = args.intensity
             lips_r, same, dist = [], [], []
@@ -184,6 +187,7 @@ def main() -> None:
                   f"{row['aniso_lips_p99']:.2f} skin {row['area_skin_p99']:.2f}/{row['aniso_skin_p99']:.2f}  "
                   f"fold {row['fold']:.4f}  plausible {row['plausible']:.0%} (source {row['plausible_source']:.0%})  same {row['same']:.0f} %", flush=True)
         print(f"  ({clip}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)  # the folder this run made, and only that
     if args.out:
         lines = ["| clip | target | lip height p5 (≥ 0.80) | area p99 lips / skin | anisotropy p99 lips / skin "
                  "| fold-over | within real spread (source) | same person |", "|---|---|---|---|---|---|---|---|"]
