@@ -240,6 +240,15 @@ def edit_options(o) -> dict:
     return out
 
 
+def threads(value, name: str = "threads") -> Optional[int]:
+    """Frame workers: None (the default) or 1..:data:`MAX_THREADS`."""
+    n = count(name, value, lo=1, allow_none=True)
+    if n is not None and n > MAX_THREADS:
+        raise SSERDError(f"{name} must be between 1 and {MAX_THREADS}, got {n}; more workers than cores only use "
+                         "more memory.")
+    return n
+
+
 def neural_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
     """The neural backend's options, normalised: ``dtype`` one of :data:`DTYPES` (``auto`` → None), ``batch_size``
     1..:data:`MAX_BATCH_SIZE` and ``max_face_size`` 1..:data:`MAX_FACE_SIZE` px (0 or None: automatic → None),
@@ -260,15 +269,6 @@ def neural_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
         raise SSERDError(f"The maximum face size must be between 1 and {MAX_FACE_SIZE} px (0: the model's full "
                          f"size), got {m}.")
     return {"dtype": dtype, "batch_size": b or None, "noise_mode": noise_mode, "max_face_size": m or None}
-
-
-def threads(value, name: str = "threads") -> Optional[int]:
-    """Frame workers: None (the default) or 1..:data:`MAX_THREADS`."""
-    n = count(name, value, lo=1, allow_none=True)
-    if n is not None and n > MAX_THREADS:
-        raise SSERDError(f"{name} must be between 1 and {MAX_THREADS}, got {n}; more workers than cores only use "
-                         "more memory.")
-    return n
 
 
 def device(name: Optional[str]) -> Optional[str]:
