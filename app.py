@@ -483,9 +483,9 @@ class NumberInput(gr.Number):
             payload = None
         try:
             return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. out of bounds
+        except gr.Error as exc:  # Gradio's own, e.g. out of bounds: say which field
+            raise gr.Error(public_message(f"{self.label}: {exc.message}"), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001
             raise gr.Error(public_message(f"{self.label}: {exc}"), print_exception=False) from None
 
 
