@@ -55,15 +55,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     video = content.video
     n = content.n_frames
     times = content.times
-    targets = emotion.targets(times[:n])
-    if emotion.keep_source:  # controls alone: the source's own expression, frame by frame, is the base
-        targets = np.nan_to_num(np.asarray(content.source_emotion[:n], np.float32))
-    controls = None
-    edit_targets = targets
-    check_controls(emotion, editor)
-    if emotion.controls or emotion.keep_source:
-        controls = emotion.control_targets(times[:n])
-        edit_targets = np.hstack([targets, controls]).astype(np.float32)
+    targets, controls, edit_targets = frame_targets(content, emotion, editor, np.arange(n))
     shown = np.full((n, N_CONTROLS), np.nan, np.float32)
     sample_at = set(preview_indices(n, CONTROL_SAMPLES)) if controls is not None and controls.any() else set()
     driving = None
@@ -160,6 +152,23 @@ def _median_share(sampled: np.ndarray) -> np.ndarray:
         if len(col):
             out[c] = float(np.median(col))
     return out
+
+
+def frame_targets(content: ContentTrack, emotion: EmotionSpec, editor: Optional[FaceEditor],
+                  frames: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
+    """``(targets [N, 7], controls [N, N_CONTROLS] or None, what the editor is handed [N, 7 (+ N_CONTROLS)])``
+    for ``frames`` (indices) of ``content``: the emotion asked for at each frame's time (the source's own where
+    ``emotion`` keeps it: controls alone) and the expression controls after it, where there are any."""
+    frames = np.asarray(frames, int)
+    # over the whole clip, then picked: a driving clip matched by index or stretched depends on every frame
+    targets = emotion.targets(content.times[:content.n_frames])[frames]
+    if emotion.keep_source:  # controls alone: the source's own expression, frame by frame, is the base
+        targets = np.nan_to_num(np.asarray(content.source_emotion[frames], np.float32))
+    check_controls(emotion, editor)
+    if not (emotion.controls or emotion.keep_source):
+        return targets, None, targets
+    controls = emotion.control_targets(content.times[frames])
+    return targets, controls, np.hstack([targets, controls]).astype(np.float32)
 
 
 def check_controls(emotion: EmotionSpec, editor: Optional[FaceEditor]) -> None:
