@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +40,12 @@ examples:
       show the emotion of the face in face.jpg (anyone's face)
   sserd edit talk.mp4 -o out/arc.mp4 --curve "0:neutral,2:happy@0.9,5:sad@0.6"
       neutral at 0 s, turning happy by 2 s, then sad by 5 s (linear in between)
+  sserd edit talk.mp4 -o out/ctl.mp4 --control "smile=0.6, brow_inner=0.4"
+      the source's own expression with a smile and raised inner brows; jaw and lips keep the speech
+  sserd edit talk.mp4 -o out/mix.mp4 --emotion happy --intensity 0.6 --control "brow_lower=-0.3"
+      happy at 0.6 with the brows lifted a little (controls add to a label, a reference or a curve)
+  sserd edit talk.mp4 -o out/ramp.mp4 --control "0: smile=0; 2: smile=0.8; 4: smile=-0.5"
+      controls over time: keyframes TIME: NAME=VALUE ... separated by ';' (linear in between)
   sserd edit talk.mp4 -o out/cut.mp4 --emotion surprised --start 3 --end 8 --side-by-side --preview 4
       edit only 3..8 s, also write out/cut_side_by_side.mp4 and 4 PNG frames in out/cut_preview/
   sserd edit talk.mp4 -o out/nn.mp4 --reference face.jpg --model models/sserd-mead --device cuda --batch-size 16
@@ -118,8 +125,9 @@ def cmd_edit(args) -> int:
     from .pipeline import EditOptions, Outputs, edit
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
-    if not chosen:
-        raise SSERDError("Say what emotion to show: --emotion LABEL [--intensity X], --reference IMAGE, or --curve TEXT.")
+    if not chosen and not args.control:
+        raise SSERDError("Say what emotion to show: --emotion LABEL [--intensity X], --reference IMAGE, --curve TEXT, "
+                         "or expression controls (--control \"smile=0.6\").")
     if len(chosen) > 1:
         raise SSERDError(f"Give only one of --emotion, --reference, --curve (got {', '.join('--' + c for c in chosen)}).")
     if args.intensity is not None and not args.emotion:
@@ -127,7 +135,8 @@ def cmd_edit(args) -> int:
     if not Path(args.input).exists():
         raise SSERDError(f"Input file not found: {args.input}.")
     # every option is checked once, by EditOptions; the paths here, before anything is read
-    options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, sync=args.sync,
+    options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, controls=args.control,
+                          sync=args.sync,
                           **({} if args.intensity is None else {"intensity": args.intensity}),
                           face_index=args.face_index, start=args.start, end=args.end,
                           backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
@@ -166,6 +175,12 @@ def cmd_edit(args) -> int:
         print(f"wrote {len(r.previews)} preview frames to {preview_dir}")
     if args.plot:
         print(f"wrote {args.plot}")
+    if r.control_shown is not None:
+        from .controls import CONTROL_NAMES
+
+        shown = [f"{n} {100 * x:.0f}%" for n, x in zip(CONTROL_NAMES, r.control_shown) if x == x]
+        if shown:
+            print(f"controls shown (median share of their motion): {', '.join(shown)}")
     return 0
 
 
@@ -225,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on an error, show the full traceback instead of one line (may appear anywhere on the line)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    from .controls import controls_help
     from .emotion import SYNC_MODES
     from .pipeline.options import EditOptions
     from .validate import DTYPES, NOISE_MODES
@@ -248,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--curve", metavar="TEXT",
                    help='emotion keyframes over time, TIME:EMOTION[@INTENSITY],...: e.g. "0:neutral,2:happy@0.9" '
                         "(seconds from --start; linear in between, held after the last)")
+    c = e.add_argument_group(
+        "expression controls (with a target emotion above, or alone: then 0 = the source's own expression)",
+        textwrap.fill("named controls over the face's action units, each -1..+1 (0 = the source; +1 a strong, posed "
+                      "action, -1 the opposite motion). The jaw and the lip opening are the speech: no control moves "
+                      "them. A control pushed past what keeps the face believable saturates, and the edit says so "
+                      "(the landmark backend).", 78, initial_indent="  ", subsequent_indent="  ")
+        + "\n" + controls_help())
+    c.add_argument("--control", metavar="TEXT", default=d["controls"],
+                   help='NAME=VALUE,... for the whole clip, e.g. "smile=0.6, brow_inner=0.4"; or keyframes over time '
+                        '"TIME: NAME=VALUE ...; TIME: ..." (seconds from --start; a control a keyframe does not name is '
+                        '0 there; linear in between, held after the last). Action-unit names (AU12=0.5) work too')
     g.add_argument("--sync", choices=SYNC_MODES, default=d["sync"],
                    help=f"with a driving clip as --reference: match frames by time, by frame index, or stretch the "
                         f"whole clip over the whole edit (default: {d['sync']})")

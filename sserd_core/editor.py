@@ -54,6 +54,9 @@ class FaceEditor(ABC):
     #: True when ``edit`` may run on several frames at once from several threads (no state carried
     #: from frame to frame); the pipeline then edits frames in parallel
     parallel_safe: bool = False
+    #: True when the backend takes expression controls (:mod:`sserd_core.controls`): each target is then the
+    #: emotion vector ``[7]`` followed by the controls' values ``[N_CONTROLS]`` (the landmark editor)
+    takes_controls: bool = False
 
     def load_driving_clip(self, path: str, *, sync: str, source_fps: float, source_frames: int,
                           start: Optional[float] = None, end: Optional[float] = None,
@@ -72,6 +75,13 @@ class FaceEditor(ABC):
         driving clip, so an editor reused across jobs never keeps an earlier job's clip).
 
         Default: nothing to do (a backend whose :meth:`load_driving_clip` returns None)."""
+
+    def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
+        """The share (0…1) of each expression control's displacement that reaches this frame's face, ``[N_CONTROLS]``
+        (NaN where not measured). Default: not measured (a backend that takes controls says how much it shows)."""
+        from .controls import N_CONTROLS
+
+        return np.full(N_CONTROLS, np.nan, np.float32)
 
     def prepare(self, emotion: EmotionSpec) -> None:
         """Called once per job before the first :meth:`edit` (e.g. encode the reference image)."""

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from .controls import N_CONTROLS, controls_at, describe_controls, format_controls, parse_controls
 from .errors import SSERDError
 
 EMOTIONS = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
@@ -90,6 +91,11 @@ class EmotionSpec:
     source frame *i* shows clip frame *i* mod *N* — or ``"stretch"`` — the whole clip over the
     whole source, frame *i* of *M* showing clip frame ⌊*i*·*N*/*M*⌋. ``driving_start`` / ``driving_end`` (seconds) are the
     range of the clip that was measured (the whole clip: 0 and None), which a neural backend encodes.
+
+    **Expression controls** (:mod:`sserd_core.controls`): ``controls`` are keyframes ``(time_seconds,
+    float32 [N_CONTROLS])``, −1…+1 each, on top of the emotion (:meth:`control_targets`). With
+    ``keep_source`` the emotion part is the source's own expression, frame by frame (controls alone:
+    0 = the source), and :meth:`targets` are only a placeholder the render stage replaces.
     """
 
     keyframes: list = field(default_factory=list)
@@ -102,6 +108,27 @@ class EmotionSpec:
     loop: Optional[float] = None
     driving_start: float = 0.0
     driving_end: Optional[float] = None
+    controls: list = field(default_factory=list)
+    keep_source: bool = False
+
+    @property
+    def has_controls(self) -> bool:
+        """Whether any control is ever away from 0."""
+        return any(np.any(v) for _, v in self.controls)
+
+    def control_targets(self, times) -> np.ndarray:
+        """Control values ``[N, N_CONTROLS]`` for frames shown at ``times`` (zeros without controls)."""
+        return controls_at(self.controls, times)
+
+    def with_controls(self, controls) -> "EmotionSpec":
+        """A copy with ``controls`` (text, a mapping ``{name: value}`` or keyframes; :func:`parse_controls`)."""
+        import dataclasses
+
+        return dataclasses.replace(self, controls=parse_controls(controls))
+
+    def controls_text(self) -> str:
+        """The controls as text :func:`parse_controls` reads back (``""`` without controls)."""
+        return format_controls(self.controls)
 
     def driving_range(self) -> dict:
         """The driving clip's measured range as keyword arguments (``start``, ``end``, ``max_frames``): the
@@ -138,6 +165,15 @@ class EmotionSpec:
         return normalise((1 - a) * v0 + a * v1)
 
     def describe(self) -> str:
+        base = "the source's own expression" if self.keep_source else self._describe_emotion()
+        if not self.has_controls:
+            return base
+        if len(self.controls) == 1:
+            return f"{base}; controls: {describe_controls(self.controls[0][1])}"
+        keys = "; ".join(f"{t:g}s: {describe_controls(v) or 'all 0'}" for t, v in self.controls)
+        return f"{base}; controls over time: {keys}"
+
+    def _describe_emotion(self) -> str:
         if self.driving_path is not None:
             n = len(self.frame_vectors) if self.frame_vectors is not None else 0
             return (f"driving clip {os.path.basename(self.driving_path)} ({n} frames, {self.sync}-synchronised; "
@@ -167,6 +203,12 @@ class EmotionSpec:
         return cls(frames, reference_rgb=reference_rgb, measured=normalise(vectors.mean(0)), source="driving clip",
                    driving_path=str(path), frame_vectors=np.stack([v for _, v in frames]), sync=sync,
                    loop=float(duration), driving_start=float(start or 0.0), driving_end=end)
+
+    @classmethod
+    def from_controls(cls, controls) -> "EmotionSpec":
+        """Controls alone: the source's own expression with the controls on top (0 = the source)."""
+        return cls([(0.0, emotion_vector("neutral"))], source="controls", controls=parse_controls(controls),
+                   keep_source=True)
 
     @classmethod
     def from_curve(cls, text: str) -> "EmotionSpec":

@@ -213,6 +213,7 @@ def edit_options(o) -> dict:
     given = [x for x in (o.emotion, o.reference, o.curve) if x is not None and not (isinstance(x, str) and x == "")]
     if len(given) > 1:
         raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
+    out["controls"] = controls(o.controls)
     check_sync(o.sync)
     out["face_index"] = face_index(o.face_index)
     out["start"], out["end"] = time_range(o.start, o.end)
@@ -238,6 +239,16 @@ def edit_options(o) -> dict:
     out["strict"] = flag("strict", o.strict)
     out.update(neural_options(o.dtype, o.batch_size, o.noise_mode, o.max_face_size))
     return out
+
+
+def controls(value) -> Optional[str]:
+    """Expression controls (text or a mapping ``{name: value}``) checked and written as the text every front-end
+    shows (:func:`sserd_core.controls.format_controls`); None when none is given."""
+    from .controls import controls_given, format_controls, parse_controls
+
+    if not controls_given(value):
+        return None
+    return format_controls(parse_controls(value))
 
 
 def threads(value, name: str = "threads") -> Optional[int]:

@@ -26,7 +26,8 @@ is taken off first (:data:`IDENTITY_SPREAD`), so a person's build does not read 
 
 - :mod:`.layout` — the 68-point index tables, the skin points and the warp's control points;
 - :mod:`.action_units` — the AU displacement fields, the emotions' AU recipes (``EMOTION_AUS`` to
-  measure, ``EDIT_AUS`` to edit, ``REMOVE_AUS`` to take off) and the displacement of an edit;
+  measure, ``EDIT_AUS`` to edit, ``REMOVE_AUS`` to take off), the expression controls' (``CONTROL_AUS``),
+  the reach an edit may not pass (``EDIT_REACH``) and the displacement of an edit;
 - :mod:`.features` — speech content and emotion features of canonical landmarks, the population neutral;
 - :mod:`.fit` — the emotion fit and how a reference face is read;
 - :mod:`.measure` — measuring faces in pixels (a reference image, a rendered frame);
@@ -36,7 +37,8 @@ is taken off first (:data:`IDENTITY_SPREAD`), so a person's build does not read 
 from .layout import (BROW_L, BROW_R, CONTENT_POINTS, EMOTION_POINTS, EYE_L, EYE_R, INNER_LIP_CENTRES, JAW,
                      LIPS_INNER, LIPS_OUTER, MOUTH_CORNERS, N_CONTROL, NOSE_BASE, NOSE_BRIDGE, SKIN_NAMES,
                      SKIN_POINTS, control_points)
-from .action_units import (ACTION_UNITS, CONTROL_BASIS, EDIT_AUS, EDIT_CONTROL_BASIS, EMOTION_AUS, EMOTION_BASIS,
+from .action_units import (ACTION_UNITS, CONTROL_AUS, CONTROL_BASIS, CONTROLS_BASIS, EDIT_REACH, controls_displacement,
+                           hold_to_reach, EDIT_AUS, EDIT_CONTROL_BASIS, EMOTION_AUS, EMOTION_BASIS,
                            REMOVE_AUS, REMOVE_CONTROL_BASIS, control_displacement, edit_displacement, edit_split,
                            emotion_displacement, emotion_field, keep_lid_crease_between)
 from .features import (FEATURES, IDENTITY_SPREAD, content_features, emotion_features,
@@ -49,7 +51,8 @@ from .track import build_content_track
 __all__ = ["BROW_L", "BROW_R", "CONTENT_POINTS", "EMOTION_POINTS", "EYE_L", "EYE_R", "INNER_LIP_CENTRES",
            "JAW", "LIPS_INNER", "LIPS_OUTER", "MOUTH_CORNERS", "N_CONTROL", "NOSE_BASE", "NOSE_BRIDGE",
            "SKIN_NAMES", "SKIN_POINTS", "control_points",
-           "ACTION_UNITS", "CONTROL_BASIS", "EDIT_AUS", "EDIT_CONTROL_BASIS", "EMOTION_AUS", "EMOTION_BASIS",
+           "ACTION_UNITS", "CONTROL_AUS", "CONTROL_BASIS", "CONTROLS_BASIS", "EDIT_REACH", "controls_displacement",
+           "hold_to_reach", "EDIT_AUS", "EDIT_CONTROL_BASIS", "EMOTION_AUS", "EMOTION_BASIS",
            "REMOVE_AUS", "REMOVE_CONTROL_BASIS", "control_displacement", "edit_displacement", "edit_split",
            "emotion_displacement", "emotion_field", "keep_lid_crease_between", "FEATURES", "IDENTITY_SPREAD",
            "content_features", "emotion_features", "identity_tolerant",

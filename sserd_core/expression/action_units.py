@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..controls import CONTROL_NAMES
 from ..emotion import EMOTIONS
 from .layout import (BROW_L, BROW_R, N_CONTROL, _CONTROL_INDEX, _CONTROL_MIRROR, _RIGHT_SIDE)
 
@@ -77,6 +78,10 @@ ACTION_UNITS = {
                   61: (.07, -.055), 67: (.07, -.055), 50: (.045, -.04), 58: (.045, -.04), 51: (0, -.015), 57: (0, -.015),
                   "modiolus": (.10, -.07), "nasolabial": (.05, -.06), "lower_cheek": (.05, -.045),
                   "malar": (.02, -.03)}),
+    # The squint (FACS AU44): the eyes narrowed from both lids, the upper lid lowered a little more than
+    # the lower lid rises (an eye about half closed at 1), the lid fold following the upper lid.
+    "AU44": _au({37: (0, .03), 38: (0, .03), 40: (0, -.022), 41: (0, -.022), 36: (0, .004), 39: (0, .002),
+                 "lid_crease": (0, .015)}),
     "AU15e": _au({48: (-.01, .09), 60: (-.01, .085), 49: (0, .055), 59: (0, .055), 61: (0, .04), 67: (0, .04),
                   50: (0, .018), 58: (0, .018), "modiolus": (0, .07), "lower_cheek": (0, .035)}),
 }
@@ -160,6 +165,49 @@ REMOVE_CONTROL_BASIS = np.stack([np.zeros((N_CONTROL, 2), np.float32)]
                                 + [emotion_field(e, REMOVE_AUS) for e in EMOTIONS[1:]])
 
 
+#: What each expression control (:data:`sserd_core.controls.CONTROLS`) does at +1, as AU weights (as
+#: :data:`EDIT_AUS`): the action unit at the strength the labels' edit gives it, so a control and a label
+#: that share an action unit move the face alike (the lip stretcher, tightener and chin raiser as held
+#: in :data:`EDIT_AUS`, which keeps the lips' shape). −1 is the opposite displacement.
+CONTROL_AUS = {
+    "brow_inner": {"AU1": 1.0},
+    "brow_outer": {"AU2": 1.0},
+    "brow_lower": {"AU4": 0.9},
+    "lid_raise": {"AU5": 1.0},
+    "lid_tighten": {"AU7": 1.0},
+    "squint": {"AU44": 1.0},
+    "cheek_raise": {"AU6": 1.0},
+    "nose_wrinkle": {"AU9": 0.8},
+    "smile": {"AU12e": 1.0},
+    "corners_down": {"AU15e": 1.0},
+    "lip_stretch": {"AU20": 0.5},
+    "lip_press": {"AU23": 0.7},
+    "chin_raise": {"AU17": 0.4},
+}
+#: ``[N_CONTROLS, N_CONTROL, 2]`` each control's displacement at +1, in :data:`~sserd_core.controls.CONTROL_NAMES` order
+CONTROLS_BASIS = np.stack([sum(w * ACTION_UNITS[au] for au, w in CONTROL_AUS[name].items())
+                           for name in CONTROL_NAMES]).astype(np.float32)
+#: ``[N_CONTROL]`` how far (IOD) from the person's neutral face an edit with controls may take each control point:
+#: the farthest any label's edit (at intensity 1) or any control (at ±1) moves it alone. A label and controls
+#: that add up past it are held to it (they saturate; the landmark editor's ``control_saturation`` says by how
+#: much): a smile control on top of "happy" does not pull the lip corners twice as far as the strongest smile
+#: the edit makes.
+EDIT_REACH = np.maximum(np.linalg.norm(np.stack([emotion_field(e, EDIT_AUS) for e in EMOTIONS[1:]]), axis=-1).max(0),
+                        np.linalg.norm(CONTROLS_BASIS, axis=-1).max(0)).astype(np.float32)
+
+
+def controls_displacement(values: np.ndarray) -> np.ndarray:
+    """Canonical displacement ``[N_CONTROL, 2]`` of control values ``[N_CONTROLS]`` (−1…+1 each)."""
+    return np.tensordot(np.asarray(values, np.float32), CONTROLS_BASIS, axes=1).astype(np.float32)
+
+
+def hold_to_reach(delta: np.ndarray, reach: np.ndarray = EDIT_REACH) -> np.ndarray:
+    """``delta`` ``[N_CONTROL, 2]`` with each point's displacement no longer than ``reach`` (direction kept)."""
+    norm = np.linalg.norm(delta, axis=-1)
+    scale = np.minimum(1.0, reach / np.maximum(norm, 1e-9))
+    return (delta * scale[:, None]).astype(np.float32)
+
+
 def edit_split(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(added, removed)`` ``[7]`` (both ≥ 0): how much of each emotion an edit from ``source`` to
     ``target`` adds and takes off (the neutral entry is 0)."""
@@ -188,14 +236,28 @@ def keep_lid_crease_between(src: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return delta
 
 
-def edit_displacement(target: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Canonical displacement ``[N_CONTROL, 2]`` that takes a face showing ``source`` to ``target``.
+def edit_displacement(target: np.ndarray, source: np.ndarray, controls: Optional[np.ndarray] = None) -> np.ndarray:
+    """Canonical displacement ``[N_CONTROL, 2]`` that takes a face showing ``source`` to ``target``, with
+    the expression ``controls`` ``[N_CONTROLS]`` (−1…+1; None: none) on top.
 
     What the source shows and the target does not is removed as it was measured
     (:data:`REMOVE_AUS`: :data:`EMOTION_AUS` with a smile's cheek raise doubled); what the target adds is added at the edit's strength (:data:`EDIT_AUS`).
     Zero when ``target == source``; linear (so monotonic) in a label's intensity on either side of
-    the source's own amount.
+    the source's own amount. With controls, the face the edit makes (what the source shows, the label's
+    change and the controls' displacement, from the person's neutral face) is held, point by point, to
+    :data:`EDIT_REACH` or to what the source shows where that is more (:func:`hold_to_reach`): a control on top
+    of a label that already moves a part as far as the edit moves it, or against a label that already took an
+    expression off, saturates instead of making a caricature. Without controls nothing is held (no label
+    reaches it alone).
     """
     added, removed = edit_split(target, source)
-    return (np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
-            - np.tensordot(removed[1:], REMOVE_CONTROL_BASIS[1:], axes=1)).astype(np.float32)
+    delta = (np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
+             - np.tensordot(removed[1:], REMOVE_CONTROL_BASIS[1:], axes=1))
+    if controls is not None and np.any(controls):
+        # the face the edit makes, as a displacement from the person's neutral face, held to the reach (or to
+        # what the source itself shows, where that is more: the source's own expression is never pulled in)
+        shown = control_displacement(source)
+        made = shown + delta + controls_displacement(controls)
+        reach = np.maximum(EDIT_REACH, np.linalg.norm(shown, axis=-1))
+        delta = hold_to_reach(made, reach) - shown
+    return delta.astype(np.float32)

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from .. import expression, geometry
+from ..controls import N_CONTROLS
 from ..blend import paste_back_patch
 from ..media.patch import Patch
 from ..editor import FaceEditor, FaceFrame
@@ -118,10 +119,23 @@ def lip_factors(opening: float) -> np.ndarray:
     return 1.0 - (1.0 - np.array([floor_x, floor_y], np.float32)) * t
 
 
+def split_target(target: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """``(emotion [7], controls [N_CONTROLS] or None)`` of one frame's target: an emotion vector, or one
+    with the expression controls' values after it (what the render stage hands an edit with controls)."""
+    t = np.asarray(target, np.float32)
+    if len(t) == 7:
+        return t, None
+    if len(t) != 7 + N_CONTROLS:
+        raise ValueError(f"a target is 7 emotion values or 7 + {N_CONTROLS} with the controls, got {len(t)}")
+    return t[:7], t[7:]
+
+
 def _emotion_delta(face: FaceFrame, target: np.ndarray) -> np.ndarray:
-    """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion, content points pinned,
-    the lips' share scaled by :func:`lip_factors` of the clip's opening around this frame."""
-    delta = expression.edit_displacement(target, face.source_emotion)
+    """Canonical displacement ``[N_CONTROL, 2]`` of target − source emotion (and the target's expression
+    controls), content points pinned, the lips' share scaled by :func:`lip_factors` of the clip's opening
+    around this frame, the lips' height and the lid folds kept (the believability bounds)."""
+    emotion, controls = split_target(target)
+    delta = expression.edit_displacement(emotion, face.source_emotion, controls)
     delta[expression.CONTENT_POINTS] = 0.0
     opening = face.mouth_open
     if opening is None or not np.isfinite(opening):
@@ -177,6 +191,22 @@ def target_skin_points(face: FaceFrame, target: np.ndarray) -> tuple[np.ndarray,
     return src, src + geometry.displacement_to_frame(face.to_canonical, delta)
 
 
+def _pinned(glasses, none: np.ndarray) -> np.ndarray:
+    """The points pinned on a glasses frame (frame px), or ``none`` without one."""
+    return glasses.points.astype(np.float64) if glasses is not None and glasses.amount >= 0.5 else none
+
+
+def _fade_near_pins(src_lm: np.ndarray, dst_lm: np.ndarray, pinned: np.ndarray, face: FaceFrame) -> np.ndarray:
+    """``dst_lm`` with each control point's move faded out towards the pinned points (a glasses frame): a
+    point that moves right beside a pinned one would fold the spline between them (a raised inner brow
+    just above a glasses frame's top bar)."""
+    if not len(pinned):
+        return dst_lm
+    near = np.sqrt(((src_lm[:, None, :] - pinned[None]) ** 2).sum(-1)).min(1)
+    t = np.clip(near / (_PIN_CLEARANCE * _iod_px(face)), 0.0, 1.0)[:, None]
+    return src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
+
+
 @dataclass
 class Flow:
     """One frame's warp: for each output pixel of the box ``E``, where the source is sampled.
@@ -220,6 +250,7 @@ class LandmarkEditor(FaceEditor):
 
     name = "landmark"
     parallel_safe = True  # every frame is edited from its own inputs only
+    takes_controls = True
 
     def __init__(self, device: Optional[str] = None, grid_step: int = 8, interpolation: str = "bicubic",
                  backend: str = "auto", shading: bool = True, occlusion: bool = True, glasses: bool = True):
@@ -245,6 +276,41 @@ class LandmarkEditor(FaceEditor):
         """Edited landmarks ``[68, 2]`` (frame px) for one frame; a subclass may change what moves
         (the evaluation's naive baseline moves the mouth too)."""
         return target_landmarks(face, target)
+
+    def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
+        """``float32 [N_CONTROLS]``: the share (0…1) of each expression control's motion that the believability
+        bounds let through on this frame's face (NaN for a control at 0, or where no face is tracked).
+
+        The share is how far the edited points move when the control is added to everything else the target
+        asks for, against how far the control would move them if nothing held it (the rate of a small step of
+        the control alone, times its value; both in frame px). What scales a control evenly at every value (an
+        open mouth keeps part of a lip motion, a glasses frame fades the brows beside it) is in that rate; what
+        holds it at a limit is not (the reach of a face part, the lips' height, the lid folds). Below 1 the
+        control saturates: pushed further, it shows no more."""
+        emotion, controls = split_target(target)
+        out = np.full(N_CONTROLS, np.nan, np.float32)
+        if face is None or controls is None or not np.any(controls):
+            return out
+        glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
+        pinned = _pinned(glasses, np.zeros((0, 2)))
+        src = expression.control_points(face.landmarks).astype(np.float64)
+
+        def shown(t):
+            delta = geometry.displacement_to_frame(face.to_canonical, _emotion_delta(face, t))
+            return _fade_near_pins(src, src + delta, pinned, face) - src
+
+        full = shown(target)
+        step = 0.02
+        for c in np.flatnonzero(controls):
+            without = np.array(target, np.float32)
+            without[7 + c] = 0.0
+            alone = np.concatenate([np.asarray(face.source_emotion, np.float32), np.zeros(N_CONTROLS, np.float32)])
+            alone[7 + c] = step * np.sign(controls[c])
+            free = shown(alone) * (abs(float(controls[c])) / step)  # the control unheld (linear scalings kept)
+            need = float((free * free).sum())
+            if need > 1e-12:
+                out[c] = np.clip(float(((full - shown(without)) * free).sum()) / need, 0.0, 1.0)
+        return out
 
     def edit_one(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
         """One edited frame (``frame`` itself where nothing changes)."""
@@ -278,14 +344,8 @@ class LandmarkEditor(FaceEditor):
         # a glasses frame is rigid: points on its outlines are pinned (the flow is 0 there and grows
         # smoothly into the lenses, where the eyes still move)
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
-        pinned = glasses.points.astype(np.float64) if glasses is not None and glasses.amount >= 0.5 else ring[:0]
-        if len(pinned):
-            # a control point that moves right beside a pinned one would fold the spline between them (a
-            # raised inner brow just above a glasses frame's top bar): its move fades out towards the frame
-            iod = _iod_px(face)
-            near = np.sqrt(((src_lm[:, None, :] - pinned[None]) ** 2).sum(-1)).min(1)
-            t = np.clip(near / (_PIN_CLEARANCE * iod), 0.0, 1.0)[:, None]
-            dst_lm = src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
+        pinned = _pinned(glasses, ring[:0])
+        dst_lm = _fade_near_pins(src_lm, dst_lm, pinned, face)
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring, pinned])
         ctrl_src = np.vstack([src_lm, ring, pinned])
@@ -376,7 +436,7 @@ class LandmarkEditor(FaceEditor):
         if self.shading:
             iod = _iod_px(face)
             gain = shading_gain((eh, ew), dst_lm - [x0 + ex0, y0 + ey0], iod,
-                                fold_amounts(np.asarray(target), np.asarray(face.source_emotion)), crop)
+                                fold_amounts(*_fold_args(target, face)), crop)
             if gain is not None:
                 (g, (gx0, gy0)) = gain
                 part = crop[gy0:gy0 + g.shape[0], gx0:gx0 + g.shape[1]]
@@ -413,6 +473,11 @@ class LandmarkEditor(FaceEditor):
             grid = torch.stack([gx, gy], -1)[None]
             warped = F.grid_sample(img, grid, mode=self.interpolation, padding_mode="border", align_corners=True)
             return warped[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).cpu().numpy()
+
+
+def _fold_args(target: np.ndarray, face: FaceFrame) -> tuple:
+    emotion, controls = split_target(target)
+    return emotion, np.asarray(face.source_emotion), controls
 
 
 def _nonzero_box(a: np.ndarray, above: float, step: int = 4) -> Optional[tuple[int, int, int, int]]:

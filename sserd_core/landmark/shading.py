@@ -58,16 +58,23 @@ def au_activations(vector: np.ndarray, table: Optional[dict] = None) -> dict:
     return acts
 
 
-def fold_amounts(target: np.ndarray, source: np.ndarray) -> dict:
+def fold_amounts(target: np.ndarray, source: np.ndarray, controls: Optional[np.ndarray] = None) -> dict:
     """``{fold: amount}`` in −1..1: positive = draw the fold, negative = soften the source's fold.
 
     As the warp does (:func:`sserd_core.expression.edit_displacement`): what the edit adds counts
-    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.expression.REMOVE_AUS`).
+    at the edit's strength, what it removes as it was measured (:data:`~sserd_core.expression.REMOVE_AUS`);
+    expression ``controls`` ``[N_CONTROLS]`` add their action units (:data:`~sserd_core.expression.CONTROL_AUS`;
+    a control below 0 softens its folds).
     """
-    from ..expression import EDIT_AUS, REMOVE_AUS, edit_split
+    from ..controls import CONTROL_NAMES
+    from ..expression import CONTROL_AUS, EDIT_AUS, REMOVE_AUS, edit_split
 
     added, removed = edit_split(target, source)
     at, as_ = au_activations(added, EDIT_AUS), au_activations(removed, REMOVE_AUS)
+    if controls is not None:
+        for name, v in zip(CONTROL_NAMES, np.asarray(controls, np.float32)):
+            for au, w in CONTROL_AUS[name].items() if v else ():
+                at[au] = at.get(au, 0.0) + float(v) * w
     out = {}
     for fold, aus in FOLD_AUS.items():
         t = sum(w * at.get(au, 0.0) for au, w in aus.items())

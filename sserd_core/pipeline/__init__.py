@@ -18,6 +18,7 @@ This module is the public face of the package; one module per job behind it:
 
 - :mod:`.stages` — :func:`load_video`, :func:`disentangle_content`, :func:`extract_emotion`, :func:`mux_audio`;
 - :mod:`.render` — :func:`render_face`, the render stage;
+- :mod:`.preview` — :func:`preview_frame`, one frame of an edit at once (a form's live preview);
 - :mod:`.job` — :func:`edit_video` and :func:`edit`, one whole edit, checked first, all or nothing;
 - :mod:`.options` — :class:`EditOptions`; :mod:`.results` — :class:`Outputs` (where a job writes),
   :class:`RenderResult`, :class:`EditResult`, :class:`Preview`;
@@ -34,12 +35,14 @@ from .clip import write_clip
 from .frame_cache import FRAME_TAIL_BYTES
 from .job import edit, edit_video
 from .options import EditOptions
+from .preview import FramePreview, frame_at, preview_frame
 from .render import render_face
 from .results import EditResult, Outputs, Preview, RenderResult
 from .stages import ProgressFn, as_emotion, disentangle_content, extract_emotion, load_video, mux_audio
 from .workers import EDIT_COST_PER_FACE_SHARE, default_threads
 
-__all__ = ["EDIT_COST_PER_FACE_SHARE", "FRAME_TAIL_BYTES", "EditOptions", "EditResult", "Outputs", "Preview", "ProgressFn",
+__all__ = ["EDIT_COST_PER_FACE_SHARE", "FRAME_TAIL_BYTES", "EditOptions", "EditResult", "FramePreview", "frame_at",
+           "preview_frame", "Outputs", "Preview", "ProgressFn",
            "RenderResult", "SSERDError", "as_emotion", "default_editor", "default_threads", "disentangle_content",
            "edit", "edit_video", "extract_emotion", "load_video", "make_editor", "media", "mux_audio", "render_face",
            "write_clip"]

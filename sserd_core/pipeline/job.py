@@ -16,7 +16,7 @@ from ..errors import MediaError, SSERDError
 from ..outputs import OutputSet, check_free_space, describe_os_error, signature
 from .frame_cache import FrameTail
 from .options import EditOptions
-from .render import render_face
+from .render import check_controls, render_face
 from .results import EditResult, Outputs, preview_names
 from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
 from .workers import default_threads
@@ -51,6 +51,7 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
     """
     t0 = time.perf_counter()
     emotion = as_emotion(emotion)
+    check_controls(emotion, editor)
     out_set = Outputs.of(out)
     output_path, comparison_path, plot_path = out_set.video, out_set.side_by_side, out_set.plot
     preview_dir, preview_n, threads = out_set.previews, options.preview_n, options.threads

@@ -18,7 +18,9 @@ class EditOptions:
     The CLI's flags, the nodes' inputs and the Space's controls are translations of these
     fields; :func:`edit` runs them. The target emotion is one of: ``emotion`` (a label) at
     ``intensity``; ``reference`` (an image or a clip path, or an RGB array; a clip is followed
-    frame by frame, matched by ``sync``); or ``curve`` text. ``backend``: ``"landmark"`` or a
+    frame by frame, matched by ``sync``); or ``curve`` text; ``controls`` (expression controls, text such as
+    ``"smile=0.6, brow_inner=-0.3"`` or a mapping, :mod:`sserd_core.controls`) add to it, or stand alone
+    on the source's own expression. ``backend``: ``"landmark"`` or a
     neural model folder / Hub repo id, on ``device`` (see :func:`make_editor`, which takes
     ``grid_step`` / ``interpolation`` for the landmark warp). ``face_index``, ``start`` / ``end``:
     which face and which part of the clip. ``threads``: frame workers (default: one per core, at
@@ -45,6 +47,7 @@ class EditOptions:
     intensity: float = DEFAULT_INTENSITY
     reference: object = None
     curve: Optional[str] = None
+    controls: Optional[str] = None
     sync: str = SYNC_MODES[0]
     face_index: int = 0
     start: Optional[float] = None
@@ -76,7 +79,7 @@ class EditOptions:
     def target(self, progress: Optional[ProgressFn] = None) -> EmotionSpec:
         """The target emotion (:func:`extract_emotion` of the fields that say it; neutral if none does)."""
         return extract_emotion(label=self.emotion, intensity=self.intensity, reference=self.reference,
-                               curve=self.curve, sync=self.sync, progress=progress)
+                               curve=self.curve, sync=self.sync, controls=self.controls, progress=progress)
 
     def editor(self) -> FaceEditor:
         """The backend these options ask for (:func:`make_editor`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -13,8 +14,10 @@ import numpy as np
 from .. import expression, media
 from .. import stop as job_stop
 from ..content import ContentTrack
+from ..controls import N_CONTROLS, saturation_note
 from ..editor import FaceEditor
 from ..emotion import EmotionSpec
+from ..errors import SSERDError
 from ..outputs import OutputSet
 from .backends import default_editor
 from .frame_cache import FrameTail, frames_of
@@ -52,7 +55,9 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     video = content.video
     n = content.n_frames
     times = content.times
-    targets = emotion.targets(times[:n])
+    targets, controls, edit_targets = frame_targets(content, emotion, editor, np.arange(n))
+    shown = np.full((n, N_CONTROLS), np.nan, np.float32)
+    sample_at = set(preview_indices(n, CONTROL_SAMPLES)) if controls is not None and controls.any() else set()
     driving = None
     if emotion.driving_path is not None:
         # a backend that takes the clip's frames themselves (the neural one) loads them, over the range the
@@ -104,7 +109,10 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                 converted back into the source's planes), and the whole edited frames where something
                 downstream needs them."""
                 faces = [content.face_frame(b.index) for b in batch]
-                patches = editor.edit_patches([b.rgb for b in batch], faces, [targets[b.index] for b in batch])
+                patches = editor.edit_patches([b.rgb for b in batch], faces, [edit_targets[b.index] for b in batch])
+                for b, face in zip(batch, faces):
+                    if b.index in sample_at:
+                        shown[b.index] = editor.control_saturation(b.rgb, face, edit_targets[b.index])
                 return [(b, face, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
                         for b, face, p in zip(batch, faces, patches)]
 
@@ -117,9 +125,58 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                 for batch in results:
                     for item in batch:
                         publish(*item)
+    control_shown, notes = None, []
+    if controls is not None:
+        sampled = shown[sorted(i for i in sample_at if i < done)]
+        control_shown = _median_share(sampled)
+        note = saturation_note(controls[:done], control_shown)
+        if note:
+            notes.append(note)
+            warnings.warn(note)
     return RenderResult(Path(output_path), done, times[:done], targets[:done], src_emo[:done], out_emo[:done],
                         src_mouth[:done], out_mouth[:done], Path(comparison_path) if comparison_path else None,
-                        previews, time.perf_counter() - t_start)
+                        previews, time.perf_counter() - t_start,
+                        controls[:done] if controls is not None else None, control_shown, notes)
+
+
+#: how many evenly spaced frames a render with expression controls measures their saturation on
+CONTROL_SAMPLES = 16
+
+
+def _median_share(sampled: np.ndarray) -> np.ndarray:
+    """The median over sampled frames of each control's share shown (NaN where never measured)."""
+    out = np.full(N_CONTROLS, np.nan, np.float32)
+    for c in range(N_CONTROLS):
+        col = sampled[:, c] if len(sampled) else np.zeros(0)
+        col = col[np.isfinite(col)]
+        if len(col):
+            out[c] = float(np.median(col))
+    return out
+
+
+def frame_targets(content: ContentTrack, emotion: EmotionSpec, editor: Optional[FaceEditor],
+                  frames: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
+    """``(targets [N, 7], controls [N, N_CONTROLS] or None, what the editor is handed [N, 7 (+ N_CONTROLS)])``
+    for ``frames`` (indices) of ``content``: the emotion asked for at each frame's time (the source's own where
+    ``emotion`` keeps it: controls alone) and the expression controls after it, where there are any."""
+    frames = np.asarray(frames, int)
+    # over the whole clip, then picked: a driving clip matched by index or stretched depends on every frame
+    targets = emotion.targets(content.times[:content.n_frames])[frames]
+    if emotion.keep_source:  # controls alone: the source's own expression, frame by frame, is the base
+        targets = np.nan_to_num(np.asarray(content.source_emotion[frames], np.float32))
+    check_controls(emotion, editor)
+    if not (emotion.controls or emotion.keep_source):
+        return targets, None, targets
+    controls = emotion.control_targets(content.times[frames])
+    return targets, controls, np.hstack([targets, controls]).astype(np.float32)
+
+
+def check_controls(emotion: EmotionSpec, editor: Optional[FaceEditor]) -> None:
+    """One readable error when ``emotion`` has expression controls and ``editor`` (None: the default, the landmark
+    editor) cannot take them."""
+    if (emotion.controls or emotion.keep_source) and editor is not None and not editor.takes_controls:
+        raise SSERDError(f"Expression controls need the landmark backend; the {editor.name} backend edits from "
+                         "emotions only. Use a label, a reference face or a curve with it, or the landmark backend.")
 
 
 def _maybe_writer(tmp, w, h, fps):

@@ -52,6 +52,10 @@ class RenderResult:
     fitted to the source / edited pixels; ``source_mouth`` / ``edited_mouth`` ``[N]``
     inner-lip opening (inter-ocular units) measured the same way; NaN where no face.
     ``previews``: :class:`Preview` frames, in clip order; ``seconds``: the render's wall time.
+    ``controls`` ``[N, N_CONTROLS]`` the expression controls asked for per frame, and ``control_shown``
+    ``[N_CONTROLS]`` the median share of each control's displacement that reached the face (sampled frames;
+    NaN for a control never away from 0); both None without controls. ``notes``: what a user should be told
+    about the render (a control that saturates).
     """
 
     path: Path
@@ -65,6 +69,9 @@ class RenderResult:
     comparison_path: Optional[Path] = None
     previews: list[Preview] = field(default_factory=list)
     seconds: float = 0.0
+    controls: Optional[np.ndarray] = None
+    control_shown: Optional[np.ndarray] = None
+    notes: list = field(default_factory=list)
 
 
 def preview_indices(n_frames: int, preview_n: int) -> list:

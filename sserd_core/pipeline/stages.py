@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import expression, media, validate
 from ..content import ContentTrack
+from ..controls import controls_given, parse_controls
 from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec, check_sync
 from ..errors import MediaError, NoFaceError, SSERDError
 from ..face import smooth_track, track_faces
@@ -82,9 +83,12 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
 
 
 def extract_emotion(label: Optional[str] = None, intensity: float = DEFAULT_INTENSITY, reference=None,
-                    curve: Optional[str] = None, sync: str = SYNC_MODES[0],
+                    curve: Optional[str] = None, sync: str = SYNC_MODES[0], controls=None,
                     progress: Optional[ProgressFn] = None) -> EmotionSpec:
-    """The target emotion, from exactly one of: ``curve`` text, a ``reference`` face, or a ``label``.
+    """The target emotion, from exactly one of: ``curve`` text, a ``reference`` face, or a ``label``, with
+    expression ``controls`` on top (text such as ``"smile=0.6, brow_inner=-0.3"``, keyframes over time, or a
+    mapping; :mod:`sserd_core.controls`). Controls alone keep the source's own expression and change only
+    what they name (0 = the source).
 
     ``reference`` is an image path or an RGB ``uint8 [H, W, 3]`` array of anyone's face — its
     emotion is measured from its landmarks (relative to a population neutral face) and later
@@ -98,6 +102,15 @@ def extract_emotion(label: Optional[str] = None, intensity: float = DEFAULT_INTE
     given = [x is not None and not (isinstance(x, str) and x == "") for x in (label, reference, curve)]
     if sum(given) > 1:
         raise SSERDError("Give only one of: an emotion label, a reference face, or a curve.")
+    if controls_given(controls):
+        frames = parse_controls(controls)  # checked before a reference is measured
+        if not any(given):
+            return EmotionSpec.from_controls(frames)
+        return _extract(label, intensity, reference, curve, sync, progress).with_controls(frames)
+    return _extract(label, intensity, reference, curve, sync, progress)
+
+
+def _extract(label, intensity, reference, curve, sync, progress) -> EmotionSpec:
     if curve:
         spec = EmotionSpec.from_curve(curve)
         for t, _ in spec.keyframes:
