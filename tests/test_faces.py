@@ -181,6 +181,9 @@ def test_a_backend_with_one_face_per_job_is_refused(clips):
         name = "one-at-a-time"
         parallel_safe = False
 
+    with pytest.raises(SSERDError, match="The one-at-a-time backend edits one face per job"):
+        pipeline.edit(clips["two"], clips["two"].with_name("n.mp4"), pipeline.EditOptions(faces=("0=happy", "1=sad")),
+                      editor=OneAtATime(), progress=lambda *a: pytest.fail("refused before anything is decoded"))
     video = pipeline.load_video(clips["two"], end=0.2)
     t0, t1 = pipeline.disentangle_faces(video, [0, 1])
     with pytest.raises(SSERDError, match="The one-at-a-time backend edits one face per job"):
@@ -190,6 +193,18 @@ def test_a_backend_with_one_face_per_job_is_refused(clips):
     with pytest.raises(SSERDError, match="track every face on the same video"):
         pipeline.render_face(t0, pipeline.extract_emotion("happy"), clips["two"].with_name("n.mp4"),
                              other_faces=[FaceEdit(other, pipeline.extract_emotion("sad"))])
+
+
+def test_every_kind_of_target_per_face(clips, tmp_path):
+    """A reference image for face 0 and a curve for face 1, in one job: each face gets its own kind of target."""
+    from helpers import ASTRONAUT_FACE
+
+    result = pipeline.edit(clips["two"], tmp_path / "kinds.mp4", pipeline.EditOptions(
+        faces=(f"0=reference:{ASTRONAUT_FACE}", "1=curve:0:neutral,0.4:sad"), end=0.6, measure=True))
+    assert [f.emotion.source for f in result.faces] == ["reference", "curve"]
+    face1 = result.render.faces[1]
+    assert face1.target[0][0] == 1.0 and face1.target[-1][5] == 1.0  # neutral at 0 s, sad from 0.4 s
+    assert result.render.n_frames == 15
 
 
 def test_cli_face_target(clips, both, tmp_path):

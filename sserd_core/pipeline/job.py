@@ -69,6 +69,9 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
     if track is not None and per_face:
         raise SSERDError("A target per face tracks its faces itself: give the video's path, not a ContentTrack "
                          "(or render_face with other_faces for tracks you already have).")
+    if per_face and len(per_face) > 1 and editor is not None and not editor.parallel_safe:
+        raise SSERDError(f"The {editor.name} backend edits one face per job; a target per face needs the landmark "
+                         "backend (or one job per face).")  # said before tracking; render_face says it too
     if track is not None:
         if start is not None or end is not None:
             raise SSERDError("start/end come from the ContentTrack's video; track the range you want instead.")
