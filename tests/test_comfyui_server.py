@@ -49,7 +49,7 @@ EXPECTED = {
                                                "grid_step": "INT", "interpolation": "COMBO"}, {},
                         [("model", "SSERD_MODEL")]),
 }
-WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve"]
+WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve", "sserd_two_faces"]
 
 
 # ---------------------------------------------------------------------- media the tests make
@@ -120,7 +120,8 @@ def server(tmp_path_factory):
     write_no_face_clip(srv.input_dir / "no_face.mp4")
     from helpers import two_face_clip
 
-    two_face_clip(srv.input_dir / "two_faces.mp4", end=0.8, audio=SAMPLE)  # Grace Hopper large, the astronaut small
+    # the two-faces workflow: Grace Hopper large, the astronaut small, with sample.mp4's 2 s of audio
+    two_face_clip(srv.input_dir / "two_faces.mp4", end=CLIP_SECONDS, audio=srv.input_dir / "sample.mp4")
     write_corrupt_clip(SAMPLE, srv.input_dir / "corrupt.mp4")
     # a checkpoint folder in models/sserd/ (its contents are never loaded by these tests)
     ckpt = base / "models" / "sserd" / "tiny_sserd"
@@ -237,7 +238,8 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     files = saved(server, entry)
     assert len(files) == (2 if name == "sserd_cross_identity" else 1)
-    source = server.input_dir / ("sample_hopper.mp4" if name == "sserd_cross_identity" else "sample.mp4")
+    source = server.input_dir / {"sserd_cross_identity": "sample_hopper.mp4", "sserd_two_faces": "two_faces.mp4"}.get(
+        name, "sample.mp4")
     for f in files:
         check_video(f, clip_frames, CLIP_SECONDS)
         # the audio is the input file's, bit for bit: Mux Audio copies the stream it came from
@@ -252,10 +254,13 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
         assert (server.temp_dir / p["subfolder"] / p["filename"]).exists()
     emotion = next(v for v in outputs.values() if "sserd_emotion" in v)["sserd_emotion"][0]
     expected_source = {"sserd_label_edit": "label", "sserd_cross_identity": "reference",
-                       "sserd_emotion_curve": "curve"}[name]
+                       "sserd_emotion_curve": "curve", "sserd_two_faces": "label"}[name]
     assert emotion["source"] == expected_source
     if name == "sserd_emotion_curve":
         assert [k[0] for k in emotion["keyframes"]] == [0.0, 2.0, 4.5, 7.0]
+    if name == "sserd_two_faces":  # face 0 happy, face 1 (through Add Face) sad
+        assert [(f["face_index"], f["target"][4], f["target"][5]) for f in summary["faces"]] == [(0, 1.0, 0.0),
+                                                                                              (1, 0.0, 1.0)]
 
 
 def test_side_by_side_is_twice_as_wide(server):
@@ -412,7 +417,7 @@ def test_two_faces_each_with_its_own_emotion(server, tmp_path):
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     out = saved(server, entry)[0]
     clip = server.input_dir / "two_faces.mp4"
-    check_video(out, H.probe(clip)["frames"], H.probe(clip)["audio_seconds"])  # the input's audio, whole
+    check_video(out, H.probe(clip)["frames"], CLIP_SECONDS)
     api = pipeline.edit(clip, tmp_path / "api.mp4", pipeline.EditOptions(emotion="happy", faces=("1=sad",)))
     got, ref = np.stack(decode_rgb(out)), np.stack(decode_rgb(api.output))
     assert got.shape == ref.shape and np.array_equal(got, ref)
