@@ -56,6 +56,7 @@ import gradio as gr
 from sserd_core import pipeline, plots, validate
 from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
+from sserd_core.pipeline.faces import parse_face_targets
 
 log = logging.getLogger("sserd.space")
 #: the form's defaults and ranges are the core's own (the CLI and the ComfyUI nodes use them too)
@@ -325,6 +326,18 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
     raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference, clip or curve.")
 
 
+def _other_faces(text: str) -> tuple:
+    """The 'Other faces' field (``N=LABEL[@INTENSITY]`` or ``N=curve:TEXT``, one per line or separated by ``;``) as
+    :class:`~sserd_core.pipeline.FaceTarget` records. A reference path is refused: the Space reads no file that
+    was not uploaded."""
+    targets = parse_face_targets(text or "")
+    for t in targets:
+        if t.reference is not None:
+            raise SSERDError(f"Other faces: face {t.face_index} names a file ('{t.text()}'); here each other face takes "
+                             "a label (N=LABEL[@INTENSITY]) or a curve (N=curve:TEXT).")
+    return targets
+
+
 def _confined(path: Optional[str], what: str) -> Optional[str]:
     """``path`` if it lies (after resolving symlinks) in Gradio's upload folder or the bundled examples.
 
@@ -354,7 +367,8 @@ def _check_duration(video: str, start: Optional[float], end: Optional[float]):
 def _summary(result: pipeline.EditResult, backend: str) -> str:
     r = result.render
     fps = r.n_frames / r.seconds if r.seconds > 0 else float("nan")
-    head = [f"**Target:** {result.emotion.describe()}"]
+    head = [f"**Target:** {result.emotion.describe()}" if not result.faces else
+            "**Targets:** " + "; ".join(f"face {f.face_index}: {f.emotion.describe()}" for f in result.faces)]
     if result.emotion.measured is not None:
         head.append(f"(measured on the reference face: {describe(result.emotion.measured)})")
     audio = "carried over from the source" if result.has_audio else "absent: the source has none"
@@ -367,8 +381,10 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
          reference_clip=None, dtype=OPTIONS.dtype, batch_size=OPTIONS.batch_size, noise_mode=OPTIONS.noise_mode,
-         max_face_size=OPTIONS.max_face_size, progress=gr.Progress()):
+         max_face_size=OPTIONS.max_face_size, other_faces="", progress=gr.Progress()):
     """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
+    ``other_faces``: a different emotion for other faces, ``N=LABEL[@INTENSITY]`` / ``N=curve:TEXT`` per line
+    (the target of ② is then face ``face_index``'s); the plot shows face ``face_index``.
 
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
@@ -399,9 +415,9 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
             options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
-                                           face_index=face, start=start_s, end=end_s, backend=backend, measure=True,
-                                           dtype=dtype, batch_size=batch_size, noise_mode=noise_mode or OPTIONS.noise_mode,
-                                           max_face_size=max_face_size)
+                                           face_index=face, faces=_other_faces(other_faces), start=start_s, end=end_s,
+                                           backend=backend, measure=True, dtype=dtype, batch_size=batch_size,
+                                           noise_mode=noise_mode or OPTIONS.noise_mode, max_face_size=max_face_size)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
             with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
@@ -530,6 +546,12 @@ def build_demo() -> gr.Blocks:
                     face_index = NumberInput(OPTIONS.face_index, label="Face index", precision=0,
                                              minimum=OPTIONS.LIMITS["face_index"][0],
                                              info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    other_faces = gr.Textbox("", label="Other faces", lines=2, elem_id="sserd-other-faces",
+                                             placeholder="1=sad@0.6\n2=curve:0:neutral, 2:happy",
+                                             info="A different emotion for each other face, one per line: "
+                                                  "N=LABEL[@INTENSITY] or N=curve:TEXT (N: its face index). "
+                                                  "Each face is tracked and edited on its own; ② is the face "
+                                                  "above.")
                     with gr.Row():
                         start = NumberInput(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
                                             info="empty = from the beginning")
@@ -608,7 +630,7 @@ def build_demo() -> gr.Blocks:
         backend.change(lambda b: (gr.update(visible=b == "neural"),) * 2, backend, [model, neural_options],
                        queue=False, api_visibility="private")
         run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-                         reference_clip, dtype, batch_size, noise_mode, max_face_size],
+                         reference_clip, dtype, batch_size, noise_mode, max_face_size, other_faces],
                   [edited, comparison, plot, summary], api_name="edit")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

@@ -3,7 +3,8 @@
 One module per stage of the graph::
 
     Load Video (SSERD) ─► Disentangle Content ─► Render Face ─► Mux Audio ─► (core Save Video)
-                                 Extract Emotion ──┘   Load Model (SSERD) ─┘
+                                 Extract Emotion ──┘ ▲ ▲
+                                   Load Model (SSERD) ┘ └ Add Face (another face: its track + emotion)
 
 Only imported inside ComfyUI (it needs ``comfy_api``); the repo-root ``__init__.py``
 exposes :func:`comfy_entrypoint` to ComfyUI's loader.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .add_face import AddFace
 from .disentangle import DisentangleContent
 from .extract_emotion import ExtractEmotion
 from .load_model import LoadModel, register_model_folder
@@ -20,7 +22,8 @@ from .load_video import LoadVideo
 from .mux_audio import MuxAudio
 from .render_face import RenderFace
 
-NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, RenderFace, MuxAudio, LoadModel]
+NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, RenderFace, MuxAudio, LoadModel,
+                                   AddFace]
 
 
 class SSERDExtension(ComfyExtension):

@@ -8,6 +8,7 @@ from typing import ClassVar, Optional
 from .. import validate
 from ..editor import FaceEditor
 from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec
+from .faces import check_faces
 from .stages import ProgressFn, extract_emotion
 
 
@@ -20,7 +21,10 @@ class EditOptions:
     ``intensity``; ``reference`` (an image or a clip path, or an RGB array; a clip is followed
     frame by frame, matched by ``sync``); or ``curve`` text; ``controls`` (expression controls, text such as
     ``"smile=0.6, brow_inner=-0.3"`` or a mapping, :mod:`sserd_core.controls`) add to it, or stand alone
-    on the source's own expression. ``backend``: ``"landmark"`` or a
+    on the source's own expression. ``faces``: a different target for other faces
+    (:class:`~sserd_core.pipeline.faces.FaceTarget` records, or ``N=TARGET`` texts such as ``"1=sad@0.5"``),
+    each face tracked and edited on its own; the fields above are then face ``face_index``'s target when one
+    is given (empty ``faces``: the one face ``face_index``). ``backend``: ``"landmark"`` or a
     neural model folder / Hub repo id, on ``device`` (see :func:`make_editor`, which takes
     ``grid_step`` / ``interpolation`` for the landmark warp). ``face_index``, ``start`` / ``end``:
     which face and which part of the clip. ``threads``: frame workers (default: one per core, at
@@ -50,6 +54,7 @@ class EditOptions:
     controls: Optional[str] = None
     sync: str = SYNC_MODES[0]
     face_index: int = 0
+    faces: tuple = ()
     start: Optional[float] = None
     end: Optional[float] = None
     backend: str = "landmark"
@@ -70,6 +75,7 @@ class EditOptions:
         option fails at construction with one sentence, in every front-end alike, never after tracking."""
         for name, value in validate.edit_options(self).items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "faces", check_faces(self.faces, self))
 
     @classmethod
     def defaults(cls) -> dict:
