@@ -53,7 +53,7 @@ from typing import Callable, Optional
 
 import gradio as gr
 
-from sserd_core import pipeline, plots
+from sserd_core import pipeline, plots, validate
 from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
 
@@ -114,7 +114,7 @@ BACKEND_INFO = {
     "neural": "neural — the SSERD networks; needs weights (folder or Hub repo id)",
 }
 
-_neural_editors: dict = {}  # model → loaded editor; at most _MAX_MODELS kept (oldest dropped)
+_neural_editors: dict = {}  # (model, neural options) → loaded editor; at most _MAX_MODELS kept (oldest dropped)
 _MAX_MODELS = 2
 _neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
 
@@ -133,8 +133,9 @@ def public_message(text: str) -> str:
     return _PATH.sub(lambda m: m.group(1), str(text))
 
 
-def _neural_editor(model: str):
-    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
+def _neural_editor(model: str, options: pipeline.EditOptions = OPTIONS()):
+    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id) with ``options``' neural
+    backend settings (precision, batch size, decoder noise, face size: each combination is its own editor)."""
     if _neural is None:
         raise SSERDError("The neural backend is not installed here; choose the landmark backend.")
     model = (model or "").strip() if ALLOW_MODEL_CHOICE else ""
@@ -142,10 +143,11 @@ def _neural_editor(model: str):
     if not model:
         raise SSERDError("The neural backend needs weights: give a local folder or a Hugging Face repo id "
                          "under Advanced options (or set SSERD_NEURAL_MODEL).")
+    key = (model, *options.neural_options().values())
     with _neural_lock:
-        if model not in _neural_editors:
+        if key not in _neural_editors:
             try:
-                editor = pipeline.make_editor(model)  # the one place a backend is chosen
+                editor = pipeline.make_editor(model, **options.neural_options())  # the one place a backend is chosen
             except Exception as exc:  # noqa: BLE001 - said the same way whatever the reason (see MODEL_REFUSED)
                 if model == DEFAULT_NEURAL_MODEL:
                     raise
@@ -153,8 +155,8 @@ def _neural_editor(model: str):
                 raise SSERDError(MODEL_REFUSED) from None
             while len(_neural_editors) >= _MAX_MODELS:
                 _neural_editors.pop(next(iter(_neural_editors)))
-            _neural_editors[model] = editor
-        return _neural_editors[model]
+            _neural_editors[key] = editor
+        return _neural_editors[key]
 
 
 def preload_default_model() -> None:
@@ -283,7 +285,7 @@ def run_edit(video_path: str, output_path: str, comparison_path: str, options: p
     report = _pipeline_progress(progress, alive)
     if options.backend == "neural":
         with _neural_lock:
-            return pipeline.edit(video_path, out, options, editor=_neural_editor(model), progress=report)
+            return pipeline.edit(video_path, out, options, editor=_neural_editor(model, options), progress=report)
     return pipeline.edit(video_path, out, options, progress=report)  # a fresh LandmarkEditor
 
 
@@ -364,7 +366,8 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
 
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-         reference_clip=None, progress=gr.Progress()):
+         reference_clip=None, dtype=OPTIONS.dtype, batch_size=OPTIONS.batch_size, noise_mode=OPTIONS.noise_mode,
+         max_face_size=OPTIONS.max_face_size, progress=gr.Progress()):
     """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
 
     A generator so that the request's working folder is deleted right after Gradio has
@@ -396,7 +399,9 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
             options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
-                                           face_index=face, start=start_s, end=end_s, backend=backend, measure=True)
+                                           face_index=face, start=start_s, end=end_s, backend=backend, measure=True,
+                                           dtype=dtype, batch_size=batch_size, noise_mode=noise_mode or OPTIONS.noise_mode,
+                                           max_face_size=max_face_size)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
             with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
@@ -478,9 +483,9 @@ class NumberInput(gr.Number):
             payload = None
         try:
             return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. out of bounds
+        except gr.Error as exc:  # Gradio's own, e.g. out of bounds: say which field
+            raise gr.Error(public_message(f"{self.label}: {exc.message}"), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001
             raise gr.Error(public_message(f"{self.label}: {exc}"), print_exception=False) from None
 
 
@@ -537,6 +542,23 @@ def build_demo() -> gr.Blocks:
                                        placeholder="local folder or Hugging Face repo id",
                                        info="Used by the neural backend." if ALLOW_MODEL_CHOICE else
                                        "Fixed by this Space (SSERD_NEURAL_MODEL).")
+                    with gr.Accordion("Advanced (neural backend)", open=False, visible=False) as neural_options:
+                        dtype = gr.Dropdown(list(validate.DTYPES), value=OPTIONS.dtype or "auto", label="Precision",
+                                            info="auto = bf16 on a GPU, fp32 on the CPU; fp16/bf16 halve the memory")
+                        batch_size = NumberInput(OPTIONS.batch_size, label="Batch size", precision=0,
+                                                 minimum=OPTIONS.LIMITS["batch_size"][0],
+                                                 maximum=OPTIONS.LIMITS["batch_size"][1],
+                                                 info="frames per network call; empty = automatic (8 on a GPU, 2 on "
+                                                      "the CPU)")
+                        noise_mode = gr.Dropdown(list(validate.NOISE_MODES), value=OPTIONS.noise_mode,
+                                                 label="Decoder noise",
+                                                 info="zero = none (steady video); random = fresh each frame (the "
+                                                      "official test scripts); const = the model's stored noise")
+                        max_face_size = NumberInput(OPTIONS.max_face_size, label="Max face size (px)", precision=0,
+                                                    minimum=OPTIONS.LIMITS["max_face_size"][0],
+                                                    maximum=OPTIONS.LIMITS["max_face_size"][1],
+                                                    info="decode the face only up to this width; empty = the model's "
+                                                         "full size (256 is ~10× cheaper)")
                 gr.Markdown(f"Clips up to **{MAX_SECONDS:g} s** (use Start/End to pick a part of a longer one).")
             with gr.Column(scale=1, min_width=320):
                 gr.Markdown("### ② Target emotion")
@@ -583,10 +605,10 @@ def build_demo() -> gr.Blocks:
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),
                           (tab_curve, "curve")):
             tab.select(lambda n=name: n, None, mode, queue=False, api_visibility="private")
-        backend.change(lambda b: gr.update(visible=b == "neural"), backend, model, queue=False,
-                       api_visibility="private")
+        backend.change(lambda b: (gr.update(visible=b == "neural"),) * 2, backend, [model, neural_options],
+                       queue=False, api_visibility="private")
         run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-                         reference_clip],
+                         reference_clip, dtype, batch_size, noise_mode, max_face_size],
                   [edited, comparison, plot, summary], api_name="edit")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

@@ -41,7 +41,7 @@ OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion"
             ("SSERD_RenderFace", "model"), ("SSERD_MuxAudio", "audio")}
 TITLES = {"Note": "About this workflow"}
 SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
-         "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 200],
+         "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 320],
          "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300]}
 
 # Layout (canvas units; a node's title bar is the 30 units above its position). The frontend grows
@@ -146,7 +146,7 @@ def cross_identity() -> dict:
     load = g.node("SSERD_LoadVideo", (20, 0), ["sample_hopper.mp4", 0.0, 0.0, 0, 0.0, "image"])
     ref = g.node("LoadImage", (380, 330), ["astronaut_face.png", "image"])
     emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["neutral", 1.0, ""])
-    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 8, "bicubic"])
+    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 8, "bicubic", "auto", 0, "zero", 0])
     g.link(ref, "IMAGE", emotion, "reference_image")
     edit_chain(g, load, emotion, model=model, prefix="sserd/cross_identity",
                side_by_side_prefix="sserd/cross_identity_side_by_side")

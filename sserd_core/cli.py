@@ -48,6 +48,8 @@ examples:
       controls over time: keyframes TIME: NAME=VALUE ... separated by ';' (linear in between)
   sserd edit talk.mp4 -o out/cut.mp4 --emotion surprised --start 3 --end 8 --side-by-side --preview 4
       edit only 3..8 s, also write out/cut_side_by_side.mp4 and 4 PNG frames in out/cut_preview/
+  sserd edit talk.mp4 -o out/nn.mp4 --reference face.jpg --model models/sserd-mead --device cuda --batch-size 16
+      the neural SSERD backend on a GPU, 16 frames per network call (see docs/NEURAL.md)
 
 emotions: """
 
@@ -105,6 +107,19 @@ def _mention_stale(*folders) -> None:
                       "delete it when no sserd job is running.", file=sys.stderr)
 
 
+def _mention_unused_neural_flags(options) -> None:
+    """A warning (the job goes on) for neural-backend flags given with the landmark backend, which ignores them."""
+    from .pipeline import EditOptions
+    from .pipeline.backends import is_landmark
+
+    if is_landmark(options.backend):
+        given = [f"--{name.replace('_', '-')}" for name in EditOptions.NEURAL
+                 if getattr(options, name) != getattr(EditOptions, name)]
+        if given:
+            print(f"warning: {', '.join(given)} only apply to a neural model (--model PATH_OR_REPO_ID); the landmark "
+                  "backend ignores them.", file=sys.stderr)
+
+
 def cmd_edit(args) -> int:
     from . import validate
     from .pipeline import EditOptions, Outputs, edit
@@ -125,7 +140,10 @@ def cmd_edit(args) -> int:
                           **({} if args.intensity is None else {"intensity": args.intensity}),
                           face_index=args.face_index, start=args.start, end=args.end,
                           backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
-                          preview_n=args.preview, measure=bool(args.plot), strict=args.strict)
+                          preview_n=args.preview, measure=bool(args.plot), strict=args.strict,
+                          dtype=args.dtype, batch_size=args.batch_size, noise_mode=args.noise_mode,
+                          max_face_size=args.max_face_size)
+    _mention_unused_neural_flags(options)
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
@@ -225,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .controls import controls_help
     from .emotion import SYNC_MODES
     from .pipeline.options import EditOptions
+    from .validate import DTYPES, NOISE_MODES
 
     d, lim = EditOptions.defaults(), EditOptions.LIMITS  # the flags' defaults and ranges are the core's own
     e = sub.add_parser("edit", help="edit the emotion of the face in a video",
@@ -281,6 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--strict", action="store_true",
                    help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    n = e.add_argument_group("neural backend (with --model; the landmark backend ignores these, with a warning)")
+    n.add_argument("--dtype", choices=DTYPES, default=d["dtype"],
+                   help="the network's compute precision (default auto: bf16 on a CUDA GPU, fp16 where bf16 is "
+                        "unsupported, fp32 on the CPU); fp16/bf16 halve memory and run faster on a GPU")
+    n.add_argument("--batch-size", type=int, metavar="N", default=d["batch_size"],
+                   help=f"frames per network call, 1..{lim['batch_size'][1]} (default: 8 on CUDA, 2 on the CPU); "
+                        "more is faster on a GPU while memory allows")
+    n.add_argument("--noise-mode", choices=NOISE_MODES, default=d["noise_mode"],
+                   help=f"the decoder's per-pixel noise: zero = none, steady video (default: {d['noise_mode']}); "
+                        "random = fresh noise each frame, as the official test scripts; const = the model's stored noise")
+    n.add_argument("--max-face-size", type=int, metavar="PX", default=d["max_face_size"],
+                   help=f"decode the face only up to this many pixels wide, 1..{lim['max_face_size'][1]} (default: "
+                        "the model's full size, 1024 for the official model); 256 is ~10x cheaper on the CPU and "
+                        "loses nothing when the face is at most that wide in the frame")
     e.set_defaults(func=cmd_edit)
 
     i = sub.add_parser("info", help="describe a video or image: size, frames, audio, faces found, emotion shown",

@@ -43,7 +43,8 @@ EXPECTED = {
                          [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")]),
     "SSERD_MuxAudio": ("Mux Audio", {"video": "VIDEO"}, {"audio": "AUDIO"}, [("video", "VIDEO")]),
     "SSERD_LoadModel": ("Load Model (SSERD)", {"backend": "COMBO", "repo_id": "STRING", "device": "COMBO",
-                                               "grid_step": "INT", "interpolation": "COMBO"}, {},
+                                               "grid_step": "INT", "interpolation": "COMBO"},
+                        {"dtype": "COMBO", "batch_size": "INT", "noise_mode": "COMBO", "max_face_size": "INT"},
                         [("model", "SSERD_MODEL")]),
 }
 WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve"]
@@ -388,7 +389,7 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
     """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
     same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
     frames inside the node, not an option of the edit, and is not compared."""
-    from test_front_end_defaults import COMPARED, cli_defaults, core_defaults, space_defaults
+    from test_front_end_defaults import COMPARED, as_options, cli_defaults, core_defaults, space_defaults
 
     from sserd_core.pipeline import EditOptions
 
@@ -402,7 +403,9 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
              "face_index": inp("SSERD_DisentangleContent", "face_index")["default"],
              "start": inp("SSERD_LoadVideo", "start_time")["default"] or None,  # 0 = the beginning
              "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
-             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None}
+             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None,
+             **as_options(*(inp("SSERD_LoadModel", k)["default"]
+                            for k in ("dtype", "batch_size", "noise_mode", "max_face_size")))}
     cli, space = cli_defaults(), space_defaults()
     table = {k: (cli[k], comfy[k], space[k]) for k in COMPARED}
     H.ARTIFACTS.mkdir(exist_ok=True)
@@ -505,7 +508,8 @@ def test_neural_checkpoint_from_models_folder_renders(server):
     prompt = edit_prompt("sample.mp4", prefix="neural/edit")
     prompt["1"]["inputs"]["frame_cap"] = 6  # the network runs ~1 s a frame on a CI CPU
     prompt["7"] = {"class_type": "SSERD_LoadModel", "inputs": {"backend": "tiny_neural", "repo_id": "", "device": "cpu",
-                                                             "grid_step": 4, "interpolation": "bicubic"}}
+                                                             "grid_step": 4, "interpolation": "bicubic",
+                                                             "dtype": "fp32", "batch_size": 4, "noise_mode": "const"}}
     prompt["8"] = {"class_type": "LoadImage", "inputs": {"image": "reference_happy.png"}}
     prompt["3"]["inputs"]["reference_image"] = ["8", 0]
     prompt["4"]["inputs"]["model"] = ["7", 0]

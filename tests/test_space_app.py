@@ -384,6 +384,27 @@ def test_neural_backend_is_selectable(space, client, tmp_path):
     assert space.alive()
 
 
+def test_neural_settings_are_options_of_the_api(space, client, tmp_path):
+    """The 'Advanced (neural backend)' controls are inputs of the edit API: given, the edit runs with them; a value
+    out of range is one readable error."""
+    models_helpers = pytest.importorskip("models_helpers")
+    from sserd_core.neural import editor  # noqa: F401 - the Space offers the backend only when this imports
+
+    model_dir = tmp_path / "tiny_sserd"
+    models_helpers.tiny_net(seed=1).save_pretrained(model_dir)
+
+    def run(dtype, batch_size, noise_mode, max_face_size):
+        return client.submit(handle_file(str(SAMPLE)), "reference", "happy", 0.8, handle_file(str(REFERENCE)), "", 0,
+                             0, 0.2, "neural", str(model_dir), None, dtype, batch_size, noise_mode, max_face_size,
+                             api_name="/edit").result(timeout=300)
+
+    result = run("fp32", 3, "const", 32)
+    _check_result(result, space, frames_in_range(SAMPLE, 0, 0.2))
+    with pytest.raises(AppError, match="Batch size"):
+        run("auto", 10_000, "zero", None)
+    assert space.alive()
+
+
 def _rss(pid: int) -> int:
     """Resident memory of ``pid`` and its children, bytes (Linux /proc)."""
     total = 0

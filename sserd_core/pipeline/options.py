@@ -26,6 +26,10 @@ class EditOptions:
     which face and which part of the clip. ``threads``: frame workers (default: one per core, at
     most 4). ``preview_n``: preview frames to save. ``measure``: fit landmarks on every edited
     frame and report the emotion and mouth opening shown. ``strict``: a truncated clip is an error.
+    ``dtype``, ``batch_size``, ``noise_mode``, ``max_face_size``: the neural backend's compute precision
+    (``validate.DTYPES``; None / ``"auto"``: bf16 on CUDA, fp32 on the CPU), frames per network call (None / 0:
+    8 on CUDA, 2 on the CPU), decoder noise (``validate.NOISE_MODES``) and the largest face size decoded, px
+    (None / 0: the model's full output size); the landmark backend ignores them (see :data:`NEURAL`).
     """
 
     #: the label a form's emotion list shows selected at first (the Space, the Extract Emotion node). The
@@ -34,7 +38,10 @@ class EditOptions:
     #: the numeric fields' ranges (inclusive; None: unbounded), which the front-ends' controls show
     LIMITS: ClassVar[dict] = {"intensity": (0.0, 1.0), "face_index": (0, None), "start": (0.0, None),
                               "end": (0.0, None), "grid_step": (1, validate.MAX_GRID_STEP),
-                              "threads": (1, validate.MAX_THREADS), "preview_n": (0, validate.MAX_PREVIEWS)}
+                              "threads": (1, validate.MAX_THREADS), "preview_n": (0, validate.MAX_PREVIEWS),
+                              "batch_size": (0, validate.MAX_BATCH_SIZE), "max_face_size": (0, validate.MAX_FACE_SIZE)}
+    #: the fields only a neural backend uses (0 in batch_size / max_face_size, like None, means automatic)
+    NEURAL: ClassVar[tuple] = ("dtype", "batch_size", "noise_mode", "max_face_size")
 
     emotion: Optional[str] = None
     intensity: float = DEFAULT_INTENSITY
@@ -53,6 +60,10 @@ class EditOptions:
     preview_n: int = 0
     measure: bool = False
     strict: bool = False
+    dtype: Optional[str] = None
+    batch_size: Optional[int] = None
+    noise_mode: str = validate.NOISE_MODES[0]
+    max_face_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         """Every field is checked here, once, for its type and range (:func:`validate.edit_options`): a bad
@@ -74,4 +85,9 @@ class EditOptions:
         """The backend these options ask for (:func:`make_editor`)."""
         from .backends import make_editor  # the factory takes its defaults from this class
 
-        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation)
+        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation,
+                           **self.neural_options())
+
+    def neural_options(self) -> dict:
+        """The neural backend's options (:data:`NEURAL`), by name, as :func:`make_editor` takes them."""
+        return {name: getattr(self, name) for name in self.NEURAL}
