@@ -75,11 +75,10 @@ def _corr(a, b) -> float:
 
 def _faceapi():
     try:
-        import faceapi_landmarks  # noqa: F401
-        from expression_classifier import find_boxes
+        import faceapi_landmarks
     except Exception:  # noqa: BLE001 - the second landmark model is optional here
         return None
-    return faceapi_landmarks, find_boxes
+    return faceapi_landmarks, faceapi_landmarks.face_boxes
 
 
 def _same_person(src, out, step=6) -> float:
