@@ -92,7 +92,7 @@ def _same_person(src, out, step=6) -> float:
     return ok / max(n, 1)
 
 
-def measure_clip(name: str, path: Path, work: Path, values=(-1.0, 1.0)) -> list[dict]:
+def measure_clip(name: str, path: Path, work: Path, values=(-1.0, 1.0), only=None) -> list[dict]:
     track = pipeline.disentangle_content(pipeline.load_video(path))
     src_frames = frames(path)
     src_lm = redetect(path)
@@ -103,8 +103,22 @@ def measure_clip(name: str, path: Path, work: Path, values=(-1.0, 1.0)) -> list[
         boxes = find_boxes(src_frames)
         fa_src = lmod.mouth_opening(lmod.landmarks(src_frames, boxes))
     rows = []
-    for c in CONTROLS:
-        for v in values:
+    for c in [None, *(c for c in CONTROLS if only is None or c.name in only)]:
+        for v in values if c is not None else [0.0]:
+            if c is None:  # the baseline: every control at 0 is the source, re-encoded (the codec's share of noise)
+                out = work / f"{name}_reencode.mp4"
+                pipeline.render_face(track, pipeline.extract_emotion(controls="smile=0"), out)
+                out_frames, out_lm = frames(out), redetect(out)
+                row = dict(clip=name, control="(re-encode)", value=0.0,
+                           mouth_dlib=_corr(src_open, mouth_openings(out_lm)), feature="", moved=0.0, expected=0,
+                           same=_same_person(src_frames, out_frames), shown=float("nan"), seconds=0.0)
+                if fa is not None:
+                    row["mouth_faceapi"] = _corr(fa_src, lmod.mouth_opening(lmod.landmarks(out_frames, boxes)))
+                rows.append(row)
+                print(f"{name:8s} re-encode: mouth r dlib {row['mouth_dlib']:.3f}"
+                      + (f" face-api {row['mouth_faceapi']:.3f}" if 'mouth_faceapi' in row else ""), flush=True)
+                out.unlink()
+                continue
             out = work / f"{name}_{c.name}_{v:+.0f}.mp4"
             t0 = time.perf_counter()
             r = pipeline.render_face(track, pipeline.extract_emotion(controls={c.name: v}), out)
@@ -164,10 +178,11 @@ def table(rows: list[dict]) -> str:
            " moved (IOD) | as expected | same person | shown |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        ok = "yes" if np.sign(r["moved"]) == r["expected"] else "**no**"
+        ok = "–" if not r["expected"] else "yes" if np.sign(r["moved"]) == r["expected"] else "**no**"
         lines.append(f"| {r['clip']} | {r['control']} | {r['value']:+.0f} | {r['mouth_dlib']:.3f} |"
                      + (f" {r.get('mouth_faceapi', float('nan')):.3f} |" if fa else "")
-                     + f" {r['feature']} {r['moved']:+.3f} | {ok} | {r['same']:.0%} | {r['shown']:.0%} |")
+                     + (f" {r['feature']} {r['moved']:+.3f} |" if r["feature"] else " – |")
+                     + f" {ok} | {r['same']:.0%} | " + (f"{r['shown']:.0%} |" if r["shown"] == r["shown"] else "– |"))
     return "\n".join(lines)
 
 
@@ -178,12 +193,14 @@ def main() -> int:
     ap.add_argument("--grid-frame", type=int, default=10, help="the speaker clip's frame the grid shows")
     ap.add_argument("--grid-scale", type=float, default=0.5, help="the grid's tiles, as a share of the face's pixels")
     ap.add_argument("--out", default=str(ROOT / "bench/results/controls.md"))
+    ap.add_argument("--controls", nargs="*", default=None, choices=list(CONTROL_NAMES),
+                    help="only these controls (default: all 13)")
     args = ap.parse_args()
     if not args.no_grid:
         grid(CLIPS["speaker"], args.grid_frame, ROOT / "docs/images/controls_grid.png", scale=args.grid_scale)
     work = Path(tempfile.mkdtemp(prefix="sserd-controls-"))
     try:
-        rows = [r for name in args.clips for r in measure_clip(name, CLIPS[name], work)]
+        rows = [r for name in args.clips for r in measure_clip(name, CLIPS[name], work, only=args.controls)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = ("# Expression controls at their extremes\n\nMade by `python bench/controls.py` "
