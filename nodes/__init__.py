@@ -3,7 +3,10 @@
 One module per stage of the graph::
 
     Load Video (SSERD) ─► Disentangle Content ─► Render Face ─► Mux Audio ─► (core Save Video)
-                                 Extract Emotion ──┘   Load Model (SSERD) ─┘
+               Extract Emotion ─► (Expression Controls) ──┘   Load Model (SSERD) ─┘
+
+Expression Controls (13 sliders over the action units, a one-frame preview from the content track) adds to
+Extract Emotion's target, or stands alone.
 
 Only imported inside ComfyUI (it needs ``comfy_api``); the repo-root ``__init__.py``
 exposes :func:`comfy_entrypoint` to ComfyUI's loader.
@@ -14,13 +17,15 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .disentangle import DisentangleContent
+from .expression_controls import ExpressionControls
 from .extract_emotion import ExtractEmotion
 from .load_model import LoadModel, register_model_folder
 from .load_video import LoadVideo
 from .mux_audio import MuxAudio
 from .render_face import RenderFace
 
-NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, RenderFace, MuxAudio, LoadModel]
+NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, ExpressionControls, RenderFace,
+                                   MuxAudio, LoadModel]
 
 
 class SSERDExtension(ComfyExtension):
