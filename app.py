@@ -578,19 +578,25 @@ def controls_section(video, face_index, start, end, backend, model) -> None:
                 "tracks the face (a few seconds), the next ones take about a second or less.",
                 elem_id="sserd-controls-intro")
     sliders = []
+    parts: dict = {}
+    for c in CONTROLS:
+        parts.setdefault(c.part, []).append(c)
+    half = (len(CONTROLS) + 1) // 2  # the face parts in two columns: brows to cheeks, nose to chin
+    columns, n = [[], []], 0
+    for part, controls in parts.items():
+        columns[n >= half].append((part, controls))
+        n += len(controls)
     with gr.Row(equal_height=False, elem_id="sserd-controls"):
-        with gr.Column(scale=1, min_width=320):
-            parts: dict = {}
-            for c in CONTROLS:
-                parts.setdefault(c.part, []).append(c)
-            for part, controls in parts.items():
-                with gr.Group():
-                    gr.Markdown(f"**{part}**", padding=True)
-                    for c in controls:
-                        sliders.append(SliderInput(*RANGE, value=0.0, step=0.05, label=c.label,
-                                                   info=f"{c.name} ({c.au}); −1: {c.minus}",
-                                                   elem_id=f"sserd-control-{c.name}"))
-        with gr.Column(scale=1, min_width=320):
+        for column in columns:
+            with gr.Column(scale=1, min_width=260):
+                for part, controls in column:
+                    with gr.Group():
+                        gr.Markdown(f"**{part}**", padding=True)
+                        for c in controls:
+                            sliders.append(SliderInput(*RANGE, value=0.0, step=0.05, label=c.label,
+                                                       info=f"{c.name} ({c.au}); −1: {c.minus}",
+                                                       elem_id=f"sserd-control-{c.name}"))
+        with gr.Column(scale=2, min_width=320):
             with gr.Row():
                 base = gr.Dropdown([NO_BASE, *EMOTIONS], value=NO_BASE, label="Base emotion",
                                    info="The controls add to it", elem_id="sserd-controls-base")

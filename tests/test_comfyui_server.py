@@ -399,7 +399,7 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
     """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
     same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
     frames inside the node, not an option of the edit, and is not compared."""
-    from test_front_end_defaults import COMPARED, cli_defaults, core_defaults, space_defaults
+    from test_front_end_defaults import COMPARED, cli_defaults, controls_shown, core_defaults, space_defaults
 
     from sserd_core.pipeline import EditOptions
 
@@ -413,7 +413,9 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
              "face_index": inp("SSERD_DisentangleContent", "face_index")["default"],
              "start": inp("SSERD_LoadVideo", "start_time")["default"] or None,  # 0 = the beginning
              "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
-             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None}
+             "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None,
+             "controls": controls_shown([inp("SSERD_ExpressionControls", n)["default"] for n in CONTROL_NAMES],
+                                        inp("SSERD_ExpressionControls", "keyframes")["default"])}
     cli, space = cli_defaults(), space_defaults()
     table = {k: (cli[k], comfy[k], space[k]) for k in COMPARED}
     H.ARTIFACTS.mkdir(exist_ok=True)

@@ -7,7 +7,19 @@ from __future__ import annotations
 from sserd_core.pipeline import EditOptions
 
 #: the options every front-end shows, compared by name
-COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend")
+COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend", "controls")
+
+
+def controls_shown(values, keyframes: str = ""):
+    """A form's expression controls as EditOptions' field: None when every slider is at 0 and no keyframes are typed
+    (the form asks for no control), else the text."""
+    import numpy as np
+
+    from sserd_core.controls import format_controls
+
+    if keyframes:
+        return keyframes
+    return format_controls([(0.0, np.asarray(values, np.float32))]) if any(values) else None
 
 
 def cli_defaults() -> dict:
@@ -20,28 +32,31 @@ def cli_defaults() -> dict:
     lo, hi = (float(x) for x in edit.help.split(", ")[1].split(" ")[0].split(".."))
     return {"emotion shown": args.emotion, "intensity": EditOptions.intensity if args.intensity is None else args.intensity,
             "intensity range": (lo, hi), "sync": args.sync, "face_index": args.face_index, "start": args.start,
-            "end": args.end, "backend": args.model or EditOptions.backend,
+            "end": args.end, "backend": args.model or EditOptions.backend, "controls": args.control,
             "threads": args.threads, "preview_n": args.preview, "device": args.device, "strict": args.strict}
 
 
 def space_defaults() -> dict:
     """The Space form's initial values (the page as built, not the source text)."""
     import app
+    from sserd_core.controls import CONTROLS
 
     demo = app.build_demo()
     by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
     slider = by_label["Intensity"]
+    controls = [by_label[c.label].value for c in CONTROLS]  # the controls section's sliders
     return {"emotion shown": by_label["Emotion"].value, "intensity": slider.value,
             "intensity range": (slider.minimum, slider.maximum), "sync": EditOptions.sync,  # the Space has no sync
             "face_index": by_label["Face index"].value, "start": by_label["Start (s)"].value,
-            "end": by_label["End (s)"].value, "backend": by_label["Backend"].value}
+            "end": by_label["End (s)"].value, "backend": by_label["Backend"].value,
+            "controls": controls_shown(controls)}
 
 
 def core_defaults(shown_label: bool) -> dict:
     d = EditOptions()
     return {"emotion shown": EditOptions.FORM_LABEL if shown_label else d.emotion, "intensity": d.intensity,
             "intensity range": EditOptions.LIMITS["intensity"], "sync": d.sync, "face_index": d.face_index,
-            "start": d.start, "end": d.end, "backend": d.backend}
+            "start": d.start, "end": d.end, "backend": d.backend, "controls": d.controls}
 
 
 def test_the_cli_flags_default_to_edit_options():
