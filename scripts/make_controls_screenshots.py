@@ -92,8 +92,13 @@ NODE_JS = """
     // the view: Disentangle Content | Expression Controls | Render Face at scale 1
     const grow = n => { const s = n.computeSize(); n.setSize([Math.max(n.size[0], s[0]), Math.max(n.size[1], s[1])]); };
     grow(node);
+    // Render Face's summary lines are wider than its default width: give them room (Mux Audio and Save Video
+    // move right to make it)
+    const render = byType('SSERD_RenderFace');
+    render.setSize([450, render.size[1]]);
+    for (const n of app.graph._nodes.filter(n => ['SSERD_MuxAudio', 'SaveVideo'].includes(n.type))) n.pos[0] += 160;
     app.canvas.ds.scale = 1.0;
-    app.canvas.ds.offset = [-360, 60];
+    app.canvas.ds.offset = [-360, 120];
     await new Promise(r => setTimeout(r, 1500));
     app.canvas.draw(true, true);
     const rect = document.querySelector('#graph-canvas').getBoundingClientRect();
@@ -138,7 +143,7 @@ def comfyui_screenshot(path: Path) -> Path:
             right = [got[k][0] + got[k][2] for k in ("content", "controls", "render")]
             tops = [got[k][1] for k in ("content", "controls", "render")]
             bottom = got["controls"][1] + got["controls"][3]
-            crop = (max(0, min(xs) - 20), max(0, min(tops) - 50), max(right) + 20, bottom + 20)
+            crop = (max(0, min(xs) - 20), max(0, min(tops) - 30), max(right) + 20, bottom + 20)  # the badges too
             return save_small(drv.get_screenshot_as_png(), path, crop)
         finally:
             drv.quit()
