@@ -44,7 +44,8 @@ OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion"
             ("SSERD_ExpressionControls", "content")}
 TITLES = {"Note": "About this workflow"}
 SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
-         "SSERD_ExpressionControls": [300, 560], "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 200],
+         "SSERD_ExpressionControls": [300, 560], "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90],
+         "SSERD_LoadModel": [300, 200],
          "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300]}
 
 # Layout (canvas units; a node's title bar is the 30 units above its position). The frontend grows

@@ -7,7 +7,8 @@ from __future__ import annotations
 from sserd_core.pipeline import EditOptions
 
 #: the options every front-end shows, compared by name
-COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend", "controls")
+COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend",
+            "controls")
 
 
 def controls_shown(values, keyframes: str = ""):

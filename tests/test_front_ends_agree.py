@@ -126,7 +126,8 @@ def test_expression_controls_give_the_same_frames_everywhere(server, space, tmp_
                     str(END), "-q"], check=True, timeout=300, cwd=str(H.REPO))
     outputs["cli"] = cli_out
 
-    prompt = edit_prompt("sample.mp4", label or "happy", intensity or 1.0, prefix="agree/controls_" + case.replace(" + ", "_").replace(" ", "_"))
+    prompt = edit_prompt("sample.mp4", label or "happy", intensity or 1.0,
+                         prefix="agree/controls_" + case.replace(" + ", "_").replace(" ", "_"))
     prompt["1"]["inputs"].update(start_time=START, end_time=END)
     prompt["9"] = {"class_type": "SSERD_ExpressionControls",
                    "inputs": {**{n: float(values.get(n, 0.0)) for n in CONTROL_NAMES}, "keyframes": "",
