@@ -547,8 +547,17 @@ def preview_controls(video, face_index, start, end, base, base_intensity, at, pr
         shown = pipeline.preview_frame(track, options.target(), index, frame=entry.frame(index))
     except SSERDError as exc:
         raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
+    except FileNotFoundError as exc:  # the upload left Gradio's cache (SSERD_CACHE_SECONDS) since it was tracked
+        raise gr.Error("The video is no longer on this Space; upload it again.", duration=None,
+                       print_exception=False) from exc
+    except Exception as exc:
+        log.exception("preview failed")
+        raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the "
+                                      "input that caused it."), duration=None, print_exception=False) from exc
     text = [f"**Frame {shown.index}** ({shown.time:.2f} s) · {options.target().describe()}",
             f"Previewed in {time.perf_counter() - t0:.2f} s (the edit itself {1000 * shown.seconds:.0f} ms)."]
+    if not track.found[shown.index]:
+        text.append("No face is tracked on this frame: it is left as it is. Choose another time.")
     if shown.shown_text():
         text.append(f"**Shown** (share of each control's motion): {shown.shown_text()}")
     if shown.note:

@@ -62,9 +62,10 @@ def preview_index(content, preview_time: float) -> Optional[int]:
     return int(np.argmin(np.abs(np.asarray(content.times, np.float64) - float(preview_time))))
 
 
-def note_text(spec, preview, sliders_ignored: bool) -> str:
+def note_text(spec, preview, sliders_ignored: bool, found: bool = True) -> str:
     """What the node says: the target, the share of each control's motion the preview frame shows, the
-    saturation note (a control held back by the believability bounds), and whether the sliders were ignored."""
+    saturation note (a control held back by the believability bounds), whether the sliders were ignored, and
+    whether the preview frame has no tracked face (``found`` False)."""
     lines = [f"Target: {spec.describe()}."]
     if sliders_ignored:
         lines.append("The keyframes are used; the sliders are ignored.")
@@ -72,6 +73,8 @@ def note_text(spec, preview, sliders_ignored: bool) -> str:
         shown = preview.shown_text()
         lines.append(f"Preview: frame {preview.index} ({preview.time:.2f} s)"
                      + (f"; shown: {shown}." if shown else "."))
+        if not found:
+            lines.append("No face is tracked on this frame: it is left as it is. Choose another preview_time.")
         if preview.note:
             lines.append(preview.note)
     return "\n".join(lines)
@@ -153,7 +156,8 @@ class ExpressionControls(io.ComfyNode):
                              "Expression Controls (or disconnect its preview output).")
         preview = pipeline.preview_frame(content, spec, preview_index(content, preview_time)) \
             if content is not None else None
-        note = note_text(spec, preview, bool(keyframes and keyframes.strip()) and bool(np.any(values)))
+        found = preview is None or bool(content.found[preview.index])
+        note = note_text(spec, preview, bool(keyframes and keyframes.strip()) and bool(np.any(values)), found)
         shown = {"text": note, "controls": text}
         if preview is None:
             return io.NodeOutput(spec, None, note, ui={"sserd_controls": [shown]})
