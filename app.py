@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import gradio as gr
-
 import numpy as np
 
 from sserd_core import pipeline, plots
@@ -447,8 +446,6 @@ NO_BASE = "none: the source's own expression"
 _tracks: "OrderedDict[tuple, _Tracked]" = OrderedDict()
 _TRACKS_KEPT = 4
 _tracks_lock = threading.Lock()
-#: how many times a clip was tracked for a preview (a preview of a clip already tracked tracks nothing)
-tracks_made = [0]
 
 
 class _Tracked:
@@ -517,7 +514,6 @@ def tracked(video: str, options: pipeline.EditOptions, progress: Optional[gr.Pro
             log.info("tracking %s for the controls preview", Path(video).name)
             entry.track = pipeline.disentangle_content(info, face_index=options.face_index,
                                                        progress=_pipeline_progress(progress))
-            tracks_made[0] += 1
     return entry
 
 
