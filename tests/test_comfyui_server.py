@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import comfyui_helpers as H
-from sserd_core.controls import CONTROL_NAMES, CONTROLS
+from sserd_core.controls import CONTROL_NAMES, CONTROLS, format_controls, parse_controls
 
 pytestmark = pytest.mark.slow  # a real ComfyUI server and a browser
 
@@ -617,13 +617,14 @@ def test_expression_controls_bad_keyframes_are_a_readable_error(server):
 def test_expression_controls_add_to_an_emotion_and_keyframes_replace_the_sliders(server):
     """Extract Emotion → Expression Controls: the label with the controls on top (what EditOptions(emotion=...,
     controls=...) asks for); keyframes given, the sliders are ignored and the node says so."""
-    prompt = controls_prompt(keyframes="0: smile=0; 1: brow_lower=-0.3", prefix="controls/label", smile=0.9)
+    keyframes = "0: smile=0; 1: brow_lower=-0.3"
+    prompt = controls_prompt(keyframes=keyframes, prefix="controls/label", smile=0.9)
     prompt["7"] = {"class_type": "SSERD_ExtractEmotion", "inputs": {"emotion": "happy", "intensity": 0.5, "curve": ""}}
     prompt["3"]["inputs"]["emotion"] = ["7", 0]
     entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     controls = entry["outputs"]["3"]["sserd_controls"][0]
-    assert controls["controls"] == "0: brow_inner=0; 1: brow_lower=-0.3", controls
+    assert controls["controls"] == format_controls(parse_controls(keyframes)), controls  # the keyframes, not 0.9
     assert controls["text"].startswith("Target: happy 0.50; controls over time"), controls
     assert "the sliders are ignored" in controls["text"], controls
 
