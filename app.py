@@ -56,10 +56,11 @@ from typing import Callable, Optional
 import gradio as gr
 import numpy as np
 
-from sserd_core import pipeline, plots
+from sserd_core import pipeline, plots, validate
 from sserd_core.controls import CONTROLS, RANGE, format_controls
 from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
+from sserd_core.pipeline.faces import parse_face_targets
 
 log = logging.getLogger("sserd.space")
 #: the form's defaults and ranges are the core's own (the CLI and the ComfyUI nodes use them too)
@@ -118,7 +119,7 @@ BACKEND_INFO = {
     "neural": "neural — the SSERD networks; needs weights (folder or Hub repo id)",
 }
 
-_neural_editors: dict = {}  # model → loaded editor; at most _MAX_MODELS kept (oldest dropped)
+_neural_editors: dict = {}  # (model, neural options) → loaded editor; at most _MAX_MODELS kept (oldest dropped)
 _MAX_MODELS = 2
 _neural_lock = threading.RLock()  # one neural load / edit at a time: shared weights, GPU memory
 
@@ -137,8 +138,9 @@ def public_message(text: str) -> str:
     return _PATH.sub(lambda m: m.group(1), str(text))
 
 
-def _neural_editor(model: str):
-    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id)."""
+def _neural_editor(model: str, options: pipeline.EditOptions = OPTIONS()):
+    """Load (once) the neural editor for ``model`` (a local folder or a Hub repo id) with ``options``' neural
+    backend settings (precision, batch size, decoder noise, face size: each combination is its own editor)."""
     if _neural is None:
         raise SSERDError("The neural backend is not installed here; choose the landmark backend.")
     model = (model or "").strip() if ALLOW_MODEL_CHOICE else ""
@@ -146,10 +148,11 @@ def _neural_editor(model: str):
     if not model:
         raise SSERDError("The neural backend needs weights: give a local folder or a Hugging Face repo id "
                          "under Advanced options (or set SSERD_NEURAL_MODEL).")
+    key = (model, *options.neural_options().values())
     with _neural_lock:
-        if model not in _neural_editors:
+        if key not in _neural_editors:
             try:
-                editor = pipeline.make_editor(model)  # the one place a backend is chosen
+                editor = pipeline.make_editor(model, **options.neural_options())  # the one place a backend is chosen
             except Exception as exc:  # noqa: BLE001 - said the same way whatever the reason (see MODEL_REFUSED)
                 if model == DEFAULT_NEURAL_MODEL:
                     raise
@@ -157,8 +160,8 @@ def _neural_editor(model: str):
                 raise SSERDError(MODEL_REFUSED) from None
             while len(_neural_editors) >= _MAX_MODELS:
                 _neural_editors.pop(next(iter(_neural_editors)))
-            _neural_editors[model] = editor
-        return _neural_editors[model]
+            _neural_editors[key] = editor
+        return _neural_editors[key]
 
 
 def preload_default_model() -> None:
@@ -287,7 +290,7 @@ def run_edit(video_path: str, output_path: str, comparison_path: str, options: p
     report = _pipeline_progress(progress, alive)
     if options.backend == "neural":
         with _neural_lock:
-            return pipeline.edit(video_path, out, options, editor=_neural_editor(model), progress=report)
+            return pipeline.edit(video_path, out, options, editor=_neural_editor(model, options), progress=report)
     return pipeline.edit(video_path, out, options, progress=report)  # a fresh LandmarkEditor
 
 
@@ -327,6 +330,18 @@ def _target_emotion(mode: str, label: str, intensity: float, reference: Optional
     raise SSERDError(f"Unknown emotion mode '{mode}'; use label, reference, clip or curve.")
 
 
+def _other_faces(text: str) -> tuple:
+    """The 'Other faces' field (``N=LABEL[@INTENSITY]`` or ``N=curve:TEXT``, one per line or separated by ``;``) as
+    :class:`~sserd_core.pipeline.FaceTarget` records. A reference path is refused: the Space reads no file that
+    was not uploaded."""
+    targets = parse_face_targets(text or "")
+    for t in targets:
+        if t.reference is not None:
+            raise SSERDError(f"Other faces: face {t.face_index} names a file ('{t.text()}'); here each other face takes "
+                             "a label (N=LABEL[@INTENSITY]) or a curve (N=curve:TEXT).")
+    return targets
+
+
 def _confined(path: Optional[str], what: str) -> Optional[str]:
     """``path`` if it lies (after resolving symlinks) in Gradio's upload folder or the bundled examples.
 
@@ -356,7 +371,8 @@ def _check_duration(video: str, start: Optional[float], end: Optional[float]):
 def _summary(result: pipeline.EditResult, backend: str) -> str:
     r = result.render
     fps = r.n_frames / r.seconds if r.seconds > 0 else float("nan")
-    head = [f"**Target:** {result.emotion.describe()}"]
+    head = [f"**Target:** {result.emotion.describe()}" if not result.faces else
+            "**Targets:** " + "; ".join(f"face {f.face_index}: {f.emotion.describe()}" for f in result.faces)]
     if result.emotion.measured is not None:
         head.append(f"(measured on the reference face: {describe(result.emotion.measured)})")
     audio = "carried over from the source" if result.has_audio else "absent: the source has none"
@@ -368,9 +384,12 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
 
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-         reference_clip=None, progress=gr.Progress(), controls=None):
+         reference_clip=None, dtype=OPTIONS.dtype, batch_size=OPTIONS.batch_size, noise_mode=OPTIONS.noise_mode,
+         max_face_size=OPTIONS.max_face_size, other_faces="", progress=gr.Progress(), controls=None):
     """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
-    ``controls``: expression controls text (:attr:`EditOptions.controls`), given by the controls section.
+    ``other_faces``: a different emotion for other faces, ``N=LABEL[@INTENSITY]`` / ``N=curve:TEXT`` per line
+    (the target of ② is then face ``face_index``'s); the plot shows face ``face_index``. ``controls``: expression
+    controls text (:attr:`EditOptions.controls`), given by the controls section.
 
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
@@ -401,8 +420,10 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
             options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
-                                           controls=controls, face_index=face, start=start_s, end=end_s,
-                                           backend=backend, measure=True)
+                                           controls=controls, face_index=face, faces=_other_faces(other_faces),
+                                           start=start_s, end=end_s, backend=backend, measure=True, dtype=dtype,
+                                           batch_size=batch_size, noise_mode=noise_mode or OPTIONS.noise_mode,
+                                           max_face_size=max_face_size)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
             with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
@@ -680,9 +701,9 @@ class NumberInput(gr.Number):
             payload = None
         try:
             return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. out of bounds
+        except gr.Error as exc:  # Gradio's own, e.g. out of bounds: say which field
+            raise gr.Error(public_message(f"{self.label}: {exc.message}"), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001
             raise gr.Error(public_message(f"{self.label}: {exc}"), print_exception=False) from None
 
 
@@ -727,6 +748,12 @@ def build_demo() -> gr.Blocks:
                     face_index = NumberInput(OPTIONS.face_index, label="Face index", precision=0,
                                              minimum=OPTIONS.LIMITS["face_index"][0],
                                              info="Which face to edit: 0 = the largest, 1 = the next, …")
+                    other_faces = gr.Textbox("", label="Other faces", lines=2, elem_id="sserd-other-faces",
+                                             placeholder="1=sad@0.6\n2=curve:0:neutral, 2:happy",
+                                             info="A different emotion for each other face, one per line: "
+                                                  "N=LABEL[@INTENSITY] or N=curve:TEXT (N: its face index). "
+                                                  "Each face is tracked and edited on its own; ② is the face "
+                                                  "above.")
                     with gr.Row():
                         start = NumberInput(OPTIONS.start, label="Start (s)", minimum=OPTIONS.LIMITS["start"][0],
                                             info="empty = from the beginning")
@@ -739,6 +766,23 @@ def build_demo() -> gr.Blocks:
                                        placeholder="local folder or Hugging Face repo id",
                                        info="Used by the neural backend." if ALLOW_MODEL_CHOICE else
                                        "Fixed by this Space (SSERD_NEURAL_MODEL).")
+                    with gr.Accordion("Advanced (neural backend)", open=False, visible=False) as neural_options:
+                        dtype = gr.Dropdown(list(validate.DTYPES), value=OPTIONS.dtype or "auto", label="Precision",
+                                            info="auto = bf16 on a GPU, fp32 on the CPU; fp16/bf16 halve the memory")
+                        batch_size = NumberInput(OPTIONS.batch_size, label="Batch size", precision=0,
+                                                 minimum=OPTIONS.LIMITS["batch_size"][0],
+                                                 maximum=OPTIONS.LIMITS["batch_size"][1],
+                                                 info="frames per network call; empty = automatic (8 on a GPU, 2 on "
+                                                      "the CPU)")
+                        noise_mode = gr.Dropdown(list(validate.NOISE_MODES), value=OPTIONS.noise_mode,
+                                                 label="Decoder noise",
+                                                 info="zero = none (steady video); random = fresh each frame (the "
+                                                      "official test scripts); const = the model's stored noise")
+                        max_face_size = NumberInput(OPTIONS.max_face_size, label="Max face size (px)", precision=0,
+                                                    minimum=OPTIONS.LIMITS["max_face_size"][0],
+                                                    maximum=OPTIONS.LIMITS["max_face_size"][1],
+                                                    info="decode the face only up to this width; empty = the model's "
+                                                         "full size (256 is ~10× cheaper)")
                 gr.Markdown(f"Clips up to **{MAX_SECONDS:g} s** (use Start/End to pick a part of a longer one).")
             with gr.Column(scale=1, min_width=320):
                 gr.Markdown("### ② Target emotion")
@@ -786,10 +830,10 @@ def build_demo() -> gr.Blocks:
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),
                           (tab_curve, "curve")):
             tab.select(lambda n=name: n, None, mode, queue=False, api_visibility="private")
-        backend.change(lambda b: gr.update(visible=b == "neural"), backend, model, queue=False,
-                       api_visibility="private")
+        backend.change(lambda b: (gr.update(visible=b == "neural"),) * 2, backend, [model, neural_options],
+                       queue=False, api_visibility="private")
         run.click(edit, [video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
-                         reference_clip],
+                         reference_clip, dtype, batch_size, noise_mode, max_face_size, other_faces],
                   [edited, comparison, plot, summary], api_name="edit")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

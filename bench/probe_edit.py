@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def main() -> None:
         dom = int(np.argmax(p_src[1:])) + 1  # the source's dominant non-neutral class
         for emo in args.emotions.split(","):
             got = {}
-            pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path("/tmp/_probe.mp4"), frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
+            with tempfile.TemporaryDirectory(prefix="sserd-probe-") as work:  # the render's file is not looked at
+                pipeline.render_face(content, pipeline.extract_emotion(emo, args.intensity), Path(work) / "probe.mp4",
+                                     frame_sink=lambda i, rgb: got.__setitem__(i, rgb) if i in src else None)
             out = [got[i] for i in keep]
             p_out = fer.to_project(fer.classify(out, boxes)).mean(0)
             k = dom if emo == "neutral" else fer.PROJECT_LABELS.index(emo)

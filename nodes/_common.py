@@ -1,6 +1,6 @@
 """Shared glue between ComfyUI and :mod:`sserd_core.pipeline` (no model math here).
 
-- socket types of the pack (``SSERD_CONTENT``, ``SSERD_EMOTION``, ``SSERD_MODEL``);
+- socket types of the pack (``SSERD_CONTENT``, ``SSERD_EMOTION``, ``SSERD_MODEL``, ``SSERD_FACES``);
 - turning a core ``VIDEO`` (``VideoInput``) into a file path the pipeline streams from;
 - core ``AUDIO`` ⇄ :class:`sserd_core.media.AudioData`;
 - a pipeline ``progress(stage, done, total)`` callback that drives ComfyUI's progress bar
@@ -32,6 +32,7 @@ CATEGORY = "SSERD"
 ContentType = io.Custom("SSERD_CONTENT")
 EmotionType = io.Custom("SSERD_EMOTION")
 ModelType = io.Custom("SSERD_MODEL")
+FacesType = io.Custom("SSERD_FACES")  # a tuple of sserd_core.pipeline.FaceEdit: more faces, each with its emotion
 
 #: a live preview of the frame being rendered is sent at most this often (seconds)
 PREVIEW_EVERY_S = 0.5

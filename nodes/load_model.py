@@ -10,7 +10,7 @@ import folder_paths
 import comfy.model_management
 from comfy_api.latest import io
 
-from sserd_core import pipeline
+from sserd_core import pipeline, validate
 from sserd_core.errors import SSERDError
 
 from ._common import CATEGORY, ModelType
@@ -44,12 +44,21 @@ def device_for(choice: str) -> str:
 
 
 DEFAULTS = pipeline.EditOptions()  # the core's one set of defaults (the CLI and the Space use them too)
+#: the neural inputs' defaults as the widgets show them: a widget cannot be empty, so "auto" and 0 stand for None
+#: (EditOptions reads them so too)
+NEURAL_DEFAULTS = {"dtype": DEFAULTS.dtype or "auto", "batch_size": DEFAULTS.batch_size or 0,
+                   "noise_mode": DEFAULTS.noise_mode, "max_face_size": DEFAULTS.max_face_size or 0}
 
 
 def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto",
-                grid_step: int = DEFAULTS.grid_step, interpolation: str = DEFAULTS.interpolation):
+                grid_step: int = DEFAULTS.grid_step, interpolation: str = DEFAULTS.interpolation,
+                dtype: str = NEURAL_DEFAULTS["dtype"], batch_size: int = NEURAL_DEFAULTS["batch_size"],
+                noise_mode: str = NEURAL_DEFAULTS["noise_mode"], max_face_size: int = NEURAL_DEFAULTS["max_face_size"]):
     """The :class:`~sserd_core.editor.FaceEditor` for the node's settings, through the core's one
-    :func:`sserd_core.pipeline.make_editor` (same defaults as the CLI and the Space: same pixels)."""
+    :func:`sserd_core.pipeline.make_editor` (same defaults as the CLI and the Space: same pixels). ``dtype``,
+    ``batch_size``, ``noise_mode`` and ``max_face_size`` are the neural backend's (the landmark editor ignores
+    them); "auto" and 0 mean automatic."""
+    neural = validate.neural_options(dtype, batch_size, noise_mode, max_face_size)  # a bad value: one line, first
     dev = device_for(device)
     source = repo_id.strip() if repo_id and repo_id.strip() else None
     if source is None and backend != BUILTIN:
@@ -69,7 +78,7 @@ def make_editor(backend: str = BUILTIN, repo_id: str = "", device: str = "auto",
         weights = sum(os.path.getsize(os.path.join(source, f)) for f in os.listdir(source)
                       if f.endswith(".safetensors"))
         comfy.model_management.free_memory(2 * weights, torch.device(dev))
-    return pipeline.make_editor(source, dev)
+    return pipeline.make_editor(source, dev, **neural)
 
 
 class LoadModel(io.ComfyNode):
@@ -98,6 +107,24 @@ class LoadModel(io.ComfyNode):
                                      "Smaller = slower, marginally finer."),
                 io.Combo.Input("interpolation", options=["bicubic", "bilinear"], default=DEFAULTS.interpolation,
                                tooltip="Landmark editor: pixel interpolation of the warp."),
+                io.Combo.Input("dtype", options=list(validate.DTYPES), default=NEURAL_DEFAULTS["dtype"], optional=True,
+                               tooltip="Neural checkpoint: compute precision. 'auto' = bf16 on a GPU (fp16 where bf16 "
+                                       "is unsupported), fp32 on the CPU; fp16/bf16 halve the memory."),
+                io.Int.Input("batch_size", default=NEURAL_DEFAULTS["batch_size"],
+                             min=DEFAULTS.LIMITS["batch_size"][0], max=DEFAULTS.LIMITS["batch_size"][1], optional=True,
+                             tooltip="Neural checkpoint: frames per network call. 0 = automatic (8 on a GPU, 2 on "
+                                     "the CPU); more is faster on a GPU while its memory allows."),
+                io.Combo.Input("noise_mode", options=list(validate.NOISE_MODES), default=NEURAL_DEFAULTS["noise_mode"],
+                               optional=True,
+                               tooltip="Neural checkpoint: the decoder's per-pixel noise. 'zero' = none (steady "
+                                       "video); 'random' = fresh each frame (the official test scripts); 'const' = "
+                                       "the model's stored noise."),
+                io.Int.Input("max_face_size", default=NEURAL_DEFAULTS["max_face_size"],
+                             min=DEFAULTS.LIMITS["max_face_size"][0], max=DEFAULTS.LIMITS["max_face_size"][1],
+                             step=32, optional=True,
+                             tooltip="Neural checkpoint: decode the face only up to this many pixels wide. 0 = the "
+                                     "model's full size (1024 for the official model); 256 is ~10x cheaper and "
+                                     "loses nothing when the face is at most that wide in the video."),
             ],
             outputs=[
                 ModelType.Output("model", display_name="model", tooltip="The backend, for Render Face's model input."),
@@ -106,5 +133,8 @@ class LoadModel(io.ComfyNode):
 
     @classmethod
     def execute(cls, backend=BUILTIN, repo_id="", device="auto", grid_step=DEFAULTS.grid_step,
-                interpolation=DEFAULTS.interpolation) -> io.NodeOutput:
-        return io.NodeOutput(make_editor(backend, repo_id, device, grid_step, interpolation))
+                interpolation=DEFAULTS.interpolation, dtype=NEURAL_DEFAULTS["dtype"],
+                batch_size=NEURAL_DEFAULTS["batch_size"], noise_mode=NEURAL_DEFAULTS["noise_mode"],
+                max_face_size=NEURAL_DEFAULTS["max_face_size"]) -> io.NodeOutput:
+        return io.NodeOutput(make_editor(backend, repo_id, device, grid_step, interpolation, dtype, batch_size,
+                                         noise_mode, max_face_size))

@@ -13,8 +13,8 @@ from comfy_api.latest import io, ui
 from sserd_core import pipeline
 from sserd_core.emotion import EMOTIONS
 
-from ._common import (CATEGORY, ComfyProgress, ContentType, EmotionType, ModelType, connected_fingerprint, file_video,
-                      output_connected, temp_path)
+from ._common import (CATEGORY, ComfyProgress, ContentType, EmotionType, FacesType, ModelType, connected_fingerprint,
+                      file_video, output_connected, temp_path)
 from ._images import ImageBatch
 from .load_model import make_editor
 
@@ -44,6 +44,10 @@ class RenderFace(io.ComfyNode):
                 io.Int.Input("preview_frames", default=8, min=0, max=64,
                              tooltip="How many evenly spaced frames (source | edited) to show in the node after "
                                      "the render; 0 = none."),
+                FacesType.Input("other_faces", optional=True,
+                                tooltip="Optional: more faces of the same video, each with its own emotion (Add "
+                                        "Face). Each frame's faces are edited in turn, each on its own track; a "
+                                        "face not visible on a frame stays as it is there, the others are edited."),
             ],
             outputs=[
                 io.Video.Output("video", display_name="video",
@@ -63,7 +67,7 @@ class RenderFace(io.ComfyNode):
         return connected_fingerprint((1, 2))
 
     @classmethod
-    def execute(cls, content, emotion, model=None, preview_frames=8) -> io.NodeOutput:
+    def execute(cls, content, emotion, model=None, preview_frames=8, other_faces=None) -> io.NodeOutput:
         editor = model if model is not None else make_editor()
         out = temp_path("sserd_render")
         cmp = temp_path("sserd_side_by_side") if output_connected(cls, 1) else None
@@ -81,7 +85,7 @@ class RenderFace(io.ComfyNode):
         # the node shows what the edit measured (its summary), so measure is on here
         result = pipeline.render_face(content, emotion, pipeline.Outputs(out, side_by_side=cmp, previews=preview_dir),
                                       pipeline.EditOptions(preview_n=preview_frames, measure=True), editor=editor,
-                                      progress=progress, frame_sink=sink)
+                                      progress=progress, frame_sink=sink, other_faces=other_faces or ())
         comfy.model_management.soft_empty_cache()
         # source | edited frames, as ComfyUI names a file it shows (in its temp folder), with their time
         previews = [dict(ui.SavedResult(p.compare.name, preview_sub, io.FolderType.temp), index=p.index,
@@ -90,6 +94,9 @@ class RenderFace(io.ComfyNode):
                    "backend": getattr(editor, "name", type(editor).__name__),
                    "target": _mean(result.target), "source": _mean(result.source_emotion),
                    "edited": _mean(result.edited_emotion)}
+        if result.faces:  # several faces: what was asked and measured on each
+            summary["faces"] = [{"face_index": f.face_index, "target": _mean(f.target), "source": _mean(f.source_emotion),
+                                 "edited": _mean(f.edited_emotion)} for f in result.faces]
         return io.NodeOutput(file_video(out), file_video(cmp) if cmp else None,
                              batch.result() if batch is not None else None,
                              ui={"sserd_render": [summary], "sserd_previews": previews})

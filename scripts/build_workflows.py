@@ -26,6 +26,7 @@ OUTPUTS = {
     "SSERD_RenderFace": [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")],
     "SSERD_MuxAudio": [("video", "VIDEO")],
     "SSERD_LoadModel": [("model", "SSERD_MODEL")],
+    "SSERD_AddFace": [("faces", "SSERD_FACES")],
     "LoadImage": [("IMAGE", "IMAGE"), ("MASK", "MASK")],
     "SaveVideo": [],
     "Note": [],
@@ -35,18 +36,20 @@ INPUTS = {
     "SSERD_DisentangleContent": [("video", "VIDEO")],
     "SSERD_ExtractEmotion": [("reference_image", "IMAGE"), ("reference_video", "VIDEO")],
     "SSERD_ExpressionControls": [("emotion", "SSERD_EMOTION"), ("content", "SSERD_CONTENT")],
-    "SSERD_RenderFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("model", "SSERD_MODEL")],
+    "SSERD_RenderFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("model", "SSERD_MODEL"),
+                         ("other_faces", "SSERD_FACES")],
+    "SSERD_AddFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("other_faces", "SSERD_FACES")],
     "SSERD_MuxAudio": [("video", "VIDEO"), ("audio", "AUDIO")],
     "SaveVideo": [("video", "VIDEO")],
 }
 OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion", "reference_video"),
-            ("SSERD_RenderFace", "model"), ("SSERD_MuxAudio", "audio"), ("SSERD_ExpressionControls", "emotion"),
-            ("SSERD_ExpressionControls", "content")}
+            ("SSERD_RenderFace", "model"), ("SSERD_RenderFace", "other_faces"), ("SSERD_AddFace", "other_faces"),
+            ("SSERD_MuxAudio", "audio"), ("SSERD_ExpressionControls", "emotion"), ("SSERD_ExpressionControls", "content")}
 TITLES = {"Note": "About this workflow"}
 SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
-         "SSERD_ExpressionControls": [300, 560], "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90],
-         "SSERD_LoadModel": [300, 200],
-         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300]}
+         "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 320],
+         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300], "SSERD_AddFace": [270, 100],
+         "SSERD_ExpressionControls": [300, 560]}
 
 # Layout (canvas units; a node's title bar is the 30 units above its position). The frontend grows
 # nodes once media load: Load Video's player makes it ~550 tall (square clip at width 300), Save
@@ -151,7 +154,7 @@ def cross_identity() -> dict:
     load = g.node("SSERD_LoadVideo", (20, 0), ["sample_hopper.mp4", 0.0, 0.0, 0, 0.0, "image"])
     ref = g.node("LoadImage", (380, 330), ["astronaut_face.png", "image"])
     emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["neutral", 1.0, ""])
-    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 8, "bicubic"])
+    model = g.node("SSERD_LoadModel", (700, 420), ["landmark (built-in)", "", "auto", 8, "bicubic", "auto", 0, "zero", 0])
     g.link(ref, "IMAGE", emotion, "reference_image")
     edit_chain(g, load, emotion, model=model, prefix="sserd/cross_identity",
                side_by_side_prefix="sserd/cross_identity_side_by_side")
@@ -200,8 +203,33 @@ def expression_controls() -> dict:
     return g.to_json()
 
 
+def two_faces() -> dict:
+    g = Graph()
+    g.node("Note", (20, ROW2_Y), ["A different emotion for each face.\n\n"
+           "1. Put a video with two people in ComfyUI/input and pick it in Load Video (SSERD) (this workflow names "
+           "two_faces.mp4).\n"
+           "2. One Disentangle Content per face: face_index 0 is the largest face on the first frame with faces, 1 "
+           "the next. One Extract Emotion per face.\n"
+           "3. Face 0 goes into Render Face as usual; face 1 goes through Add Face into Render Face's other_faces "
+           "(chain another Add Face for a third face).\n\n"
+           "Each face is edited on its own track; where one is not visible, the other is still edited."])
+    load = g.node("SSERD_LoadVideo", (20, 0), ["two_faces.mp4", 0.0, 0.0, 0, 0.0, "image"])
+    emotion = g.node("SSERD_ExtractEmotion", (700, 0), ["happy", 1.0, ""])
+    edit_chain(g, load, emotion, prefix="sserd/two_faces")
+    render = next(n for n in g.nodes if n["type"] == "SSERD_RenderFace")
+    content = g.node("SSERD_DisentangleContent", (380, 470), [1], title="Disentangle Content (face 1)")
+    emotion2 = g.node("SSERD_ExtractEmotion", (700, 470), ["sad", 1.0, ""], title="Extract Emotion (face 1)")
+    add = g.node("SSERD_AddFace", (1040, 620))
+    g.link(load, "video", content, "video")
+    g.link(content, "content", add, "content")
+    g.link(emotion2, "emotion", add, "emotion")
+    g.link(add, "faces", render, "other_faces")
+    return g.to_json()
+
+
 WORKFLOWS = {"sserd_label_edit": label_edit, "sserd_cross_identity": cross_identity,
-             "sserd_emotion_curve": emotion_curve, "sserd_expression_controls": expression_controls}
+             "sserd_emotion_curve": emotion_curve, "sserd_two_faces": two_faces,
+             "sserd_expression_controls": expression_controls}
 
 
 def main() -> None:

@@ -48,6 +48,10 @@ examples:
       controls over time: keyframes TIME: NAME=VALUE ... separated by ';' (linear in between)
   sserd edit talk.mp4 -o out/cut.mp4 --emotion surprised --start 3 --end 8 --side-by-side --preview 4
       edit only 3..8 s, also write out/cut_side_by_side.mp4 and 4 PNG frames in out/cut_preview/
+  sserd edit talk.mp4 -o out/nn.mp4 --reference face.jpg --model models/sserd-mead --device cuda --batch-size 16
+      the neural SSERD backend on a GPU, 16 frames per network call (see docs/NEURAL.md)
+  sserd edit two_people.mp4 -o out/both.mp4 --emotion happy --face-target 1=sad@0.6
+      the largest face (index 0) turns happy, the next largest sad at 0.6; each face tracked on its own
 
 emotions: """
 
@@ -105,14 +109,28 @@ def _mention_stale(*folders) -> None:
                       "delete it when no sserd job is running.", file=sys.stderr)
 
 
+def _mention_unused_neural_flags(options) -> None:
+    """A warning (the job goes on) for neural-backend flags given with the landmark backend, which ignores them."""
+    from .pipeline import EditOptions
+    from .pipeline.backends import is_landmark
+
+    if is_landmark(options.backend):
+        given = [f"--{name.replace('_', '-')}" for name in EditOptions.NEURAL
+                 if getattr(options, name) != getattr(EditOptions, name)]
+        if given:
+            print(f"warning: {', '.join(given)} only apply to a neural model (--model PATH_OR_REPO_ID); the landmark "
+                  "backend ignores them.", file=sys.stderr)
+
+
 def cmd_edit(args) -> int:
     from . import validate
     from .pipeline import EditOptions, Outputs, edit
+    from .pipeline.faces import face_targets
 
     chosen = [a for a in ("emotion", "reference", "curve") if getattr(args, a)]
-    if not chosen and not args.control:
+    if not chosen and not args.control and not args.face_target:
         raise SSERDError("Say what emotion to show: --emotion LABEL [--intensity X], --reference IMAGE, --curve TEXT, "
-                         "or expression controls (--control \"smile=0.6\").")
+                         "expression controls (--control \"smile=0.6\"), or --face-target N=TARGET for each face.")
     if len(chosen) > 1:
         raise SSERDError(f"Give only one of --emotion, --reference, --curve (got {', '.join('--' + c for c in chosen)}).")
     if args.intensity is not None and not args.emotion:
@@ -123,25 +141,34 @@ def cmd_edit(args) -> int:
     options = EditOptions(emotion=args.emotion, reference=args.reference, curve=args.curve, controls=args.control,
                           sync=args.sync,
                           **({} if args.intensity is None else {"intensity": args.intensity}),
-                          face_index=args.face_index, start=args.start, end=args.end,
+                          face_index=args.face_index, faces=tuple(args.face_target or ()), start=args.start,
+                          end=args.end,
                           backend=args.model or EditOptions.backend, device=args.device, threads=args.threads,
-                          preview_n=args.preview, measure=bool(args.plot), strict=args.strict)
+                          preview_n=args.preview, measure=bool(args.plot), strict=args.strict,
+                          dtype=args.dtype, batch_size=args.batch_size, noise_mode=args.noise_mode,
+                          max_face_size=args.max_face_size)
+    _mention_unused_neural_flags(options)
     out = validate.output_file(args.output)
     cmp_path = out.with_name(f"{out.stem}_side_by_side{out.suffix}") if args.side_by_side else None
     preview_dir = out.with_name(f"{out.stem}_preview") if args.preview else None
     if args.plot:
         validate.output_file(args.plot, kinds=validate.PLOT_OUTPUTS, what="The plot (--plot)")
-    validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model},
+    references = {f"the reference of face {t.face_index}": t.reference for t in options.faces}
+    validate.distinct_paths(input=args.input, reads={"the reference": args.reference, "the model folder": args.model,
+                                                     **references},
                             output=out, side_by_side=cmp_path, plot=args.plot, preview_folder=preview_dir)
     from .face import preload
 
     preload()  # the options and paths are sound: the face models start loading now, on background threads
-    emotion = options.target()
+    emotion = options.target() if not options.faces else \
+        {t.face_index: t.spec() for t in face_targets(options)}
     editor = options.editor()
     _mention_stale(out.parent if str(out.parent) else Path("."))
     progress = _progress_factory(args.quiet)
     if not args.quiet:
-        print(f"sserd: {Path(args.input).name} → {out}  [{emotion.describe()}; backend: {editor.name}]", file=sys.stderr)
+        said = emotion.describe() if not options.faces else \
+            "; ".join(f"face {i}: {spec.describe()}" for i, spec in emotion.items())
+        print(f"sserd: {Path(args.input).name} → {out}  [{said}; backend: {editor.name}]", file=sys.stderr)
     try:
         result = edit(args.input, Outputs(out, side_by_side=cmp_path, previews=preview_dir, plot=args.plot), options,
                       emotion=emotion, editor=editor, progress=progress)
@@ -225,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .controls import controls_help
     from .emotion import SYNC_MODES
     from .pipeline.options import EditOptions
+    from .validate import DTYPES, NOISE_MODES
 
     d, lim = EditOptions.defaults(), EditOptions.LIMITS  # the flags' defaults and ranges are the core's own
     e = sub.add_parser("edit", help="edit the emotion of the face in a video",
@@ -233,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input", help="the talking-face video (MP4, MOV, MKV, WebM...); never modified")
     e.add_argument("-o", "--output", required=True,
                    help="where to write the edited video (.mp4/.mov/.mkv/.webm); written atomically, must differ from input")
-    g = e.add_argument_group("target emotion (give exactly one)")
+    g = e.add_argument_group("target emotion (give one; or --face-target for each face)")
     g.add_argument("--emotion", metavar="LABEL", help=f"an emotion label: {', '.join(EMOTIONS)}")
     g.add_argument("--intensity", type=float, default=None,
                    help=f"how strongly to show --emotion, {lim['intensity'][0]:g}..{lim['intensity'][1]:g} (default "
@@ -256,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='NAME=VALUE,... for the whole clip, e.g. "smile=0.6, brow_inner=0.4"; or keyframes over time '
                         '"TIME: NAME=VALUE ...; TIME: ..." (seconds from --start; a control a keyframe does not name is '
                         '0 there; linear in between, held after the last). Action-unit names (AU12=0.5) work too')
+    g.add_argument("--face-target", metavar="N=TARGET", action="append", default=None,
+                   help="a different target for face N (0 = largest), tracked and edited on its own; repeat for "
+                        "each face: N=LABEL[@INTENSITY], N=reference:PATH or N=curve:TEXT, e.g. --face-target "
+                        "1=sad@0.5 --face-target 2=curve:0:neutral,2:happy. With --emotion/--reference/--curve "
+                        "as well, those are face --face-index's target")
     g.add_argument("--sync", choices=SYNC_MODES, default=d["sync"],
                    help=f"with a driving clip as --reference: match frames by time, by frame index, or stretch the "
                         f"whole clip over the whole edit (default: {d['sync']})")
@@ -281,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--strict", action="store_true",
                    help="treat a truncated or damaged input (fewer frames than it declares) as an error, not a warning")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    n = e.add_argument_group("neural backend (with --model; the landmark backend ignores these, with a warning)")
+    n.add_argument("--dtype", choices=DTYPES, default=d["dtype"],
+                   help="the network's compute precision (default auto: bf16 on a CUDA GPU, fp16 where bf16 is "
+                        "unsupported, fp32 on the CPU); fp16/bf16 halve memory and run faster on a GPU")
+    n.add_argument("--batch-size", type=int, metavar="N", default=d["batch_size"],
+                   help=f"frames per network call, 1..{lim['batch_size'][1]} (default: 8 on CUDA, 2 on the CPU); "
+                        "more is faster on a GPU while memory allows")
+    n.add_argument("--noise-mode", choices=NOISE_MODES, default=d["noise_mode"],
+                   help=f"the decoder's per-pixel noise: zero = none, steady video (default: {d['noise_mode']}); "
+                        "random = fresh noise each frame, as the official test scripts; const = the model's stored noise")
+    n.add_argument("--max-face-size", type=int, metavar="PX", default=d["max_face_size"],
+                   help=f"decode the face only up to this many pixels wide, 1..{lim['max_face_size'][1]} (default: "
+                        "the model's full size, 1024 for the official model); 256 is ~10x cheaper on the CPU and "
+                        "loses nothing when the face is at most that wide in the frame")
     e.set_defaults(func=cmd_edit)
 
     i = sub.add_parser("info", help="describe a video or image: size, frames, audio, faces found, emotion shown",

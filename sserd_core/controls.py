@@ -196,9 +196,11 @@ def format_controls(keyframes: list) -> str:
     """Keyframes back as text that :func:`parse_controls` reads (for a form or a saved workflow)."""
     if not keyframes:
         return ""
-    # a keyframe with every control at 0 still says so (it is not "no controls": 0 = the source)
-    items = [", ".join(f"{n}={x:g}" for n, x in zip(CONTROL_NAMES, v) if x != 0) or f"{CONTROL_NAMES[0]}=0"
-             for _, v in keyframes]
+    # a keyframe with every control at 0 still says so (it is not "no controls": 0 = the source), naming a control
+    # the other keyframes move
+    moved = [n for n, x in zip(CONTROL_NAMES, np.abs(np.stack([v for _, v in keyframes])).max(0)) if x != 0]
+    zero = f"{(moved or CONTROL_NAMES)[0]}=0"
+    items = [", ".join(f"{n}={x:g}" for n, x in zip(CONTROL_NAMES, v) if x != 0) or zero for _, v in keyframes]
     if len(keyframes) == 1 and keyframes[0][0] == 0.0:
         return items[0]
     return "; ".join(f"{t:g}: {s}" for (t, _), s in zip(keyframes, items))

@@ -388,6 +388,7 @@ class FaceTracker:
         self.calib = np.array([0.0, -0.05, 1.05])
         self.n_faces_first = 0
         self.started = False
+        self.others: list["FaceTracker"] = []  # trackers of other faces in the same clip (track_several_faces)
 
     def _first(self, rgb):
         boxes = detect_faces(rgb)
@@ -443,6 +444,12 @@ class FaceTracker:
                 and float(np.linalg.norm(lm - self.prev, axis=1).mean()) < MAX_UNCONFIRMED_MOVE * prev_size
                 and lm.min() >= 0 and lm[:, 0].max() < W and lm[:, 1].max() < H)
 
+    def _free(self, boxes: list) -> list:
+        """The detections no other face's tracker holds now (``others``): a face that leaves the frame is never
+        re-acquired as its neighbour."""
+        held = [_box_from_landmarks(t.prev, t.calib) for t in self.others if t.prev is not None]
+        return [b for b in boxes if all(_iou(b, h) < 0.3 for h in held)]
+
     def _lose(self):
         self.prev = None
         self.prev_rgb = None
@@ -457,7 +464,7 @@ class FaceTracker:
                 return None
             lm = fit_landmarks(rgb, det)
         elif self.prev is None:  # re-acquire after a loss: the face nearest the last known place
-            boxes = detect_faces(rgb)
+            boxes = self._free(detect_faces(rgb)) if self.others else detect_faces(rgb)
             if not boxes:
                 return None
             ref = self.last_box
@@ -528,6 +535,37 @@ def track_faces(frames, fps: float, n_frames: int, face_index: int = 0,
                 progress(i + 1, n_frames)
     n = i + 1
     return TrackResult(lms[:n], found[:n], tracker.n_faces_first)
+
+
+def track_several_faces(frames, fps: float, n_frames: int, face_indices: tuple,
+                        progress: Optional[Callable[[int, int], None]] = None) -> list[TrackResult]:
+    """:func:`track_faces` for several faces of one clip in one pass: one :class:`FaceTracker` per index of
+    ``face_indices`` over the same decoded frames, each frame decoded once. A tracker that lost its face
+    re-acquires only a face no other tracker holds, so two tracks never follow the same person."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .media import worker_thread_signals
+
+    k = len(face_indices)
+    lms = np.full((k, n_frames, N_LANDMARKS, 2), np.nan, np.float32)
+    found = np.zeros((k, n_frames), bool)
+    i = -1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sserd-fit", initializer=worker_thread_signals) as pool:
+        trackers = [FaceTracker(fps, idx, pool=pool) for idx in face_indices]
+        for t in trackers:
+            t.others = [o for o in trackers if o is not t]
+        for i, rgb in enumerate(frames):
+            if i >= n_frames:
+                break
+            for j, tracker in enumerate(trackers):
+                lm = tracker.update(rgb)
+                if lm is not None:
+                    lms[j, i] = lm
+                    found[j, i] = True
+            if progress is not None:
+                progress(i + 1, n_frames)
+    n = i + 1
+    return [TrackResult(lms[j, :n], found[j, :n], t.n_faces_first) for j, t in enumerate(trackers)]
 
 
 #: temporal smoothing of a whole track before it is edited (seconds, one Gaussian standard deviation)

@@ -153,6 +153,15 @@ MAX_THREADS = 16
 MAX_GRID_STEP = 256
 #: preview frames one job may save
 MAX_PREVIEWS = 1000
+#: the neural backend's compute precisions (``auto``: bf16 on CUDA, fp16 where bf16 is unsupported, fp32 elsewhere)
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+#: the neural decoder's noise: none (the default: no flicker), fresh per frame (the official test scripts), or stored
+NOISE_MODES = ("zero", "random", "const")
+#: frames per neural network call: each holds its activations at once (32 at 1024 px is ~40 GB on a GPU)
+MAX_BATCH_SIZE = 256
+#: the largest face the neural decoder may be asked for, px (the official model decodes at 1024)
+MAX_FACE_SIZE = 4096
+_DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
 
 
 def flag(name: str, value) -> bool:
@@ -228,6 +237,7 @@ def edit_options(o) -> dict:
     out["preview_n"] = n
     out["measure"] = flag("measure", o.measure)
     out["strict"] = flag("strict", o.strict)
+    out.update(neural_options(o.dtype, o.batch_size, o.noise_mode, o.max_face_size))
     return out
 
 
@@ -248,6 +258,28 @@ def threads(value, name: str = "threads") -> Optional[int]:
         raise SSERDError(f"{name} must be between 1 and {MAX_THREADS}, got {n}; more workers than cores only use "
                          "more memory.")
     return n
+
+
+def neural_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
+    """The neural backend's options, normalised: ``dtype`` one of :data:`DTYPES` (``auto`` → None), ``batch_size``
+    1..:data:`MAX_BATCH_SIZE` and ``max_face_size`` 1..:data:`MAX_FACE_SIZE` px (0 or None: automatic → None),
+    ``noise_mode`` one of :data:`NOISE_MODES`."""
+    if dtype is not None:
+        name = str(dtype).strip().lower()
+        name = _DTYPE_ALIASES.get(name.removeprefix("torch."), name.removeprefix("torch."))
+        if name not in DTYPES:
+            raise SSERDError(f"Unknown dtype {dtype!r}; use {', '.join(DTYPES)} (auto: bf16 on a GPU, fp32 on the CPU).")
+        dtype = None if name == "auto" else name
+    b = count("The batch size (frames per network call)", batch_size, lo=-2**63, allow_none=True)
+    if b is not None and not 0 <= b <= MAX_BATCH_SIZE:
+        raise SSERDError(f"The batch size must be between 1 and {MAX_BATCH_SIZE} frames (0: automatic), got {b}.")
+    if noise_mode not in NOISE_MODES:
+        raise SSERDError(f"Unknown noise mode {noise_mode!r}; use {', '.join(NOISE_MODES)}.")
+    m = count("The maximum face size (px)", max_face_size, lo=-2**63, allow_none=True)
+    if m is not None and not 0 <= m <= MAX_FACE_SIZE:
+        raise SSERDError(f"The maximum face size must be between 1 and {MAX_FACE_SIZE} px (0: the model's full "
+                         f"size), got {m}.")
+    return {"dtype": dtype, "batch_size": b or None, "noise_mode": noise_mode, "max_face_size": m or None}
 
 
 def device(name: Optional[str]) -> Optional[str]:

@@ -85,3 +85,39 @@ def repo_files(folder: Path) -> Path:
         if (ROOT / top).exists() and not (folder / top).exists():
             (folder / top).symlink_to(ROOT / top)
     return folder
+
+
+#: the two-face clip's layout: the large face (Grace Hopper, 448 px) on the left, the small one (the astronaut,
+#: halved to 224 px) on the right, on a grey ground
+TWO_FACE_SIZE = (672, 448)
+SMALL_FACE_BOX = (448, 112, 672, 336)  # x0, y0, x1, y1
+
+
+def two_face_clip(path, end=0.6, blank=(), audio=None):
+    """Write the generated two-face clip (the first ``end`` s of both sample clips, see :data:`SMALL_FACE_BOX`);
+    on the frames in ``blank`` the small face's box is grey (the face has left the frame)."""
+    x0, y0, x1, y1 = SMALL_FACE_BOX
+    frames = []
+    for i, ((a, t), (b, _)) in enumerate(zip(sample_frames(SAMPLE_HOPPER, end=end), sample_frames(SAMPLE, end=end))):
+        canvas = np.full((TWO_FACE_SIZE[1], TWO_FACE_SIZE[0], 3), 200, np.uint8)
+        canvas[:, :448] = a
+        if i not in blank:
+            canvas[y0:y1, x0:x1] = b[::2, ::2][:224, :224]
+        frames.append((canvas, t))
+    return write_clip(path, frames, TWO_FACE_SIZE, audio=audio)
+
+
+def landmarks_in(path, box, upscale=1, step=1) -> np.ndarray:
+    """Landmarks ``[N, 68, 2]`` of the face inside ``box`` (x0, y0, x1, y1) of each decoded frame, detected afresh
+    on that crop (scaled by ``upscale`` first, for a small face); NaN where none is found."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    out = []
+    for rgb in frames(path, step=step):
+        crop = rgb[y0:y1, x0:x1]
+        if upscale != 1:
+            crop = cv2.resize(crop, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+        lms = detect_landmarks(np.ascontiguousarray(crop))
+        out.append(lms[0] / upscale if lms else np.full((68, 2), np.nan, np.float32))
+    return np.stack(out)

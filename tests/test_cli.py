@@ -263,3 +263,50 @@ def test_progress_on_a_terminal_is_a_bar():
     p.close()
     assert log.getvalue().count("\n") == 1 and log.getvalue().startswith("rendering: 100 frames in ")
     assert _progress_factory(False, Tty()).__name__ == "progress" and _progress_factory(True, log)("x", 1, 1) is None
+
+
+def test_neural_flags_reach_edit_options():
+    """--dtype/--batch-size/--noise-mode/--max-face-size are EditOptions' neural fields (0 = automatic, as None)."""
+    from sserd_core.cli import build_parser
+    from sserd_core.pipeline import EditOptions
+
+    args = build_parser().parse_args(["edit", "in.mp4", "-o", "out.mp4", "--emotion", "sad", "--model", "m",
+                                      "--dtype", "bf16", "--batch-size", "16", "--noise-mode", "random",
+                                      "--max-face-size", "256"])
+    o = EditOptions(backend=args.model, dtype=args.dtype, batch_size=args.batch_size, noise_mode=args.noise_mode,
+                    max_face_size=args.max_face_size)
+    assert o.neural_options() == {"dtype": "bf16", "batch_size": 16, "noise_mode": "random", "max_face_size": 256}
+    auto = EditOptions(dtype="auto", batch_size=0, max_face_size=0)
+    assert auto.neural_options() == EditOptions().neural_options() == \
+        {"dtype": None, "batch_size": None, "noise_mode": "zero", "max_face_size": None}
+    h = sserd("edit", "--help").stdout
+    assert "neural backend" in h and "landmark backend ignores" in h
+    for flag in ("--dtype", "--batch-size", "--noise-mode", "--max-face-size"):
+        assert flag in h, flag
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--batch-size", "-1", ["batch size", "between 1 and 256"]),
+    ("--batch-size", "1000", ["between 1 and 256"]),
+    ("--batch-size", "two", ["invalid int value"]),
+    ("--max-face-size", "99999", ["maximum face size", "4096"]),
+    ("--dtype", "fp8", ["invalid choice"]),
+    ("--noise-mode", "loud", ["invalid choice"]),
+])
+def test_bad_neural_flags_are_one_line(tmp_path, flag, value, words):
+    out = tmp_path / "o.mp4"
+    _fails(sserd("edit", SAMPLE, "-o", out, "--emotion", "happy", flag, value), out, words)
+
+
+def test_neural_flags_with_the_landmark_backend_warn_and_are_ignored(tmp_path):
+    """The landmark editor has no network: the flags are said to be ignored (one warning line) and the job runs."""
+    src = write_clip(tmp_path / "short.mp4", sample_frames(SAMPLE, end=0.2), (448, 448))
+    out = tmp_path / "o.mp4"
+    r = sserd("edit", src, "-o", out, "--emotion", "happy", "--dtype", "fp16", "--noise-mode", "random",
+              "--max-face-size", "256", "-q")
+    assert r.returncode == 0, r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:") and "landmark backend ignores" in ln]
+    assert len(warnings) == 1 and "--dtype, --noise-mode, --max-face-size" in warnings[0], r.stderr
+    assert out.exists()
+    r = sserd("edit", src, "-o", tmp_path / "o2.mp4", "--emotion", "happy", "--dtype", "auto", "-q")  # the default
+    assert r.returncode == 0 and "ignores" not in r.stderr, r.stderr

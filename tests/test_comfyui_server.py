@@ -44,14 +44,19 @@ EXPECTED = {
                                   "preview_time": "FLOAT"},
                                  [("emotion", "SSERD_EMOTION"), ("preview", "IMAGE"), ("note", "STRING")]),
     "SSERD_RenderFace": ("Render Face", {"content": "SSERD_CONTENT", "emotion": "SSERD_EMOTION", "preview_frames": "INT"},
-                         {"model": "SSERD_MODEL"},
+                         {"model": "SSERD_MODEL", "other_faces": "SSERD_FACES"},
                          [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")]),
     "SSERD_MuxAudio": ("Mux Audio", {"video": "VIDEO"}, {"audio": "AUDIO"}, [("video", "VIDEO")]),
+    "SSERD_AddFace": ("Add Face", {"content": "SSERD_CONTENT", "emotion": "SSERD_EMOTION"},
+                      {"other_faces": "SSERD_FACES"},
+                      [("faces", "SSERD_FACES")]),
     "SSERD_LoadModel": ("Load Model (SSERD)", {"backend": "COMBO", "repo_id": "STRING", "device": "COMBO",
-                                               "grid_step": "INT", "interpolation": "COMBO"}, {},
+                                               "grid_step": "INT", "interpolation": "COMBO"},
+                        {"dtype": "COMBO", "batch_size": "INT", "noise_mode": "COMBO", "max_face_size": "INT"},
                         [("model", "SSERD_MODEL")]),
 }
-WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve", "sserd_expression_controls"]
+WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve", "sserd_two_faces",
+                  "sserd_expression_controls"]
 
 
 # ---------------------------------------------------------------------- media the tests make
@@ -120,6 +125,10 @@ def server(tmp_path_factory):
     Image.open(reference_face()).convert("RGB").save(srv.input_dir / "reference_happy.png")
     Image.open(H.REPO / "assets" / "astronaut_face.png").convert("RGB").save(srv.input_dir / "astronaut_face.png")
     write_no_face_clip(srv.input_dir / "no_face.mp4")
+    from helpers import two_face_clip
+
+    # the two-faces workflow: Grace Hopper large, the astronaut small, with sample.mp4's 2 s of audio
+    two_face_clip(srv.input_dir / "two_faces.mp4", end=CLIP_SECONDS, audio=srv.input_dir / "sample.mp4")
     write_corrupt_clip(SAMPLE, srv.input_dir / "corrupt.mp4")
     # a checkpoint folder in models/sserd/ (its contents are never loaded by these tests)
     ckpt = base / "models" / "sserd" / "tiny_sserd"
@@ -236,7 +245,8 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     files = saved(server, entry)
     assert len(files) == (2 if name == "sserd_cross_identity" else 1)
-    source = server.input_dir / ("sample_hopper.mp4" if name == "sserd_cross_identity" else "sample.mp4")
+    source = server.input_dir / {"sserd_cross_identity": "sample_hopper.mp4", "sserd_two_faces": "two_faces.mp4"}.get(
+        name, "sample.mp4")
     for f in files:
         check_video(f, clip_frames, CLIP_SECONDS)
         # the audio is the input file's, bit for bit: Mux Audio copies the stream it came from
@@ -257,10 +267,13 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
         return
     emotion = next(v for v in outputs.values() if "sserd_emotion" in v)["sserd_emotion"][0]
     expected_source = {"sserd_label_edit": "label", "sserd_cross_identity": "reference",
-                       "sserd_emotion_curve": "curve"}[name]
+                       "sserd_emotion_curve": "curve", "sserd_two_faces": "label"}[name]
     assert emotion["source"] == expected_source
     if name == "sserd_emotion_curve":
         assert [k[0] for k in emotion["keyframes"]] == [0.0, 2.0, 4.5, 7.0]
+    if name == "sserd_two_faces":  # face 0 happy, face 1 (through Add Face) sad
+        assert [(f["face_index"], f["target"][4], f["target"][5]) for f in summary["faces"]] == [(0, 1.0, 0.0),
+                                                                                              (1, 0.0, 1.0)]
 
 
 def test_side_by_side_is_twice_as_wide(server):
@@ -395,11 +408,50 @@ def edit_prompt(file: str, emotion: str = "happy", intensity: float = 0.8, prefi
     }
 
 
+def two_face_prompt(prefix: str = "sserd/two_faces", first: str = "happy", second: str = "sad") -> dict:
+    """Face 0 ``first`` and face 1 ``second`` on the two-face clip: a Disentangle Content and an Extract Emotion per
+    face, the second face through Add Face into Render Face's other_faces."""
+    prompt = edit_prompt("two_faces.mp4", first, 1.0, prefix=prefix)
+    prompt["7"] = {"class_type": "SSERD_DisentangleContent", "inputs": {"video": ["1", 0], "face_index": 1}}
+    prompt["8"] = {"class_type": "SSERD_ExtractEmotion", "inputs": {"emotion": second, "intensity": 1.0, "curve": ""}}
+    prompt["9"] = {"class_type": "SSERD_AddFace", "inputs": {"content": ["7", 0], "emotion": ["8", 0]}}
+    prompt["4"]["inputs"]["other_faces"] = ["9", 0]
+    return prompt
+
+
+def test_two_faces_each_with_its_own_emotion(server, tmp_path):
+    """Add Face → Render Face's other_faces gives the API's edit of both faces (the same frames), with audio; the
+    node shows each face's target and what was measured on it."""
+    from generation_helpers import decode_rgb
+
+    from sserd_core import pipeline
+
+    entry = server.run(two_face_prompt())
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    out = saved(server, entry)[0]
+    clip = server.input_dir / "two_faces.mp4"
+    check_video(out, H.probe(clip)["frames"], CLIP_SECONDS)
+    api = pipeline.edit(clip, tmp_path / "api.mp4", pipeline.EditOptions(emotion="happy", faces=("1=sad",)))
+    got, ref = np.stack(decode_rgb(out)), np.stack(decode_rgb(api.output))
+    assert got.shape == ref.shape and np.array_equal(got, ref)
+    summary = next(v for v in entry["outputs"].values() if "sserd_render" in v)["sserd_render"][0]
+    faces = summary["faces"]
+    assert [f["face_index"] for f in faces] == [0, 1]
+    assert faces[0]["target"][4] == 1.0 and faces[1]["target"][5] == 1.0
+    # the same face twice, or tracks of two different clips: one readable node error
+    bad = two_face_prompt(prefix="sserd/bad")
+    bad["7"]["inputs"]["face_index"] = 0
+    entry = server.run(bad)
+    assert entry["status"]["status_str"] == "error"
+    assert "Face 0 is given two targets" in json.dumps(H.status_messages(entry))
+
+
 def test_the_three_front_ends_default_to_edit_options(object_info):
     """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
     same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
     frames inside the node, not an option of the edit, and is not compared."""
-    from test_front_end_defaults import COMPARED, cli_defaults, controls_shown, core_defaults, space_defaults
+    from test_front_end_defaults import (COMPARED, as_options, cli_defaults, controls_shown, core_defaults,
+                                         space_defaults)
 
     from sserd_core.pipeline import EditOptions
 
@@ -415,7 +467,9 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
              "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
              "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None,
              "controls": controls_shown([inp("SSERD_ExpressionControls", n)["default"] for n in CONTROL_NAMES],
-                                        inp("SSERD_ExpressionControls", "keyframes")["default"])}
+                                        inp("SSERD_ExpressionControls", "keyframes")["default"]),
+             **as_options(*(inp("SSERD_LoadModel", k)["default"]
+                            for k in ("dtype", "batch_size", "noise_mode", "max_face_size")))}
     cli, space = cli_defaults(), space_defaults()
     table = {k: (cli[k], comfy[k], space[k]) for k in COMPARED}
     H.ARTIFACTS.mkdir(exist_ok=True)
@@ -518,7 +572,8 @@ def test_neural_checkpoint_from_models_folder_renders(server):
     prompt = edit_prompt("sample.mp4", prefix="neural/edit")
     prompt["1"]["inputs"]["frame_cap"] = 6  # the network runs ~1 s a frame on a CI CPU
     prompt["7"] = {"class_type": "SSERD_LoadModel", "inputs": {"backend": "tiny_neural", "repo_id": "", "device": "cpu",
-                                                             "grid_step": 4, "interpolation": "bicubic"}}
+                                                             "grid_step": 4, "interpolation": "bicubic",
+                                                             "dtype": "fp32", "batch_size": 4, "noise_mode": "const"}}
     prompt["8"] = {"class_type": "LoadImage", "inputs": {"image": "reference_happy.png"}}
     prompt["3"]["inputs"]["reference_image"] = ["8", 0]
     prompt["4"]["inputs"]["model"] = ["7", 0]

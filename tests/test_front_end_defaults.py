@@ -8,7 +8,14 @@ from sserd_core.pipeline import EditOptions
 
 #: the options every front-end shows, compared by name
 COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend",
-            "controls")
+            "dtype", "batch_size", "noise_mode", "max_face_size", "controls")
+
+
+def as_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
+    """The neural backend's settings as a front-end shows them ("auto", 0 or empty for automatic), read as
+    EditOptions reads them (each front-end hands its controls' values to EditOptions as they are)."""
+    return EditOptions(dtype=dtype, batch_size=batch_size, noise_mode=noise_mode,
+                       max_face_size=max_face_size).neural_options()
 
 
 def controls_shown(values, keyframes: str = ""):
@@ -34,6 +41,7 @@ def cli_defaults() -> dict:
     return {"emotion shown": args.emotion, "intensity": EditOptions.intensity if args.intensity is None else args.intensity,
             "intensity range": (lo, hi), "sync": args.sync, "face_index": args.face_index, "start": args.start,
             "end": args.end, "backend": args.model or EditOptions.backend, "controls": args.control,
+            **as_options(args.dtype, args.batch_size, args.noise_mode, args.max_face_size),
             "threads": args.threads, "preview_n": args.preview, "device": args.device, "strict": args.strict}
 
 
@@ -50,14 +58,17 @@ def space_defaults() -> dict:
             "intensity range": (slider.minimum, slider.maximum), "sync": EditOptions.sync,  # the Space has no sync
             "face_index": by_label["Face index"].value, "start": by_label["Start (s)"].value,
             "end": by_label["End (s)"].value, "backend": by_label["Backend"].value,
-            "controls": controls_shown(controls)}
+            "controls": controls_shown(controls),
+            **as_options(by_label["Precision"].value, by_label["Batch size"].value, by_label["Decoder noise"].value,
+                         by_label["Max face size (px)"].value)}
 
 
 def core_defaults(shown_label: bool) -> dict:
     d = EditOptions()
     return {"emotion shown": EditOptions.FORM_LABEL if shown_label else d.emotion, "intensity": d.intensity,
             "intensity range": EditOptions.LIMITS["intensity"], "sync": d.sync, "face_index": d.face_index,
-            "start": d.start, "end": d.end, "backend": d.backend, "controls": d.controls}
+            "start": d.start, "end": d.end, "backend": d.backend, "dtype": d.dtype, "batch_size": d.batch_size,
+            "noise_mode": d.noise_mode, "max_face_size": d.max_face_size, "controls": d.controls}
 
 
 def test_the_cli_flags_default_to_edit_options():
@@ -97,3 +108,27 @@ def test_sync_modes_are_one_list():
     stretch = EmotionSpec.from_driving_clip("clip.mp4", np.arange(4) * 0.1, vectors, 0.4, sync="stretch")
     picked = stretch.targets(np.arange(10) / 25.0).argmax(1)
     assert picked.tolist() == [1 + int(i * 4 / 10) for i in range(10)]  # the whole clip over the whole source
+
+
+def test_the_neural_controls_show_the_defaults_as_they_are():
+    """What each front-end shows before a change: the CLI's flags hold EditOptions' values themselves; the Space's
+    form and the nodes' widgets, which cannot be empty or hold None, show "auto" for the precision (the Space's number
+    fields are empty), the others as they are."""
+    from sserd_core.cli import build_parser
+
+    import app
+
+    args = build_parser().parse_args(["edit", "in.mp4", "-o", "out.mp4"])
+    d = EditOptions()
+    assert (args.dtype, args.batch_size, args.noise_mode, args.max_face_size) == \
+        (d.dtype, d.batch_size, d.noise_mode, d.max_face_size) == (None, None, "zero", None)
+    by_label = {getattr(b, "label", None): b for b in app.build_demo().blocks.values()}
+    assert [by_label[k].value for k in ("Precision", "Batch size", "Decoder noise", "Max face size (px)")] == \
+        ["auto", None, "zero", None]
+    from sserd_core.validate import DTYPES, NOISE_MODES
+
+    assert [v for _, v in by_label["Precision"].choices] == list(DTYPES)  # one list everywhere
+    assert [v for _, v in by_label["Decoder noise"].choices] == list(NOISE_MODES)
+    edit = build_parser()._subparsers._group_actions[0].choices["edit"]
+    choices = {a.dest: tuple(a.choices) for a in edit._actions if a.dest in ("dtype", "noise_mode")}
+    assert choices == {"dtype": DTYPES, "noise_mode": NOISE_MODES}

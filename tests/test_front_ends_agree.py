@@ -18,7 +18,7 @@ import pytest
 
 import comfyui_helpers as H
 from generation_helpers import decode_rgb
-from test_comfyui_server import edit_prompt, saved, server  # noqa: F401  (server: the module's fixture)
+from test_comfyui_server import edit_prompt, saved, server, two_face_prompt  # noqa: F401  (server: the module's fixture)
 
 gradio_client = pytest.importorskip("gradio_client")
 from space_helpers import start_space, stop_space  # noqa: E402
@@ -146,3 +146,36 @@ def test_expression_controls_give_the_same_frames_everywhere(server, space, tmp_
     outputs["space"] = Path(result[0])
     assert f"**Target:** {api.emotion.describe()}" in result[3], result[3]  # the same target, said the same way
     _same_frames(server, clip, outputs)
+
+
+def test_a_target_per_face_gives_the_same_frames_everywhere(server, tmp_path):  # noqa: F811
+    """Two faces, face 0 happy and face 1 sad, on the generated two-face clip: ``EditOptions(faces=...)``, the CLI's
+    ``--face-target``, ComfyUI's Add Face → Render Face and the Space's 'Other faces' give the same frames."""
+    from gradio_client import Client, handle_file
+
+    from sserd_core import pipeline
+
+    clip = server.input_dir / "two_faces.mp4"  # made by the server fixture
+    outputs = {"api": pipeline.edit(clip, tmp_path / "api.mp4",
+                                    pipeline.EditOptions(emotion="happy", faces=("1=sad",))).output}
+    cli_out = tmp_path / "cli.mp4"
+    subprocess.run([sys.executable, "-m", "sserd_core.cli", "edit", str(clip), "-o", str(cli_out), "--emotion", "happy",
+                    "--face-target", "1=sad", "-q"], check=True, timeout=300, cwd=str(H.REPO))
+    outputs["cli"] = cli_out
+    entry = server.run(two_face_prompt(prefix="agree/two_faces"))
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    outputs["comfyui"] = saved(server, entry)[0]
+    space = start_space(tmp_path / "space")
+    try:
+        result = Client(space.url, verbose=False).submit(
+            handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, None, None, "landmark", "", None, "1=sad",
+            api_name="/edit").result(timeout=300)
+        outputs["space"] = Path(result[0])
+    finally:
+        stop_space(space)
+    frames = {name: _frames(path) for name, path in outputs.items()}
+    ref = frames["api"]
+    src = _frames(clip)
+    assert len(ref) == len(src) and np.abs(ref[:, :, 448:].astype(int) - src[:, :, 448:]).mean() > 0.1
+    for name, got in frames.items():
+        assert got.shape == ref.shape and np.array_equal(got, ref), name

@@ -151,6 +151,66 @@ def test_max_face_size_decodes_fewer_levels(tiny_dir, hopper):
     assert out.shape == rgb.shape and np.any(out != rgb)
 
 
+NEURAL_ASKED = {"dtype": "bf16", "batch_size": 3, "noise_mode": "random", "max_face_size": 32}
+
+
+def _settings(ed) -> dict:
+    return {"dtype": ed.dtype, "batch_size": ed.batch_size, "noise_mode": ed.noise_mode,
+            "max_face_size": ed.max_face_size}
+
+
+def test_edit_options_reach_the_loaded_neural_editor(tiny_dir, hopper):
+    """EditOptions' neural fields are what the loaded editor runs with (its defaults when left out), and the
+    smaller decode they ask for is what it renders."""
+    from sserd_core.pipeline import EditOptions
+
+    asked = EditOptions(backend=str(tiny_dir), device="cpu", **NEURAL_ASKED).editor()
+    assert _settings(asked) == {**NEURAL_ASKED, "dtype": torch.bfloat16}
+    default = EditOptions(backend=str(tiny_dir), device="cpu").editor()
+    assert _settings(default) == {"dtype": torch.float32, "batch_size": 2, "noise_mode": "zero", "max_face_size": None}
+    crop, _ = neural.align_face(hopper[0], hopper[1], 64, "sserd-template")
+    asked.prepare(EmotionSpec.from_vector(emotion_vector("happy"), reference_rgb=read_image(ASTRONAUT)))
+    assert asked.edit_crops([crop], [emotion_vector("happy")]).shape == (1, 32, 32, 3)
+    with pytest.raises(SSERDError, match="batch size must be between 1 and"):
+        EditOptions(backend=str(tiny_dir), batch_size=10_000)
+
+
+def test_cli_neural_flags_reach_the_loaded_editor(tiny_dir, tmp_path, monkeypatch, capsys):
+    """`sserd edit --model M --dtype/--batch-size/--noise-mode/--max-face-size` hands the job an editor loaded so."""
+    from sserd_core import pipeline
+
+    seen = {}
+
+    def edit(source, out, options, *, emotion=None, editor=None, progress=None):
+        seen.update(_settings(editor), options=options)
+        raise SSERDError("stopped by the test")
+
+    monkeypatch.setattr(pipeline, "edit", edit)
+    argv = ["edit", str(SAMPLE), "-o", str(tmp_path / "o.mp4"), "--emotion", "happy", "--model", str(tiny_dir),
+            "--device", "cpu", "-q"] + [a for k, v in NEURAL_ASKED.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    assert sserd_main(argv) == 1
+    assert "stopped by the test" in capsys.readouterr().err
+    assert {k: seen[k] for k in NEURAL_ASKED} == {**NEURAL_ASKED, "dtype": torch.bfloat16}
+    assert seen["options"].neural_options() == NEURAL_ASKED
+
+
+def test_space_loads_an_editor_per_model_and_neural_settings(tiny_dir, monkeypatch):
+    """The Space keeps loaded editors by model *and* neural settings: other settings load another editor, the same
+    ones reuse it."""
+    pytest.importorskip("gradio")
+    import app
+    from sserd_core.pipeline import EditOptions
+
+    monkeypatch.setattr(app, "ALLOW_MODEL_CHOICE", True)
+    monkeypatch.setattr(app, "_neural_editors", {})
+    default = app._neural_editor(str(tiny_dir))
+    asked = app._neural_editor(str(tiny_dir), EditOptions(**NEURAL_ASKED))
+    assert asked is not default and _settings(asked) == {**NEURAL_ASKED, "dtype": torch.bfloat16}
+    assert app._neural_editor(str(tiny_dir), EditOptions(**NEURAL_ASKED)) is asked
+    assert app._neural_editor(str(tiny_dir), EditOptions(dtype="auto", batch_size=0)) is default
+    assert len(app._neural_editors) == 2
+
+
 def test_label_needs_prototypes_then_uses_them(tmp_path, tiny_dir, ref_dir, hopper):
     model = tmp_path / "model"
     shutil.copytree(tiny_dir, model)

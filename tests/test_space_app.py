@@ -156,6 +156,32 @@ def test_reference_mode_end_to_end(space, client):
     assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
 
 
+def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
+    """'Other faces' (the 13th API input): on the generated two-face clip, ② happy for face 0 and "1=sad" for face
+    1 give the API's frames for EditOptions(emotion="happy", faces=("1=sad",)); a line it cannot read, or a file
+    path, is one message."""
+    from generation_helpers import decode_rgb
+    from helpers import two_face_clip
+
+    from sserd_core import pipeline
+
+    clip = two_face_clip(tmp_path / "two_faces.mp4", end=0.6, audio=SAMPLE)
+    result = client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
+                           "1=sad", api_name="/edit").result(timeout=300)
+    _, summary = _check_result(result, space, frames_in_range(clip, 0, 0.4), source=clip)
+    out = _video_path(result[0])
+    assert "face 0: happy 1.00; face 1: sad 1.00" in summary, summary
+    api = pipeline.edit(clip, tmp_path / "api.mp4", pipeline.EditOptions(emotion="happy", faces=("1=sad",), end=0.4))
+    got, ref = np.stack(decode_rgb(out)), np.stack(decode_rgb(api.output))
+    assert got.shape == ref.shape and np.array_equal(got, ref)
+    for text, pattern in (("1-sad", r"Cannot read the face target '1-sad'"), ("0=sad", r"Face 0 is given two targets"),
+                          ("1=reference:/etc/passwd", r"Other faces: face 1 names a file")):
+        with pytest.raises(AppError, match=pattern):
+            client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
+                          text, api_name="/edit").result(timeout=120)
+    assert space.alive()
+
+
 def test_bad_inputs_return_the_error_and_the_app_keeps_serving(space, client, tmp_path):
     noise = noise_clip(tmp_path / "no_face.mp4")
     text = tmp_path / "notes.mp4"
@@ -381,6 +407,27 @@ def test_neural_backend_is_selectable(space, client, tmp_path):
                   end=0.2).result(timeout=300)
     _check_result(result, space, n)
     assert "neural backend" in result[3]
+    assert space.alive()
+
+
+def test_neural_settings_are_options_of_the_api(space, client, tmp_path):
+    """The 'Advanced (neural backend)' controls are inputs of the edit API: given, the edit runs with them; a value
+    out of range is one readable error."""
+    models_helpers = pytest.importorskip("models_helpers")
+    from sserd_core.neural import editor  # noqa: F401 - the Space offers the backend only when this imports
+
+    model_dir = tmp_path / "tiny_sserd"
+    models_helpers.tiny_net(seed=1).save_pretrained(model_dir)
+
+    def run(dtype, batch_size, noise_mode, max_face_size):
+        return client.submit(handle_file(str(SAMPLE)), "reference", "happy", 0.8, handle_file(str(REFERENCE)), "", 0,
+                             0, 0.2, "neural", str(model_dir), None, dtype, batch_size, noise_mode, max_face_size,
+                             api_name="/edit").result(timeout=300)
+
+    result = run("fp32", 3, "const", 32)
+    _check_result(result, space, frames_in_range(SAMPLE, 0, 0.2))
+    with pytest.raises(AppError, match="Batch size"):
+        run("auto", 10_000, "zero", None)
     assert space.alive()
 
 

@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .. import validate
 from ..errors import SSERDError
+from ..pipeline.options import EditOptions
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -46,13 +48,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="another tool's outputs: DIR/<item id>.mp4 (or DIR/<protocol>/<item id>.mp4); repeatable")
     g.add_argument("--checkpoint", action="append", default=[], metavar="[NAME=]PATH",
                    help="a neural SSERD checkpoint (folder or Hub id) to render with; repeatable")
-    g.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None,
-                   help="--checkpoint models: compute precision (default bf16 on CUDA, fp32 on CPU)")
-    g.add_argument("--batch-size", type=int, default=None,
+    g.add_argument("--dtype", choices=validate.DTYPES, default=EditOptions.dtype,
+                   help="--checkpoint models: compute precision (default auto: bf16 on CUDA, fp32 on CPU)")
+    g.add_argument("--batch-size", type=int, default=EditOptions.batch_size,
                    help="--checkpoint models: frames per network call (default 8 on CUDA, 2 on CPU)")
-    g.add_argument("--noise-mode", choices=["zero", "random", "const"], default="zero",
+    g.add_argument("--noise-mode", choices=validate.NOISE_MODES, default=EditOptions.noise_mode,
                    help="--checkpoint models: decoder noise (default zero; the official test scripts: random)")
-    g.add_argument("--max-face-size", type=int, default=None,
+    g.add_argument("--max-face-size", type=int, default=EditOptions.max_face_size,
                    help="--checkpoint models: decode the face only up to this many px (default: full size)")
     g.add_argument("--drive", default="reference", choices=["reference", "label"],
                    help="edit towards the reference face's measured emotion (paper protocol) or the label")
@@ -118,9 +120,8 @@ def run_command(args) -> int:
     if not items:
         raise SSERDError("No evaluation items: each actor needs a neutral clip (the source) and clips of the "
                          "target emotions (the references).")
-    methods = resolve_methods(args.methods.split(","), args.outputs, args.checkpoint,
-                              dict(dtype=args.dtype, batch_size=args.batch_size, noise_mode=args.noise_mode,
-                                   max_face_size=args.max_face_size))
+    neural = validate.neural_options(args.dtype, args.batch_size, args.noise_mode, args.max_face_size)  # before any work
+    methods = resolve_methods(args.methods.split(","), args.outputs, args.checkpoint, neural)
     networks = _networks(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -187,10 +187,11 @@ CONTROL_AUS = {
 #: ``[N_CONTROLS, N_CONTROL, 2]`` each control's displacement at +1, in :data:`~sserd_core.controls.CONTROL_NAMES` order
 CONTROLS_BASIS = np.stack([sum(w * ACTION_UNITS[au] for au, w in CONTROL_AUS[name].items())
                            for name in CONTROL_NAMES]).astype(np.float32)
-#: ``[N_CONTROL]`` how far (IOD) an edit may move each control point on top of the source: the farthest any
-#: label's edit (at intensity 1) or any control (at ±1) moves it alone. A label and controls that add up
-#: past it are held to it (they saturate, :func:`saturation` says by how much): a smile control on top of
-#: "happy" does not pull the lip corners twice as far as the strongest smile the edit makes.
+#: ``[N_CONTROL]`` how far (IOD) from the person's neutral face an edit with controls may take each control point:
+#: the farthest any label's edit (at intensity 1) or any control (at ±1) moves it alone. A label and controls
+#: that add up past it are held to it (they saturate; the landmark editor's ``control_saturation`` says by how
+#: much): a smile control on top of "happy" does not pull the lip corners twice as far as the strongest smile
+#: the edit makes.
 EDIT_REACH = np.maximum(np.linalg.norm(np.stack([emotion_field(e, EDIT_AUS) for e in EMOTIONS[1:]]), axis=-1).max(0),
                         np.linalg.norm(CONTROLS_BASIS, axis=-1).max(0)).astype(np.float32)
 
@@ -242,11 +243,21 @@ def edit_displacement(target: np.ndarray, source: np.ndarray, controls: Optional
     What the source shows and the target does not is removed as it was measured
     (:data:`REMOVE_AUS`: :data:`EMOTION_AUS` with a smile's cheek raise doubled); what the target adds is added at the edit's strength (:data:`EDIT_AUS`).
     Zero when ``target == source``; linear (so monotonic) in a label's intensity on either side of
-    the source's own amount. What the label adds and the controls' displacement add up, each point held
-    to :data:`EDIT_REACH` (:func:`hold_to_reach`); without controls nothing a label adds reaches it.
+    the source's own amount. With controls, the face the edit makes (what the source shows, the label's
+    change and the controls' displacement, from the person's neutral face) is held, point by point, to
+    :data:`EDIT_REACH` or to what the source shows where that is more (:func:`hold_to_reach`): a control on top
+    of a label that already moves a part as far as the edit moves it, or against a label that already took an
+    expression off, saturates instead of making a caricature. Without controls nothing is held (no label
+    reaches it alone).
     """
     added, removed = edit_split(target, source)
-    add = np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
+    delta = (np.tensordot(added[1:], EDIT_CONTROL_BASIS[1:], axes=1)
+             - np.tensordot(removed[1:], REMOVE_CONTROL_BASIS[1:], axes=1))
     if controls is not None and np.any(controls):
-        add = hold_to_reach(add + controls_displacement(controls))
-    return (add - np.tensordot(removed[1:], REMOVE_CONTROL_BASIS[1:], axes=1)).astype(np.float32)
+        # the face the edit makes, as a displacement from the person's neutral face, held to the reach (or to
+        # what the source itself shows, where that is more: the source's own expression is never pulled in)
+        shown = control_displacement(source)
+        made = shown + delta + controls_displacement(controls)
+        reach = np.maximum(EDIT_REACH, np.linalg.norm(shown, axis=-1))
+        delta = hold_to_reach(made, reach) - shown
+    return delta.astype(np.float32)

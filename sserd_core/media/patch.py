@@ -54,3 +54,16 @@ class Patch:
         out = self.frame.copy()
         out[y0:y1, x0:x1] = self.pixels
         return out
+
+    def then(self, later: "Patch") -> "Patch":
+        """This edit followed by ``later`` (a patch over this one's edited frame, :meth:`apply`), as one patch
+        over this one's source frame whose box is the union of both boxes (two faces of one frame edited in
+        turn are told to the encoder as one edit)."""
+        if later.pixels is None:
+            return self
+        if self.pixels is None:
+            return later if later.frame is self.frame else Patch(self.frame, later.apply())
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = self.box, later.box
+        x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
+        whole = later.apply()
+        return Patch(self.frame, np.ascontiguousarray(whole[y0:y1, x0:x1]), x0, y0)

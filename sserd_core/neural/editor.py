@@ -10,6 +10,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .. import validate
 from ..blend import paste_back
 from ..editor import FaceEditor, FaceFrame
 from ..emotion import EMOTIONS, SYNC_MODES, EmotionSpec, canonical_label
@@ -19,8 +20,8 @@ from .align import align_face, apply_affine, decoded_alignment, face_mask, inver
 from .driving import DrivingClip
 
 
-#: decoder noise at inference (see :class:`NeuralEditor`)
-NOISE_MODES = ("zero", "random", "const")
+#: decoder noise at inference (see :class:`NeuralEditor`); the one list, which EditOptions checks too
+NOISE_MODES = validate.NOISE_MODES
 
 
 def _largest_face(rgb: np.ndarray) -> Optional[np.ndarray]:
@@ -39,10 +40,11 @@ def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.devi
 
 
 def pick_dtype(device: torch.device, dtype: Optional[Union[str, torch.dtype]] = None) -> torch.dtype:
-    """``dtype`` if given (``"fp16"``, ``"bf16"``, ``"fp32"`` or a torch dtype); else bf16 (or fp16) on CUDA, fp32 elsewhere."""
+    """``dtype`` if given (``"fp16"``, ``"bf16"``, ``"fp32"`` or a torch dtype); else (or ``"auto"``) bf16 (or fp16) on
+    CUDA, fp32 elsewhere."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype is not None:
+    if dtype is not None and str(dtype).lower() != "auto":
         names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16, "bf16": torch.bfloat16,
                  "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
         if str(dtype).lower() not in names:

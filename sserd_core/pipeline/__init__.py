@@ -16,7 +16,9 @@ raise (e.g. ComfyUI's interrupt) to stop a job — no partial output file is lef
 
 This module is the public face of the package; one module per job behind it:
 
-- :mod:`.stages` — :func:`load_video`, :func:`disentangle_content`, :func:`extract_emotion`, :func:`mux_audio`;
+- :mod:`.stages` — :func:`load_video`, :func:`disentangle_content` (:func:`disentangle_faces`: several faces in
+  one pass), :func:`extract_emotion`, :func:`mux_audio`;
+- :mod:`.faces` — a different target per face: :class:`FaceTarget`, :class:`FaceEdit`, the ``N=TARGET`` text;
 - :mod:`.render` — :func:`render_face`, the render stage;
 - :mod:`.preview` — :func:`preview_frame`, one frame of an edit at once (a form's live preview);
 - :mod:`.job` — :func:`edit_video` and :func:`edit`, one whole edit, checked first, all or nothing;
@@ -38,11 +40,13 @@ from .options import EditOptions
 from .preview import FramePreview, frame_at, preview_frame
 from .render import render_face
 from .results import EditResult, Outputs, Preview, RenderResult
-from .stages import ProgressFn, as_emotion, disentangle_content, extract_emotion, load_video, mux_audio
+from .faces import FaceEdit, FaceTarget
+from .stages import (ProgressFn, as_emotion, disentangle_content, disentangle_faces, extract_emotion, load_video,
+                     mux_audio)
 from .workers import EDIT_COST_PER_FACE_SHARE, default_threads
 
-__all__ = ["EDIT_COST_PER_FACE_SHARE", "FRAME_TAIL_BYTES", "EditOptions", "EditResult", "FramePreview", "frame_at",
-           "preview_frame", "Outputs", "Preview", "ProgressFn",
-           "RenderResult", "SSERDError", "as_emotion", "default_editor", "default_threads", "disentangle_content",
+__all__ = ["EDIT_COST_PER_FACE_SHARE", "FRAME_TAIL_BYTES", "EditOptions", "EditResult", "FaceEdit", "FaceTarget",
+           "FramePreview", "frame_at", "preview_frame", "Outputs", "Preview", "ProgressFn", "RenderResult",
+           "SSERDError", "as_emotion", "default_editor", "default_threads", "disentangle_content", "disentangle_faces",
            "edit", "edit_video", "extract_emotion", "load_video", "make_editor", "media", "mux_audio", "render_face",
            "write_clip"]

@@ -7,7 +7,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 from .. import media, validate
 from ..content import ContentTrack
@@ -15,10 +15,11 @@ from ..editor import FaceEditor
 from ..errors import MediaError, SSERDError
 from ..outputs import OutputSet, check_free_space, describe_os_error, signature
 from .frame_cache import FrameTail
+from .faces import FaceEdit, face_targets, main_target
 from .options import EditOptions
 from .render import check_controls, render_face
 from .results import EditResult, Outputs, preview_names
-from .stages import ProgressFn, as_emotion, disentangle_content, load_video, mux_audio
+from .stages import ProgressFn, as_emotion, disentangle_content, disentangle_faces, load_video, mux_audio
 from .workers import default_threads
 
 _SOURCE_AUDIO = object()  # edit_video's default audio: the source's own (a sentinel no path can equal)
@@ -32,7 +33,10 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
     The graph in code: load_video → disentangle_content → (emotion) → render_face →
     mux_audio. ``source`` is a video path, or a :class:`ContentTrack` already tracked (then
     the face and the range are the track's and tracking is skipped). ``emotion`` is an
-    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label. ``out``: an :class:`Outputs` (the
+    :class:`EmotionSpec` (see :func:`extract_emotion`) or a label; or, for a different emotion on each face,
+    a mapping face index → :class:`EmotionSpec` or label (``{0: happy, 1: sad}``; ``source`` a path): every
+    listed face is tracked in the same decoding pass and edited on its own track, in the mapping's order
+    (``options.face_index`` is then unused). ``out``: an :class:`Outputs` (the
     video and the side files) or the video's path. ``options``: the face, the range, the frame
     workers, the previews, ``measure`` and ``strict`` (:class:`EditOptions`, checked when it was made; its
     target-emotion and backend fields are :func:`edit`'s). ``audio``: the source's own audio (default),
@@ -50,17 +54,26 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
     fails the job, with nothing written.
     """
     t0 = time.perf_counter()
-    emotion = as_emotion(emotion)
-    check_controls(emotion, editor)
+    per_face = _per_face(emotion) if isinstance(emotion, Mapping) else None
+    emotion = per_face[0][1] if per_face else as_emotion(emotion)
+    for _, spec in per_face or [(None, emotion)]:
+        check_controls(spec, editor)
     out_set = Outputs.of(out)
     output_path, comparison_path, plot_path = out_set.video, out_set.side_by_side, out_set.plot
     preview_dir, preview_n, threads = out_set.previews, options.preview_n, options.threads
     face_index, start, end, measure, strict = options.face_index, options.start, options.end, options.measure, \
         options.strict
     reads = {k: v for k, v in (reads or {}).items() if isinstance(v, (str, os.PathLike)) and str(v) != ""}
-    if emotion.driving_path is not None:
-        reads.setdefault("the reference clip", emotion.driving_path)
+    for k, (idx, spec) in enumerate(per_face or [(None, emotion)]):
+        if spec.driving_path is not None:
+            reads.setdefault("the reference clip" + (f" of face {idx}" if k else ""), spec.driving_path)
     track = source if isinstance(source, ContentTrack) else None
+    if track is not None and per_face:
+        raise SSERDError("A target per face tracks its faces itself: give the video's path, not a ContentTrack "
+                         "(or render_face with other_faces for tracks you already have).")
+    if per_face and len(per_face) > 1 and editor is not None and not editor.parallel_safe:
+        raise SSERDError(f"The {editor.name} backend edits one face per job; a target per face needs the landmark "
+                         "backend (or one job per face).")  # said before tracking; render_face says it too
     if track is not None:
         if start is not None or end is not None:
             raise SSERDError("start/end come from the ContentTrack's video; track the range you want instead.")
@@ -111,9 +124,15 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
             for folder in {final.parent, final_cmp.parent if final_cmp else final.parent}:
                 check_free_space(folder, validate.output_bytes(video.width, video.height, video.n_frames, n_videos))
             tail = FrameTail() if track is None else None  # the render pass need not decode these again
-            content = track if track is not None else disentangle_content(video, face_index=face_index,
-                                                                          progress=progress, strict=strict,
-                                                                          _keep=tail)
+            others = ()
+            if per_face:
+                tracks = disentangle_faces(video, [idx for idx, _ in per_face], progress=progress, strict=strict,
+                                           _keep=tail)
+                content, others = tracks[0], tuple(FaceEdit(c, spec) for c, (_, spec) in zip(tracks[1:], per_face[1:]))
+            else:
+                content = track if track is not None else disentangle_content(video, face_index=face_index,
+                                                                              progress=progress, strict=strict,
+                                                                              _keep=tail)
             unchanged()
             # the video-only intermediate: MP4 (H.264) whose packets every container takes, WebM for WebM (VP9)
             mid = ".webm" if out.suffix.lower() == ".webm" else ".mp4"
@@ -121,7 +140,7 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
             silent_cmp = outs.scratch(f"side_by_side{mid}") if comparison_path else None
             result = render_face(content, emotion, Outputs(silent, side_by_side=silent_cmp, previews=final_prev),
                                  dataclasses.replace(options, measure=measure or bool(plot_path)), editor=editor,
-                                 progress=progress, _tail=tail)
+                                 progress=progress, other_faces=others, _tail=tail)
             tail = None  # frees the frames
             unchanged()
             if result.n_frames != content.n_frames:
@@ -160,7 +179,15 @@ def edit_video(source, out: Union[Outputs, str, os.PathLike], emotion, options: 
     result.path = out
     result.comparison_path = Path(comparison_path) if comparison_path else None
     return EditResult(out, content, emotion, result, Path(comparison_path) if comparison_path else None,
-                      audio is not None, time.perf_counter() - t0)
+                      audio is not None, time.perf_counter() - t0,
+                      (FaceEdit(content, emotion), *others) if per_face else ())
+
+
+def _per_face(emotion: Mapping) -> list:
+    """A mapping face index → target (an :class:`EmotionSpec` or a label) as ``[(index, spec), ...]``."""
+    if not emotion:
+        raise SSERDError("The per-face targets are empty: give at least one face index and its emotion.")
+    return [(validate.face_index(k), as_emotion(v)) for k, v in emotion.items()]
 
 
 def edit(source, out: Union[Outputs, str, os.PathLike], options: EditOptions = EditOptions(), *,
@@ -173,13 +200,24 @@ def edit(source, out: Union[Outputs, str, os.PathLike], options: EditOptions = E
 
     ``emotion`` (an :class:`EmotionSpec` or label) and ``editor`` replace what ``options`` would make, for a
     front-end that already holds them (the Space keeps its loaded neural models; the CLI names both before
-    the job starts).
+    the job starts). With ``options.faces`` (a target per face, :func:`~sserd_core.pipeline.faces.face_targets`)
+    every listed face is tracked in one pass and edited on its own track; ``emotion`` is then the target of
+    face ``options.face_index`` (or a mapping face index → target for them all).
     """
-    target = as_emotion(emotion) if emotion is not None else options.target(progress)
+    if isinstance(emotion, Mapping):
+        target = emotion
+    elif options.faces:
+        main = main_target(options)
+        listed = face_targets(options) if emotion is None else (main, *options.faces)
+        target = {t.face_index: (as_emotion(emotion) if emotion is not None and t is main else t.spec(progress))
+                  for t in listed}
+    else:
+        target = as_emotion(emotion) if emotion is not None else options.target(progress)
     editor = editor if editor is not None else options.editor()
     reads = {}
-    if isinstance(options.reference, (str, os.PathLike)) and str(options.reference):
-        reads["the reference"] = options.reference
+    for t in face_targets(options):
+        if isinstance(t.reference, (str, os.PathLike)) and str(t.reference):
+            reads["the reference" + (f" of face {t.face_index}" if options.faces else "")] = t.reference
     if options.backend and Path(str(options.backend)).exists():
         reads["the model folder"] = options.backend
     return edit_video(source, out, target, options, editor=editor, audio=audio, progress=progress, reads=reads)

@@ -8,6 +8,7 @@ from typing import ClassVar, Optional
 from .. import validate
 from ..editor import FaceEditor
 from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec
+from .faces import check_faces
 from .stages import ProgressFn, extract_emotion
 
 
@@ -20,12 +21,19 @@ class EditOptions:
     ``intensity``; ``reference`` (an image or a clip path, or an RGB array; a clip is followed
     frame by frame, matched by ``sync``); or ``curve`` text; ``controls`` (expression controls, text such as
     ``"smile=0.6, brow_inner=-0.3"`` or a mapping, :mod:`sserd_core.controls`) add to it, or stand alone
-    on the source's own expression. ``backend``: ``"landmark"`` or a
+    on the source's own expression. ``faces``: a different target for other faces
+    (:class:`~sserd_core.pipeline.faces.FaceTarget` records, or ``N=TARGET`` texts such as ``"1=sad@0.5"``),
+    each face tracked and edited on its own; the fields above are then face ``face_index``'s target when one
+    is given (empty ``faces``: the one face ``face_index``). ``backend``: ``"landmark"`` or a
     neural model folder / Hub repo id, on ``device`` (see :func:`make_editor`, which takes
     ``grid_step`` / ``interpolation`` for the landmark warp). ``face_index``, ``start`` / ``end``:
     which face and which part of the clip. ``threads``: frame workers (default: one per core, at
     most 4). ``preview_n``: preview frames to save. ``measure``: fit landmarks on every edited
     frame and report the emotion and mouth opening shown. ``strict``: a truncated clip is an error.
+    ``dtype``, ``batch_size``, ``noise_mode``, ``max_face_size``: the neural backend's compute precision
+    (``validate.DTYPES``; None / ``"auto"``: bf16 on CUDA, fp32 on the CPU), frames per network call (None / 0:
+    8 on CUDA, 2 on the CPU), decoder noise (``validate.NOISE_MODES``) and the largest face size decoded, px
+    (None / 0: the model's full output size); the landmark backend ignores them (see :data:`NEURAL`).
     """
 
     #: the label a form's emotion list shows selected at first (the Space, the Extract Emotion node). The
@@ -34,7 +42,10 @@ class EditOptions:
     #: the numeric fields' ranges (inclusive; None: unbounded), which the front-ends' controls show
     LIMITS: ClassVar[dict] = {"intensity": (0.0, 1.0), "face_index": (0, None), "start": (0.0, None),
                               "end": (0.0, None), "grid_step": (1, validate.MAX_GRID_STEP),
-                              "threads": (1, validate.MAX_THREADS), "preview_n": (0, validate.MAX_PREVIEWS)}
+                              "threads": (1, validate.MAX_THREADS), "preview_n": (0, validate.MAX_PREVIEWS),
+                              "batch_size": (0, validate.MAX_BATCH_SIZE), "max_face_size": (0, validate.MAX_FACE_SIZE)}
+    #: the fields only a neural backend uses (0 in batch_size / max_face_size, like None, means automatic)
+    NEURAL: ClassVar[tuple] = ("dtype", "batch_size", "noise_mode", "max_face_size")
 
     emotion: Optional[str] = None
     intensity: float = DEFAULT_INTENSITY
@@ -43,6 +54,7 @@ class EditOptions:
     controls: Optional[str] = None
     sync: str = SYNC_MODES[0]
     face_index: int = 0
+    faces: tuple = ()
     start: Optional[float] = None
     end: Optional[float] = None
     backend: str = "landmark"
@@ -53,12 +65,17 @@ class EditOptions:
     preview_n: int = 0
     measure: bool = False
     strict: bool = False
+    dtype: Optional[str] = None
+    batch_size: Optional[int] = None
+    noise_mode: str = validate.NOISE_MODES[0]
+    max_face_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         """Every field is checked here, once, for its type and range (:func:`validate.edit_options`): a bad
         option fails at construction with one sentence, in every front-end alike, never after tracking."""
         for name, value in validate.edit_options(self).items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "faces", check_faces(self.faces, self))
 
     @classmethod
     def defaults(cls) -> dict:
@@ -74,4 +91,9 @@ class EditOptions:
         """The backend these options ask for (:func:`make_editor`)."""
         from .backends import make_editor  # the factory takes its defaults from this class
 
-        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation)
+        return make_editor(self.backend, self.device, grid_step=self.grid_step, interpolation=self.interpolation,
+                           **self.neural_options())
+
+    def neural_options(self) -> dict:
+        """The neural backend's options (:data:`NEURAL`), by name, as :func:`make_editor` takes them."""
+        return {name: getattr(self, name) for name in self.NEURAL}

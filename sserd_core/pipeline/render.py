@@ -7,7 +7,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -21,8 +21,9 @@ from ..errors import SSERDError
 from ..outputs import OutputSet
 from .backends import default_editor
 from .frame_cache import FrameTail, frames_of
+from .faces import FaceEdit, check_same_clip
 from .options import EditOptions
-from .results import Outputs, Preview, RenderResult, preview_indices
+from .results import FaceResult, Outputs, Preview, RenderResult, preview_indices
 from .stages import ProgressFn, _no_progress, as_emotion
 from .workers import batches, default_threads, face_fraction_of, one_blas_thread, ordered
 
@@ -30,7 +31,7 @@ from .workers import batches, default_threads, face_fraction_of, one_blas_thread
 def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs, str, os.PathLike],
                 options: EditOptions = EditOptions(), *, editor: Optional[FaceEditor] = None,
                 progress: Optional[ProgressFn] = None, frame_sink: Optional[Callable[[int, np.ndarray], None]] = None,
-                _tail: Optional["FrameTail"] = None) -> RenderResult:
+                other_faces: Sequence[FaceEdit] = (), _tail: Optional["FrameTail"] = None) -> RenderResult:
     """Re-render the clip with the face showing ``emotion``; write a video-only file ``out`` (an
     :class:`Outputs` or the video's path).
 
@@ -42,6 +43,11 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     (~2 ms a frame). ``preview_n``: with ``out.previews``, save that many evenly spaced frames as PNG
     (edited, and source | edited). ``out.side_by_side``: also write a source | edited video.
     ``frame_sink(index, rgb)`` receives each edited frame (e.g. to build an IMAGE batch).
+
+    ``other_faces``: more faces of the same clip, each with its own track and target (:class:`FaceEdit`), for a
+    backend that edits every frame from its own inputs (the landmark editor). Each frame's faces are edited in
+    turn — this face first, then ``other_faces`` in order, each on the frame that already has the edits before
+    it — and written as one edit; where a face is lost, it stays as it is and the others are still edited.
     """
     progress = progress or _no_progress
     emotion = as_emotion(emotion)
@@ -49,15 +55,26 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     output_path, comparison_path, preview_dir = out_set.video, out_set.side_by_side, out_set.previews
     preview_n, measure, threads = options.preview_n, options.measure, options.threads
     editor = editor or default_editor()
-    workers = default_threads(face_fraction_of(content)) if threads is None else threads
+    faces = (FaceEdit(content, emotion), *other_faces)
+    if len(faces) > 1:
+        check_same_clip(content, other_faces)
+        if not editor.parallel_safe:
+            raise SSERDError(f"The {editor.name} backend edits one face per job; a target per face needs the landmark "
+                             "backend (or one job per face).")
+    share = sum(face_fraction_of(f.content) or 0.0 for f in faces) or None
+    workers = default_threads(share) if threads is None else threads
     if not editor.parallel_safe:
         workers = 1
     video = content.video
     n = content.n_frames
     times = content.times
-    targets, controls, edit_targets = frame_targets(content, emotion, editor, np.arange(n))
-    shown = np.full((n, N_CONTROLS), np.nan, np.float32)
-    sample_at = set(preview_indices(n, CONTROL_SAMPLES)) if controls is not None and controls.any() else set()
+    # each face's targets (and expression controls, handed to the editor after the emotion), over the whole clip
+    plans = [frame_targets(f.content, f.emotion, editor, np.arange(n)) for f in faces]
+    targets, controls, edit_targets = plans[0]
+    more = [(f.content, plan[2]) for f, plan in zip(other_faces, plans[1:])]  # the other faces, with their targets
+    shown = np.full((len(faces), n, N_CONTROLS), np.nan, np.float32)
+    sample_at = set(preview_indices(n, CONTROL_SAMPLES)) if any(p[1] is not None and p[1].any() for p in plans) \
+        else set()
     driving = None
     if emotion.driving_path is not None:
         # a backend that takes the clip's frames themselves (the neural one) loads them, over the range the
@@ -66,10 +83,9 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                                            source_frames=n, **emotion.driving_range())
     editor.set_driving_clip(driving)  # None: an editor reused across jobs never keeps an earlier job's clip
     editor.prepare(emotion)
-    src_emo = np.full((n, 7), np.nan, np.float32)
-    out_emo = np.full((n, 7), np.nan, np.float32)
-    src_mouth = np.full(n, np.nan, np.float32)
-    out_mouth = np.full(n, np.nan, np.float32)
+    measured = [FaceResult(f.face_index, t, *(np.full((n, 7), np.nan, np.float32) for _ in range(2)),
+                           *(np.full(n, np.nan, np.float32) for _ in range(2)))
+                for f, (t, _, _) in zip(faces, plans)]
     preview_at = set(preview_indices(n, preview_n)) if preview_dir else set()
     previews = []
     t_start = time.perf_counter()
@@ -83,16 +99,19 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
 
             whole = cmp_writer is not None or measure or frame_sink is not None  # who needs whole edited frames
 
-            def publish(b, face, prepared, out):
+            def publish(b, face_frames, prepared, out):
                 """Everything that happens to an edited frame, in frame order, on this thread."""
                 nonlocal done
                 job_stop.check()
                 writer.write(prepared, b.time)
                 if cmp_writer is not None:
                     cmp_writer.write(np.concatenate([b.rgb, out], axis=1), b.time)
-                if measure and face is not None:
-                    src_emo[b.index], src_mouth[b.index] = expression.measure_frame(b.rgb, face.landmarks, content)
-                    out_emo[b.index], out_mouth[b.index] = expression.measure_frame(out, face.landmarks, content)
+                for f, face, m in zip(faces, face_frames, measured):
+                    if measure and face is not None:
+                        m.source_emotion[b.index], m.source_mouth[b.index] = expression.measure_frame(
+                            b.rgb, face.landmarks, f.content)
+                        m.edited_emotion[b.index], m.edited_mouth[b.index] = expression.measure_frame(
+                            out, face.landmarks, f.content)
                 if b.index in preview_at:
                     name, name_cmp = f"frame_{b.index:05d}.png", f"frame_{b.index:05d}_compare.png"
                     media.write_image(tmp_prev / name, out)
@@ -108,13 +127,23 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                 """On a worker: the edit, as patches, made ready for the encoder here (only their boxes are
                 converted back into the source's planes), and the whole edited frames where something
                 downstream needs them."""
-                faces = [content.face_frame(b.index) for b in batch]
-                patches = editor.edit_patches([b.rgb for b in batch], faces, [edit_targets[b.index] for b in batch])
-                for b, face in zip(batch, faces):
+                face_frames = [[content.face_frame(b.index)] for b in batch]
+                patches = editor.edit_patches([b.rgb for b in batch], [f[0] for f in face_frames],
+                                              [edit_targets[b.index] for b in batch])
+                for other, other_targets in more:  # each on the frame with the edits before it, merged into one
+                    found = [other.face_frame(b.index) for b in batch]
+                    later = editor.edit_patches([p.apply() for p in patches], found,
+                                                [other_targets[b.index] for b in batch])
+                    patches = [p.then(q) for p, q in zip(patches, later)]
+                    for f, face in zip(face_frames, found):
+                        f.append(face)
+                for b, found in zip(batch, face_frames):
                     if b.index in sample_at:
-                        shown[b.index] = editor.control_saturation(b.rgb, face, edit_targets[b.index])
-                return [(b, face, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
-                        for b, face, p in zip(batch, faces, patches)]
+                        for k, (face, plan) in enumerate(zip(found, plans)):
+                            if plan[1] is not None:
+                                shown[k, b.index] = editor.control_saturation(b.rgb, face, plan[2][b.index])
+                return [(b, f, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
+                        for b, f, p in zip(batch, face_frames, patches)]
 
             frames = media.prefetch(frames_of(video, n, _tail), depth=4 + 2 * workers)
             # closing(): on an error or interrupt the workers and the decoder stop now, not when the
@@ -126,16 +155,23 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                     for item in batch:
                         publish(*item)
     control_shown, notes = None, []
-    if controls is not None:
-        sampled = shown[sorted(i for i in sample_at if i < done)]
-        control_shown = _median_share(sampled)
-        note = saturation_note(controls[:done], control_shown)
+    sampled_at = sorted(i for i in sample_at if i < done)
+    for k, (f, plan) in enumerate(zip(faces, plans)):
+        if plan[1] is None:
+            continue
+        share = _median_share(shown[k, sampled_at])
+        control_shown = share if k == 0 else control_shown
+        note = saturation_note(plan[1][:done], share)
         if note:
-            notes.append(note)
-            warnings.warn(note)
-    return RenderResult(Path(output_path), done, times[:done], targets[:done], src_emo[:done], out_emo[:done],
-                        src_mouth[:done], out_mouth[:done], Path(comparison_path) if comparison_path else None,
-                        previews, time.perf_counter() - t_start,
+            notes.append(note if len(faces) == 1 else f"Face {f.face_index}: {note}")
+            warnings.warn(notes[-1])
+    measured = [FaceResult(m.face_index, m.target[:done], m.source_emotion[:done], m.edited_emotion[:done],
+                           m.source_mouth[:done], m.edited_mouth[:done]) for m in measured]
+    first = measured[0]
+    return RenderResult(Path(output_path), done, times[:done], first.target, first.source_emotion,
+                        first.edited_emotion, first.source_mouth, first.edited_mouth,
+                        Path(comparison_path) if comparison_path else None, previews, time.perf_counter() - t_start,
+                        tuple(measured) if len(measured) > 1 else (),
                         controls[:done] if controls is not None else None, control_shown, notes)
 
 

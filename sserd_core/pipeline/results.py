@@ -44,6 +44,20 @@ class Preview:
 
 
 @dataclass
+class FaceResult:
+    """What a render with several faces measured on one of them (:attr:`RenderResult.faces`): ``face_index``
+    (0 = largest), ``target`` ``[N, 7]``, ``source_emotion`` / ``edited_emotion`` ``[N, 7]`` and ``source_mouth`` /
+    ``edited_mouth`` ``[N]`` as in :class:`RenderResult` (NaN where that face was not found)."""
+
+    face_index: int
+    target: np.ndarray
+    source_emotion: np.ndarray
+    edited_emotion: np.ndarray
+    source_mouth: np.ndarray
+    edited_mouth: np.ndarray
+
+
+@dataclass
 class RenderResult:
     """What :func:`render_face` produced and measured.
 
@@ -51,11 +65,12 @@ class RenderResult:
     ``source_emotion`` / ``edited_emotion`` ``[N, 7]`` emotion measured on landmarks
     fitted to the source / edited pixels; ``source_mouth`` / ``edited_mouth`` ``[N]``
     inner-lip opening (inter-ocular units) measured the same way; NaN where no face.
-    ``previews``: :class:`Preview` frames, in clip order; ``seconds``: the render's wall time.
-    ``controls`` ``[N, N_CONTROLS]`` the expression controls asked for per frame, and ``control_shown``
+    ``previews``: :class:`Preview` frames, in clip order; ``seconds``: the render's wall time. With several
+    faces, the arrays above are the first face's and ``faces`` holds one :class:`FaceResult` per face, in the
+    order they were edited (empty for one face). ``controls`` ``[N, N_CONTROLS]`` the expression controls asked for per frame, and ``control_shown``
     ``[N_CONTROLS]`` the median share of each control's displacement that reached the face (sampled frames;
     NaN for a control never away from 0); both None without controls. ``notes``: what a user should be told
-    about the render (a control that saturates).
+    about the render (a control that saturates, on any face).
     """
 
     path: Path
@@ -69,6 +84,7 @@ class RenderResult:
     comparison_path: Optional[Path] = None
     previews: list[Preview] = field(default_factory=list)
     seconds: float = 0.0
+    faces: tuple = ()
     controls: Optional[np.ndarray] = None
     control_shown: Optional[np.ndarray] = None
     notes: list = field(default_factory=list)
@@ -89,7 +105,9 @@ def preview_names(n_frames: int, preview_n: int) -> list:
 
 @dataclass
 class EditResult:
-    """The result of :func:`edit_video`: the output file, what was measured, and timings."""
+    """The result of :func:`edit_video`: the output file, what was measured, and timings. With a target per
+    face, ``content`` and ``emotion`` are the first face's and ``faces`` holds every face's
+    :class:`~sserd_core.pipeline.faces.FaceEdit` (track and target), in the order they were edited."""
 
     output: Path
     content: ContentTrack
@@ -98,3 +116,4 @@ class EditResult:
     comparison: Optional[Path]
     has_audio: bool
     seconds: float
+    faces: tuple = ()

@@ -18,7 +18,7 @@ from ..content import ContentTrack
 from ..controls import controls_given, parse_controls
 from ..emotion import DEFAULT_INTENSITY, SYNC_MODES, EmotionSpec, check_sync
 from ..errors import MediaError, NoFaceError, SSERDError
-from ..face import smooth_track, track_faces
+from ..face import smooth_track, track_faces, track_several_faces
 from ..smoothing import moving_average
 from .frame_cache import FrameTail
 
@@ -59,6 +59,41 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
     with contextlib.closing(decoded):  # on an error or a stop the decoder thread is joined now, not at GC
         tracked = track_faces(frames, video.fps_float, video.n_frames, face_index,
                               progress=lambda d, t: progress("tracking face", d, t))
+    video = _decoded_range(video, times, strict)
+    if not tracked.found.any():
+        raise NoFaceError(
+            f"No face found in {Path(video.path).name}. SSERD needs a visible, roughly frontal face; "
+            "check the clip or the start/end range."
+        )
+    return _content_track(video, times, tracked, face_index)
+
+
+def disentangle_faces(video: media.VideoInfo, face_indices, progress: Optional[ProgressFn] = None,
+                      strict: bool = False, _keep: Optional["FrameTail"] = None) -> tuple:
+    """:func:`disentangle_content` for several faces of one clip, in one decoding pass: one tracker per
+    index of ``face_indices`` over the same frames (a face that leaves is never re-acquired as another
+    listed face). Returns one :class:`ContentTrack` per index, in that order. A face never found, or an
+    index beyond the faces of the first frame that has any, is a :class:`NoFaceError` that names it."""
+    face_indices = tuple(validate.face_index(i) for i in face_indices)
+    progress = progress or _no_progress
+    times: list = []
+    keep = _keep.add if _keep is not None else (lambda f: None)
+    decoded = media.prefetch(media.iter_frames(video, planes=_keep is not None))
+    frames = (times.append(f.time) or keep(f) or f.rgb for f in decoded)
+    with contextlib.closing(decoded):
+        tracked = track_several_faces(frames, video.fps_float, video.n_frames, face_indices,
+                                      progress=lambda d, t: progress("tracking faces", d, t))
+    video = _decoded_range(video, times, strict)
+    for idx, t in zip(face_indices, tracked):
+        if not t.found.any():
+            raise NoFaceError(f"Face {idx} was not found in {Path(video.path).name} ({t.n_faces_first} face(s) on the "
+                              "first frame with faces; index 0 = largest). Check the clip or the face indices.")
+    return tuple(_content_track(video, times, t, idx) for idx, t in zip(face_indices, tracked))
+
+
+def _decoded_range(video: media.VideoInfo, times: list, strict: bool) -> media.VideoInfo:
+    """``video`` with as many frames as were decoded (``times``): a clip that ends before the frame count its
+    container declares is reported with a warning (an error when ``strict``)."""
     whole = not video.start and video.end is None
     declared = max(video.n_frames, video.declared_frames if whole else 0)
     if len(times) < declared - 1:  # one frame of slack: an edit list may hide a frame the index counts
@@ -70,14 +105,15 @@ def disentangle_content(video: media.VideoInfo, face_index: int = 0,
         if len(times) == 0:
             raise SSERDError(f"No frame of {Path(video.path).name} could be decoded.")
         video = dataclasses.replace(video, n_frames=len(times))
-    if not tracked.found.any():
-        raise NoFaceError(
-            f"No face found in {Path(video.path).name}. SSERD needs a visible, roughly frontal face; "
-            "check the clip or the start/end range."
-        )
+    return video
+
+
+def _content_track(video: media.VideoInfo, times: list, tracked, face_index: int) -> ContentTrack:
+    """One tracked face's landmarks smoothed over time and split into content and emotion."""
     lost = int((~tracked.found).sum())
     if lost:
-        log.info("face not visible in %d of %d frames; those frames pass through unchanged", lost, len(tracked.found))
+        log.info("face %d not visible in %d of %d frames; those frames pass through unchanged", face_index, lost,
+                 len(tracked.found))
     landmarks = smooth_track(tracked.landmarks, tracked.found, video.fps_float)
     return expression.build_content_track(video, np.asarray(times), landmarks, tracked.found, face_index)
 
