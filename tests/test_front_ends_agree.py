@@ -168,8 +168,9 @@ def test_a_target_per_face_gives_the_same_frames_everywhere(server, tmp_path):  
     space = start_space(tmp_path / "space")
     try:
         result = Client(space.url, verbose=False).submit(
-            handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, None, None, "landmark", "", None, "1=sad",
-            api_name="/edit").result(timeout=300)
+            handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, None, None, "landmark", "", None,
+            "auto", None, pipeline.EditOptions.noise_mode, None,  # the neural options, as the form shows them
+            "1=sad", api_name="/edit").result(timeout=300)
         outputs["space"] = Path(result[0])
     finally:
         stop_space(space)
