@@ -29,6 +29,8 @@ OUT = ROOT / "docs" / "images"
 MAX_BYTES = 300_000
 #: the Space screenshot's sliders: a smile with raised cheeks on Grace Hopper (neutral in the source)
 SPACE_CONTROLS = {"smile": 1.0, "cheek_raise": 0.8, "brow_inner": 0.4}
+#: and the time of its preview frame (seconds from Start)
+SPACE_AT = 1.2
 
 
 def chromium(width: int, height: int):
@@ -176,14 +178,14 @@ def space_screenshot(path: Path) -> Path:
                 box.send_keys(str(value), Keys.TAB)
             at = drv.find_element(By.CSS_SELECTOR, "#sserd-controls-at input[type=number]")
             at.send_keys(Keys.CONTROL, "a")
-            at.send_keys("1.2", Keys.TAB)
+            at.send_keys(str(SPACE_AT), Keys.TAB)
             button = drv.find_element(By.CSS_SELECTOR, "#sserd-controls-show")
             drv.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", button)
             note = lambda d: d.find_element(By.CSS_SELECTOR, "#sserd-controls-note").text  # noqa: E731
-            # the preview shown, and no preview still running (each slider's release asked for one too)
+            # the last preview shown (each slider's release asked for one too, at the time then set), none running
             WebDriverWait(drv, 300).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sserd-controls-preview img")
                                           and "Shown" in note(d) and "processing" not in note(d)
-                                          and "smile +1.00" in note(d))
+                                          and "smile +1.00" in note(d) and f"({SPACE_AT:.2f} s)" in note(d))
             time.sleep(1.0)
             print("space note:", drv.find_element(By.CSS_SELECTOR, "#sserd-controls-note").text.replace("\n", " | "))
             # the whole section in view: the intro line and both columns
