@@ -156,8 +156,12 @@ def test_reference_mode_end_to_end(space, client):
     assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
 
 
+#: /edit's inputs 13-16, the neural backend's settings as the form shows them at first (before 'Other faces')
+NEURAL_DEFAULTS = ("auto", None, "zero", None)
+
+
 def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
-    """'Other faces' (the 13th API input): on the generated two-face clip, ② happy for face 0 and "1=sad" for face
+    """'Other faces' (the 17th API input): on the generated two-face clip, ② happy for face 0 and "1=sad" for face
     1 give the API's frames for EditOptions(emotion="happy", faces=("1=sad",)); a line it cannot read, or a file
     path, is one message."""
     from generation_helpers import decode_rgb
@@ -167,7 +171,7 @@ def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
 
     clip = two_face_clip(tmp_path / "two_faces.mp4", end=0.6, audio=SAMPLE)
     result = client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
-                           "1=sad", api_name="/edit").result(timeout=300)
+                           *NEURAL_DEFAULTS, "1=sad", api_name="/edit").result(timeout=300)
     _, summary = _check_result(result, space, frames_in_range(clip, 0, 0.4), source=clip)
     out = _video_path(result[0])
     assert "face 0: happy 1.00; face 1: sad 1.00" in summary, summary
@@ -178,7 +182,7 @@ def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
                           ("1=reference:/etc/passwd", r"Other faces: face 1 names a file")):
         with pytest.raises(AppError, match=pattern):
             client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
-                          text, api_name="/edit").result(timeout=120)
+                          *NEURAL_DEFAULTS, text, api_name="/edit").result(timeout=120)
     assert space.alive()
 
 
