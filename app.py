@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -48,12 +49,15 @@ import signal
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Optional
 
 import gradio as gr
+import numpy as np
 
 from sserd_core import pipeline, plots, validate
+from sserd_core.controls import CONTROLS, RANGE, format_controls
 from sserd_core.emotion import EMOTIONS, describe
 from sserd_core.errors import SSERDError
 from sserd_core.pipeline.faces import parse_face_targets
@@ -375,16 +379,17 @@ def _summary(result: pipeline.EditResult, backend: str) -> str:
     lines = [" ".join(head),
              f"**Edited** {r.n_frames} frames in {result.seconds:.1f} s (rendering {fps:.1f} frames/s, "
              f"{backend} backend); audio {audio}.",
-             plots.summarize_render_result(r).text()]
+             plots.summarize_render_result(r).text(), *r.notes]
     return "\n\n".join(lines)
 
 
 def edit(video, mode, label, intensity, reference, curve, face_index, start, end, backend, model,
          reference_clip=None, dtype=OPTIONS.dtype, batch_size=OPTIONS.batch_size, noise_mode=OPTIONS.noise_mode,
-         max_face_size=OPTIONS.max_face_size, other_faces="", progress=gr.Progress()):
+         max_face_size=OPTIONS.max_face_size, other_faces="", progress=gr.Progress(), controls=None):
     """Edit the emotion of the face in ``video``; yields (edited video, side-by-side, plot PNG, summary).
     ``other_faces``: a different emotion for other faces, ``N=LABEL[@INTENSITY]`` / ``N=curve:TEXT`` per line
-    (the target of ② is then face ``face_index``'s); the plot shows face ``face_index``.
+    (the target of ② is then face ``face_index``'s); the plot shows face ``face_index``. ``controls``: expression
+    controls text (:attr:`EditOptions.controls`), given by the controls section.
 
     A generator so that the request's working folder is deleted right after Gradio has
     copied the results into its cache (the code after ``yield`` runs then).
@@ -415,9 +420,10 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
             _check_duration(video, start_s, end_s)
             options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
-                                           face_index=face, faces=_other_faces(other_faces), start=start_s, end=end_s,
-                                           backend=backend, measure=True, dtype=dtype, batch_size=batch_size,
-                                           noise_mode=noise_mode or OPTIONS.noise_mode, max_face_size=max_face_size)
+                                           controls=controls, face_index=face, faces=_other_faces(other_faces),
+                                           start=start_s, end=end_s, backend=backend, measure=True, dtype=dtype,
+                                           batch_size=batch_size, noise_mode=noise_mode or OPTIONS.noise_mode,
+                                           max_face_size=max_face_size)
             out, cmp = work / "edited.mp4", work / "side_by_side.mp4"
             fn = run_edit_gpu if backend == "neural" else run_edit
             with _slot(alive):  # ZeroGPU's wrapper runs the call elsewhere: the check stays with the landmark edit
@@ -451,6 +457,202 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
             _jobs.pop(work, None)
         shutil.rmtree(work, ignore_errors=True)
         log.info("job %s ends", work.name)
+
+
+# --------------------------------------------------------------------------- expression controls
+
+#: the base emotion list's "no label" entry: the controls then change the source's own expression
+NO_BASE = "none: the source's own expression"
+#: tracked clips kept for previews, most recent last: (path, size, content hash, face, start, end) → _Tracked
+_tracks: "OrderedDict[tuple, _Tracked]" = OrderedDict()
+_TRACKS_KEPT = 4
+_tracks_lock = threading.Lock()
+
+
+class _Tracked:
+    """One tracked clip (:class:`~sserd_core.content.ContentTrack`) and the frames decoded for its previews."""
+
+    def __init__(self):
+        self.track = None
+        self.frames: "OrderedDict[int, object]" = OrderedDict()
+        self.lock = threading.Lock()  # one tracking per clip, however many previews ask at once
+
+    def frame(self, index: int):
+        if index not in self.frames:
+            self.frames[index] = pipeline.frame_at(self.track, index)
+            while len(self.frames) > 8:
+                self.frames.popitem(last=False)
+        return self.frames[index]
+
+
+def control_values(values) -> dict:
+    """The sliders' values by control name (in :data:`CONTROLS` order)."""
+    return {c.name: float(v or 0.0) for c, v in zip(CONTROLS, values)}
+
+
+def controls_options(base: Optional[str], base_intensity, values, face_index=None, start=None, end=None,
+                     backend=None) -> pipeline.EditOptions:
+    """The :class:`~sserd_core.pipeline.EditOptions` the controls section asks for: the base label (none: the source's
+    own expression) with the sliders as controls text (:func:`format_controls`). The preview and the render use these
+    same options, as the CLI's ``--control`` and the Expression Controls node do."""
+    vector = np.array(list(control_values(values).values()), np.float32)
+    base = None if not base or base == NO_BASE else base
+    # without a base, all at 0 still says "the source's own expression" (an all-0 keyframe); with one, nothing to add
+    text = format_controls([(0.0, vector)]) if (np.any(vector) or base is None) else None
+    intensity = OPTIONS.intensity if base_intensity is None else float(base_intensity)
+    return pipeline.EditOptions(emotion=base, intensity=intensity, controls=text,
+                                face_index=OPTIONS.face_index if face_index is None else face_index, start=start,
+                                end=end, backend=backend or OPTIONS.backend)
+
+
+def _file_key(path: str) -> tuple:
+    """What identifies an uploaded file: its path, size and a hash of its first and last MiB. (Not its modification
+    time: Gradio touches a cached upload each time it hands it out again, and a re-upload of the same file is the
+    same clip.)"""
+    real = os.path.realpath(path)
+    size = os.path.getsize(real)
+    h = hashlib.sha1()
+    with open(real, "rb") as f:
+        h.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            h.update(f.read())
+    return real, size, h.hexdigest()
+
+
+def tracked(video: str, options: pipeline.EditOptions, progress: Optional[gr.Progress] = None) -> _Tracked:
+    """The clip's track for previews, made once per uploaded file (:func:`_file_key`), face and range (the first
+    preview of a clip waits for it, with a progress bar; later ones find it here)."""
+    key = (*_file_key(video), options.face_index, options.start, options.end)
+    with _tracks_lock:
+        entry = _tracks.pop(key, None) or _Tracked()
+        _tracks[key] = entry  # most recently used last
+        while len(_tracks) > _TRACKS_KEPT:
+            _tracks.popitem(last=False)
+    with entry.lock:
+        if entry.track is None:
+            info = _check_duration(video, options.start, options.end)
+            log.info("tracking %s for the controls preview", Path(video).name)
+            entry.track = pipeline.disentangle_content(info, face_index=options.face_index,
+                                                       progress=_pipeline_progress(progress))
+    return entry
+
+
+def _time_range(start, end):
+    start_s, end_s = _number(start, "Start"), _number(end, "End")
+    if end_s is not None and end_s <= (start_s or 0.0):
+        raise SSERDError(f"End ({end_s:g} s) must be after Start ({start_s or 0:g} s); leave End empty to edit to the "
+                         "end of the clip.")
+    return start_s, end_s
+
+
+def preview_controls(video, face_index, start, end, base, base_intensity, at, progress=gr.Progress(), *values):
+    """One frame (source | edited) of the controls' edit, the frame nearest ``at`` seconds from Start; and what it
+    shows (each control's share of its motion, a saturation note). ``values``: the sliders, in :data:`CONTROLS`
+    order (after ``progress``, which Gradio fills). The first preview of a clip tracks its face
+    (progress shown); later ones only edit one frame (~40 ms plus decoding a frame not seen yet)."""
+    t0 = time.perf_counter()
+    try:
+        if not video:
+            raise SSERDError("Upload a talking-face video first (step ①), or click one of the examples.")
+        video = _confined(video, "video")
+        start_s, end_s = _time_range(start, end)
+        options = controls_options(base, base_intensity, values, face_index, start_s, end_s)
+        entry = tracked(video, options, progress)
+        track = entry.track
+        index = int(np.argmin(np.abs(np.asarray(track.times, np.float64) - float(at or 0.0))))
+        shown = pipeline.preview_frame(track, options.target(), index, frame=entry.frame(index))
+    except SSERDError as exc:
+        raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
+    except FileNotFoundError as exc:  # the upload left Gradio's cache (SSERD_CACHE_SECONDS) since it was tracked
+        raise gr.Error("The video is no longer on this Space; upload it again.", duration=None,
+                       print_exception=False) from exc
+    except Exception as exc:
+        log.exception("preview failed")
+        raise gr.Error(public_message(f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the "
+                                      "input that caused it."), duration=None, print_exception=False) from exc
+    text = [f"**Frame {shown.index}** ({shown.time:.2f} s) · {options.target().describe()}",
+            f"Previewed in {time.perf_counter() - t0:.2f} s (the edit itself {1000 * shown.seconds:.0f} ms)."]
+    if not track.found[shown.index]:
+        text.append("No face is tracked on this frame: it is left as it is. Choose another time.")
+    if shown.shown_text():
+        text.append(f"**Shown** (share of each control's motion): {shown.shown_text()}")
+    if shown.note:
+        text.append(f"⚠ {shown.note}")
+    duration = float(track.times[-1]) if track.n_frames else 0.0
+    return shown.side_by_side(), "\n\n".join(text), gr.update(maximum=round(max(duration, 0.04), 2))
+
+
+def render_controls(video, face_index, start, end, backend, model, base, base_intensity, progress=gr.Progress(),
+                    *values):
+    """The whole clip with the controls: :func:`edit` (the one job of every form) with the controls section's
+    :class:`EditOptions`; yields (edited video, side-by-side, plot PNG, summary)."""
+    try:
+        options = controls_options(base, base_intensity, values)
+    except SSERDError as exc:
+        raise gr.Error(public_message(exc), duration=None, print_exception=False) from exc
+    yield from edit(video, "label", options.emotion, options.intensity, None, "", face_index, start, end, backend,
+                    model, None, progress=progress, controls=options.controls)
+
+
+def controls_section(video, face_index, start, end, backend, model) -> None:
+    """The page's "Expression controls" section: the 13 sliders grouped by face part, a base emotion (none by
+    default), a preview frame that follows the sliders, and a render of the whole clip with them."""
+    gr.Markdown("## Expression controls\nMove each part of the face yourself: each control goes from −1 to +1, "
+                "**0 = the source**; none moves the jaw or the lip opening (the speech). The preview shows one "
+                "frame of the video from step ① (source | edited) when a slider is released; the first preview "
+                "tracks the face (a few seconds), the next ones take about a second or less.",
+                elem_id="sserd-controls-intro")
+    sliders = []
+    parts: dict = {}
+    for c in CONTROLS:
+        parts.setdefault(c.part, []).append(c)
+    half = (len(CONTROLS) + 1) // 2  # the face parts in two columns: brows to cheeks, nose to chin
+    columns, n = [[], []], 0
+    for part, controls in parts.items():
+        columns[n >= half].append((part, controls))
+        n += len(controls)
+    with gr.Row(equal_height=False, elem_id="sserd-controls"):
+        for column in columns:
+            with gr.Column(scale=1, min_width=260):
+                for part, controls in column:
+                    with gr.Group():
+                        gr.Markdown(f"**{part}**", padding=True)
+                        for c in controls:
+                            sliders.append(SliderInput(*RANGE, value=0.0, step=0.05, label=c.label,
+                                                       info=f"{c.name} ({c.au}); −1: {c.minus}",
+                                                       elem_id=f"sserd-control-{c.name}"))
+        with gr.Column(scale=2, min_width=320):
+            with gr.Row():
+                base = gr.Dropdown([NO_BASE, *EMOTIONS], value=NO_BASE, label="Base emotion",
+                                   info="The controls add to it", elem_id="sserd-controls-base")
+                base_intensity = SliderInput(*OPTIONS.LIMITS["intensity"], value=OPTIONS.intensity, step=0.05,
+                                             label="Base intensity")
+            at = SliderInput(0.0, max(MAX_SECONDS, 0.04), value=0.0, step=0.04, label="Preview at (s from Start)",
+                             elem_id="sserd-controls-at")
+            preview = gr.Image(type="numpy", format="png", interactive=False, label="Preview: source | edited",
+                               elem_id="sserd-controls-preview")
+            note = gr.Markdown(elem_id="sserd-controls-note")
+            with gr.Row():
+                show = gr.Button("Preview", elem_id="sserd-controls-show")
+                render = gr.Button("Render clip", variant="primary", elem_id="sserd-controls-render")
+            out = gr.Video(label="Edited video (with the source audio)", interactive=False, height=260,
+                           elem_id="sserd-controls-edited")
+            with gr.Accordion("Side by side and measurements", open=False):
+                out_cmp = gr.Video(label="Side by side: source | edited", interactive=False, height=260)
+                out_plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False,
+                                    label="Landmark reading of the emotion, and mouth opening, over time")
+            out_summary = gr.Markdown(elem_id="sserd-controls-summary")
+    inputs = [video, face_index, start, end, base, base_intensity, at, *sliders]
+    show.click(preview_controls, inputs, [preview, note, at], api_name="preview_controls",
+               trigger_mode="always_last", concurrency_id="preview")
+    for widget in (*sliders, at, base_intensity):
+        widget.release(preview_controls, inputs, [preview, note, at], api_visibility="private",
+                       trigger_mode="always_last", concurrency_id="preview", show_progress="minimal")
+    base.input(preview_controls, inputs, [preview, note, at], api_visibility="private", trigger_mode="always_last",
+               concurrency_id="preview", show_progress="minimal")
+    render.click(render_controls, [video, face_index, start, end, backend, model, base, base_intensity, *sliders],
+                 [out, out_cmp, out_plot, out_summary], api_name="render_controls")
 
 
 # --------------------------------------------------------------------------- the page
@@ -623,6 +825,7 @@ def build_demo() -> gr.Blocks:
         plot = gr.Image(type="filepath", format="png", interactive=False, show_label=False, elem_id="sserd-plot",
                         label="Landmark reading of the emotion, and mouth opening, over time")
         summary = gr.Markdown(elem_id="sserd-summary")
+        controls_section(video, face_index, start, end, backend, model)
 
         for tab, name in ((tab_label, "label"), (tab_reference, "reference"), (tab_clip, "clip"),
                           (tab_curve, "curve")):

@@ -6,6 +6,9 @@ One module per stage of the graph::
                                  Extract Emotion ──┘ ▲ ▲
                                    Load Model (SSERD) ┘ └ Add Face (another face: its track + emotion)
 
+Expression Controls (13 sliders over the action units, a one-frame preview from the content track) adds to
+Extract Emotion's target, or stands alone; its EMOTION goes wherever Extract Emotion's does.
+
 Only imported inside ComfyUI (it needs ``comfy_api``); the repo-root ``__init__.py``
 exposes :func:`comfy_entrypoint` to ComfyUI's loader.
 """
@@ -16,14 +19,15 @@ from comfy_api.latest import ComfyExtension, io
 
 from .add_face import AddFace
 from .disentangle import DisentangleContent
+from .expression_controls import ExpressionControls
 from .extract_emotion import ExtractEmotion
 from .load_model import LoadModel, register_model_folder
 from .load_video import LoadVideo
 from .mux_audio import MuxAudio
 from .render_face import RenderFace
 
-NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, RenderFace, MuxAudio, LoadModel,
-                                   AddFace]
+NODES: list[type[io.ComfyNode]] = [LoadVideo, DisentangleContent, ExtractEmotion, ExpressionControls, RenderFace,
+                                   MuxAudio, LoadModel, AddFace]
 
 
 class SSERDExtension(ComfyExtension):

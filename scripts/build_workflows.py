@@ -22,6 +22,7 @@ OUTPUTS = {
                         ("images", "IMAGE")],
     "SSERD_DisentangleContent": [("content", "SSERD_CONTENT")],
     "SSERD_ExtractEmotion": [("emotion", "SSERD_EMOTION")],
+    "SSERD_ExpressionControls": [("emotion", "SSERD_EMOTION"), ("preview", "IMAGE"), ("note", "STRING")],
     "SSERD_RenderFace": [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")],
     "SSERD_MuxAudio": [("video", "VIDEO")],
     "SSERD_LoadModel": [("model", "SSERD_MODEL")],
@@ -34,6 +35,7 @@ OUTPUTS = {
 INPUTS = {
     "SSERD_DisentangleContent": [("video", "VIDEO")],
     "SSERD_ExtractEmotion": [("reference_image", "IMAGE"), ("reference_video", "VIDEO")],
+    "SSERD_ExpressionControls": [("emotion", "SSERD_EMOTION"), ("content", "SSERD_CONTENT")],
     "SSERD_RenderFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("model", "SSERD_MODEL"),
                          ("other_faces", "SSERD_FACES")],
     "SSERD_AddFace": [("content", "SSERD_CONTENT"), ("emotion", "SSERD_EMOTION"), ("other_faces", "SSERD_FACES")],
@@ -42,11 +44,12 @@ INPUTS = {
 }
 OPTIONAL = {("SSERD_ExtractEmotion", "reference_image"), ("SSERD_ExtractEmotion", "reference_video"),
             ("SSERD_RenderFace", "model"), ("SSERD_RenderFace", "other_faces"), ("SSERD_AddFace", "other_faces"),
-            ("SSERD_MuxAudio", "audio")}
+            ("SSERD_MuxAudio", "audio"), ("SSERD_ExpressionControls", "emotion"), ("SSERD_ExpressionControls", "content")}
 TITLES = {"Note": "About this workflow"}
 SIZES = {"SSERD_LoadVideo": [300, 300], "SSERD_DisentangleContent": [270, 150], "SSERD_ExtractEmotion": [300, 330],
          "SSERD_RenderFace": [320, 380], "SSERD_MuxAudio": [240, 90], "SSERD_LoadModel": [300, 320],
-         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300], "SSERD_AddFace": [270, 100]}
+         "LoadImage": [280, 330], "SaveVideo": [330, 380], "Note": [340, 300], "SSERD_AddFace": [270, 100],
+         "SSERD_ExpressionControls": [300, 560]}
 
 # Layout (canvas units; a node's title bar is the 30 units above its position). The frontend grows
 # nodes once media load: Load Video's player makes it ~550 tall (square clip at width 300), Save
@@ -100,12 +103,13 @@ def save_video(g: Graph, pos, prefix: str) -> dict:
 
 
 def edit_chain(g: Graph, load: dict, emotion: dict, y: float = 0, model: dict | None = None, prefix="sserd/edit",
-               side_by_side_prefix: str | None = None) -> None:
-    content = g.node("SSERD_DisentangleContent", (380, y), [0])
+               side_by_side_prefix: str | None = None, content: dict | None = None) -> None:
+    if content is None:
+        content = g.node("SSERD_DisentangleContent", (380, y), [0])
+        g.link(load, "video", content, "video")
     render = g.node("SSERD_RenderFace", (1040, y), [8])
     mux = g.node("SSERD_MuxAudio", (1400, y))
     save = save_video(g, (1680, y), prefix)
-    g.link(load, "video", content, "video")
     g.link(content, "content", render, "content")
     g.link(emotion, "emotion", render, "emotion")
     if model is not None:
@@ -171,6 +175,34 @@ def emotion_curve() -> dict:
     return g.to_json()
 
 
+#: the sliders of the Expression Controls workflow, by name (the others at 0): a frown of the brows and the lip
+#: corners on the smiling astronaut, the inner brows raised (worried)
+CONTROL_VALUES = {"brow_inner": 0.5, "smile": -0.8}
+
+
+def expression_controls() -> dict:
+    from sserd_core.controls import CONTROL_NAMES
+
+    g = Graph()
+    g.node("Note", (20, ROW2_Y), ["Expression controls: move each part of the face yourself.\n\n"
+           "Expression Controls has 13 sliders over the facial action units (brows, lids, cheeks, nose, lip "
+           "corners, lips, chin), each -1..+1 with 0 = the source; none moves the jaw or the lip opening, so the "
+           "speech stays the source's. Here: smile -0.8 (lip corners drawn in and down), brow_inner +0.5.\n\n"
+           "Its content input takes Disentangle Content's track: the node shows one frame, source | edited, at "
+           "preview_time (-1 = the middle), in about a second, and says which controls saturate. Queue to render "
+           "the whole clip.\n\n"
+           "Connect Extract Emotion to its emotion input to add the controls to a label, a reference or a curve; "
+           "type keyframes ('0: smile=0; 1.5: smile=0.8') to move them over time (they replace the sliders)."])
+    load = g.node("SSERD_LoadVideo", (20, 0), ["sample.mp4", 0.0, 0.0, 0, 0.0, "image"])
+    content = g.node("SSERD_DisentangleContent", (380, 0), [0])
+    controls = g.node("SSERD_ExpressionControls", (700, 0),
+                      [CONTROL_VALUES.get(name, 0.0) for name in CONTROL_NAMES] + ["", -1.0])
+    g.link(load, "video", content, "video")
+    g.link(content, "content", controls, "content")
+    edit_chain(g, load, controls, prefix="sserd/expression_controls", content=content)
+    return g.to_json()
+
+
 def two_faces() -> dict:
     g = Graph()
     g.node("Note", (20, ROW2_Y), ["A different emotion for each face.\n\n"
@@ -196,7 +228,8 @@ def two_faces() -> dict:
 
 
 WORKFLOWS = {"sserd_label_edit": label_edit, "sserd_cross_identity": cross_identity,
-             "sserd_emotion_curve": emotion_curve, "sserd_two_faces": two_faces}
+             "sserd_emotion_curve": emotion_curve, "sserd_two_faces": two_faces,
+             "sserd_expression_controls": expression_controls}
 
 
 def main() -> None:

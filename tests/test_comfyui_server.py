@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import comfyui_helpers as H
+from sserd_core.controls import CONTROL_NAMES, CONTROLS, format_controls, parse_controls
 
 pytestmark = pytest.mark.slow  # a real ComfyUI server and a browser
 
@@ -38,6 +39,10 @@ EXPECTED = {
                                  [("content", "SSERD_CONTENT")]),
     "SSERD_ExtractEmotion": ("Extract Emotion", {"emotion": "COMBO", "intensity": "FLOAT", "curve": "STRING"},
                              {"reference_image": "IMAGE", "reference_video": "VIDEO"}, [("emotion", "SSERD_EMOTION")]),
+    "SSERD_ExpressionControls": ("Expression Controls", {name: "FLOAT" for name in CONTROL_NAMES},
+                                 {"keyframes": "STRING", "emotion": "SSERD_EMOTION", "content": "SSERD_CONTENT",
+                                  "preview_time": "FLOAT"},
+                                 [("emotion", "SSERD_EMOTION"), ("preview", "IMAGE"), ("note", "STRING")]),
     "SSERD_RenderFace": ("Render Face", {"content": "SSERD_CONTENT", "emotion": "SSERD_EMOTION", "preview_frames": "INT"},
                          {"model": "SSERD_MODEL", "other_faces": "SSERD_FACES"},
                          [("video", "VIDEO"), ("side_by_side", "VIDEO"), ("images", "IMAGE")]),
@@ -50,7 +55,8 @@ EXPECTED = {
                         {"dtype": "COMBO", "batch_size": "INT", "noise_mode": "COMBO", "max_face_size": "INT"},
                         [("model", "SSERD_MODEL")]),
 }
-WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve", "sserd_two_faces"]
+WORKFLOW_NAMES = ["sserd_label_edit", "sserd_cross_identity", "sserd_emotion_curve", "sserd_two_faces",
+                  "sserd_expression_controls"]
 
 
 # ---------------------------------------------------------------------- media the tests make
@@ -253,6 +259,12 @@ def test_workflow_runs_to_a_playable_mp4_with_audio(server, object_info, clip_fr
     assert len(render["sserd_previews"]) == 8
     for p in render["sserd_previews"]:
         assert (server.temp_dir / p["subfolder"] / p["filename"]).exists()
+    if name == "sserd_expression_controls":  # no Extract Emotion: the controls alone, shown with a preview
+        shown = next(v for v in outputs.values() if "sserd_controls" in v)
+        assert shown["sserd_controls"][0]["controls"] == "brow_inner=0.5, smile=-0.8", shown
+        assert len(shown["images"]) == 1 and (server.temp_dir / shown["images"][0]["subfolder"]
+                                               / shown["images"][0]["filename"]).exists()
+        return
     emotion = next(v for v in outputs.values() if "sserd_emotion" in v)["sserd_emotion"][0]
     expected_source = {"sserd_label_edit": "label", "sserd_cross_identity": "reference",
                        "sserd_emotion_curve": "curve", "sserd_two_faces": "label"}[name]
@@ -438,7 +450,8 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
     """The CLI's flags, the Space's form and the ComfyUI nodes' inputs (as the server lists them) start from the
     same values: EditOptions' own. Render Face's preview_frames (8) is the node's display of source | edited
     frames inside the node, not an option of the edit, and is not compared."""
-    from test_front_end_defaults import COMPARED, as_options, cli_defaults, core_defaults, space_defaults
+    from test_front_end_defaults import (COMPARED, as_options, cli_defaults, controls_shown, core_defaults,
+                                         space_defaults)
 
     from sserd_core.pipeline import EditOptions
 
@@ -453,6 +466,8 @@ def test_the_three_front_ends_default_to_edit_options(object_info):
              "start": inp("SSERD_LoadVideo", "start_time")["default"] or None,  # 0 = the beginning
              "end": inp("SSERD_LoadVideo", "end_time")["default"] or None,  # 0 = the end
              "backend": "landmark" if inp("SSERD_LoadModel", "backend")["default"].startswith("landmark") else None,
+             "controls": controls_shown([inp("SSERD_ExpressionControls", n)["default"] for n in CONTROL_NAMES],
+                                        inp("SSERD_ExpressionControls", "keyframes")["default"]),
              **as_options(*(inp("SSERD_LoadModel", k)["default"]
                             for k in ("dtype", "batch_size", "noise_mode", "max_face_size")))}
     cli, space = cli_defaults(), space_defaults()
@@ -576,6 +591,97 @@ def test_server_keeps_working_after_errors(server, clip_frames):
     entry = server.run(edit_prompt("sample.mp4", "surprised", 0.6, prefix="after_errors/edit"))
     assert entry["status"]["status_str"] == "success", H.status_messages(entry)
     check_video(saved(server, entry)[0], clip_frames, CLIP_SECONDS)
+
+
+# ---------------------------------------------------------------------- Expression Controls
+
+def controls_prompt(file: str = "sample.mp4", keyframes: str = "", prefix: str = "controls/edit",
+                    **values) -> dict:
+    """Load Video → Disentangle → Expression Controls (the sliders ``values``, the content track for its preview)
+    → Render Face → Mux Audio → Save Video."""
+    prompt = edit_prompt(file, prefix=prefix)
+    sliders = {name: float(values.get(name, 0.0)) for name in CONTROL_NAMES}
+    prompt["3"] = {"class_type": "SSERD_ExpressionControls",
+                   "inputs": {**sliders, "keyframes": keyframes, "content": ["2", 0], "preview_time": -1.0}}
+    return prompt
+
+
+def test_expression_controls_sliders_as_the_server_lists_them(object_info):
+    info = object_info["SSERD_ExpressionControls"]
+    assert info["input_order"]["required"] == list(CONTROL_NAMES)  # the forms' order, brows first
+    for c in CONTROLS:
+        spec = info["input"]["required"][c.name][1]
+        assert (spec["default"], spec["min"], spec["max"], spec["step"], spec["display"]) == (0.0, -1.0, 1.0, 0.05,
+                                                                                             "slider"), spec
+        assert c.label in spec["tooltip"] and c.minus in spec["tooltip"], spec["tooltip"]
+    optional = info["input"]["optional"]
+    assert optional["keyframes"][1]["multiline"] and optional["keyframes"][1]["default"] == ""
+    assert "REPLACES the sliders" in optional["keyframes"][1]["tooltip"]
+    assert optional["preview_time"][1]["default"] == -1.0
+
+
+def test_expression_controls_edit_the_clip_with_its_frames_and_audio(server, clip_frames):
+    """smile -0.8, brow_inner +0.5 on the smiling speaker: the face changes, far from it nothing does; every frame
+    and the audio are kept; the node shows one frame (source | edited) that is the render's own frame."""
+    from sserd_core import pipeline
+
+    entry = server.run(controls_prompt(smile=-0.8, brow_inner=0.5))
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    out = saved(server, entry)[0]
+    source = server.input_dir / "sample.mp4"
+    check_video(out, clip_frames, CLIP_SECONDS)
+    assert audio_samples(out).tobytes() == audio_samples(source).tobytes()
+    shown = entry["outputs"]["3"]
+    controls = shown["sserd_controls"][0]
+    assert controls["controls"] == "brow_inner=0.5, smile=-0.8", controls
+    assert "the source's own expression; controls: brow_inner +0.50, smile -0.80" in controls["text"], controls
+    assert "shown: brow_inner" in controls["text"] and "smile" in controls["text"], controls
+    (img,) = shown["images"]
+    assert img["type"] == "temp"
+    from PIL import Image
+
+    preview = np.asarray(Image.open(server.temp_dir / img["subfolder"] / img["filename"]).convert("RGB"))
+    edited, src = all_frames(out), all_frames(source)
+    h, w = src[0].shape[:2]
+    assert preview.shape == (h, 2 * w, 3)
+    i = controls["index"]
+    # the preview's edited half is the render's frame i (up to the render's H.264 encoding)
+    assert np.abs(preview[:, w:].astype(int) - edited[i].astype(int)).mean() < 2.0
+    assert np.abs(preview[:, :w].astype(int) - src[i].astype(int)).mean() < 2.0
+    # the face moved, the corners of the frame did not
+    track = pipeline.disentangle_content(pipeline.load_video(source))
+    x0, y0 = track.landmarks[i].min(0).astype(int)
+    x1, y1 = track.landmarks[i].max(0).astype(int)
+    diff = np.abs(edited[i].astype(int) - src[i].astype(int)).max(-1)
+    assert diff[y0:y1, x0:x1].mean() > 1.0, "the controls changed nothing on the face"
+    assert np.percentile(diff[:16, :16], 99) <= 3 and np.percentile(diff[-16:, -16:], 99) <= 3
+
+
+def test_expression_controls_bad_keyframes_are_a_readable_error(server):
+    entry = server.run(controls_prompt(keyframes="0: smile=0; 1: smiel=0.8", prefix="bad/controls", smile=0.3))
+    assert entry["status"]["status_str"] == "error"
+    err = H.execution_error(entry)
+    assert err is not None and err["node_type"] == "SSERD_ExpressionControls", H.status_messages(entry)
+    msg = err["exception_message"].strip()
+    assert "Unknown expression control 'smiel'" in msg and "Did you mean smile?" in msg, msg
+    assert "\n" not in msg, "the message should be one readable line"
+    assert not (server.output_dir / "bad" / "controls").exists()
+    assert server.alive()
+
+
+def test_expression_controls_add_to_an_emotion_and_keyframes_replace_the_sliders(server):
+    """Extract Emotion → Expression Controls: the label with the controls on top (what EditOptions(emotion=...,
+    controls=...) asks for); keyframes given, the sliders are ignored and the node says so."""
+    keyframes = "0: smile=0; 1: brow_lower=-0.3"
+    prompt = controls_prompt(keyframes=keyframes, prefix="controls/label", smile=0.9)
+    prompt["7"] = {"class_type": "SSERD_ExtractEmotion", "inputs": {"emotion": "happy", "intensity": 0.5, "curve": ""}}
+    prompt["3"]["inputs"]["emotion"] = ["7", 0]
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    controls = entry["outputs"]["3"]["sserd_controls"][0]
+    assert controls["controls"] == format_controls(parse_controls(keyframes)), controls  # the keyframes, not 0.9
+    assert controls["text"].startswith("Target: happy 0.50; controls over time"), controls
+    assert "the sliders are ignored" in controls["text"], controls
 
 
 def test_interrupt_stops_render_face_and_leaves_no_partial_file(server):

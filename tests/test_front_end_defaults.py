@@ -8,7 +8,7 @@ from sserd_core.pipeline import EditOptions
 
 #: the options every front-end shows, compared by name
 COMPARED = ("emotion shown", "intensity", "intensity range", "sync", "face_index", "start", "end", "backend",
-            "dtype", "batch_size", "noise_mode", "max_face_size")
+            "dtype", "batch_size", "noise_mode", "max_face_size", "controls")
 
 
 def as_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
@@ -16,6 +16,18 @@ def as_options(dtype, batch_size, noise_mode, max_face_size) -> dict:
     EditOptions reads them (each front-end hands its controls' values to EditOptions as they are)."""
     return EditOptions(dtype=dtype, batch_size=batch_size, noise_mode=noise_mode,
                        max_face_size=max_face_size).neural_options()
+
+
+def controls_shown(values, keyframes: str = ""):
+    """A form's expression controls as EditOptions' field: None when every slider is at 0 and no keyframes are typed
+    (the form asks for no control), else the text."""
+    import numpy as np
+
+    from sserd_core.controls import format_controls
+
+    if keyframes:
+        return keyframes
+    return format_controls([(0.0, np.asarray(values, np.float32))]) if any(values) else None
 
 
 def cli_defaults() -> dict:
@@ -28,7 +40,7 @@ def cli_defaults() -> dict:
     lo, hi = (float(x) for x in edit.help.split(", ")[1].split(" ")[0].split(".."))
     return {"emotion shown": args.emotion, "intensity": EditOptions.intensity if args.intensity is None else args.intensity,
             "intensity range": (lo, hi), "sync": args.sync, "face_index": args.face_index, "start": args.start,
-            "end": args.end, "backend": args.model or EditOptions.backend,
+            "end": args.end, "backend": args.model or EditOptions.backend, "controls": args.control,
             **as_options(args.dtype, args.batch_size, args.noise_mode, args.max_face_size),
             "threads": args.threads, "preview_n": args.preview, "device": args.device, "strict": args.strict}
 
@@ -36,14 +48,17 @@ def cli_defaults() -> dict:
 def space_defaults() -> dict:
     """The Space form's initial values (the page as built, not the source text)."""
     import app
+    from sserd_core.controls import CONTROLS
 
     demo = app.build_demo()
     by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
     slider = by_label["Intensity"]
+    controls = [by_label[c.label].value for c in CONTROLS]  # the controls section's sliders
     return {"emotion shown": by_label["Emotion"].value, "intensity": slider.value,
             "intensity range": (slider.minimum, slider.maximum), "sync": EditOptions.sync,  # the Space has no sync
             "face_index": by_label["Face index"].value, "start": by_label["Start (s)"].value,
             "end": by_label["End (s)"].value, "backend": by_label["Backend"].value,
+            "controls": controls_shown(controls),
             **as_options(by_label["Precision"].value, by_label["Batch size"].value, by_label["Decoder noise"].value,
                          by_label["Max face size (px)"].value)}
 
@@ -53,7 +68,7 @@ def core_defaults(shown_label: bool) -> dict:
     return {"emotion shown": EditOptions.FORM_LABEL if shown_label else d.emotion, "intensity": d.intensity,
             "intensity range": EditOptions.LIMITS["intensity"], "sync": d.sync, "face_index": d.face_index,
             "start": d.start, "end": d.end, "backend": d.backend, "dtype": d.dtype, "batch_size": d.batch_size,
-            "noise_mode": d.noise_mode, "max_face_size": d.max_face_size}
+            "noise_mode": d.noise_mode, "max_face_size": d.max_face_size, "controls": d.controls}
 
 
 def test_the_cli_flags_default_to_edit_options():

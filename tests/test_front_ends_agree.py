@@ -33,7 +33,14 @@ def _frames(path: Path) -> np.ndarray:
     return np.stack(decode_rgb(path))
 
 
-def test_cli_api_comfyui_and_space_give_the_same_frames(server, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    running = start_space(tmp_path_factory.mktemp("space"))
+    yield running
+    stop_space(running)
+
+
+def test_cli_api_comfyui_and_space_give_the_same_frames(server, space, tmp_path):  # noqa: F811
     from gradio_client import Client, handle_file
 
     from sserd_core import pipeline
@@ -60,15 +67,15 @@ def test_cli_api_comfyui_and_space_give_the_same_frames(server, tmp_path):  # no
     outputs["comfyui"] = saved(server, entry)[0]
 
     # the Space on its own Gradio server, through gradio_client
-    space = start_space(tmp_path / "space")
-    try:
-        result = Client(space.url, verbose=False).submit(
-            handle_file(str(clip)), "label", LABEL, INTENSITY, None, "", 0, START, END, "landmark", "",
-            api_name="/edit").result(timeout=300)
-        outputs["space"] = Path(result[0])
-    finally:
-        stop_space(space)
+    result = Client(space.url, verbose=False).submit(
+        handle_file(str(clip)), "label", LABEL, INTENSITY, None, "", 0, START, END, "landmark", "",
+        api_name="/edit").result(timeout=300)
+    outputs["space"] = Path(result[0])
+    _same_frames(server, clip, outputs)
 
+
+def _same_frames(server, clip: Path, outputs: dict) -> None:
+    """Every front-end's output has the API's frames, exactly (and the edit changed something)."""
     # same libraries on both sides, or equality could not be asked for
     here = subprocess.run([sys.executable, "-c", LIBS], capture_output=True, text=True, check=True).stdout
     there = subprocess.run([str(server.python), "-c", LIBS], capture_output=True, text=True, check=True).stdout
@@ -84,6 +91,61 @@ def test_cli_api_comfyui_and_space_give_the_same_frames(server, tmp_path):  # no
         assert got.shape == ref.shape, (name, got.shape, ref.shape)
         diff = np.abs(got.astype(int) - ref.astype(int))
         assert diff.max() == 0, f"{name} differs from the API: mean {diff.mean():.3f}, max {diff.max()} grey levels"
+
+
+#: expression controls: alone (on the source's own expression), and on top of a label
+CONTROL_CASES = {"controls alone": (None, None, {"smile": -0.6, "brow_inner": 0.5}),
+                 "label + controls": ("happy", 0.5, {"brow_lower": -0.3})}
+
+
+@pytest.mark.parametrize("case", list(CONTROL_CASES))
+def test_expression_controls_give_the_same_frames_everywhere(server, space, tmp_path, case):  # noqa: F811
+    """The same controls from the API (EditOptions.controls), the CLI (--control), the Expression Controls node
+    (its sliders, fed by Extract Emotion for the label) and the Space's controls section (its sliders and base
+    emotion): the same frames."""
+    from gradio_client import Client, handle_file
+
+    import app
+    from sserd_core import pipeline
+    from sserd_core.controls import CONTROL_NAMES, format_controls
+
+    label, intensity, values = CONTROL_CASES[case]
+    text = format_controls([(0.0, np.array([values.get(n, 0.0) for n in CONTROL_NAMES], np.float32))])
+    clip = server.input_dir / "sample.mp4"
+    outputs = {}
+
+    options = pipeline.EditOptions(emotion=label, intensity=intensity if label else pipeline.EditOptions.intensity,
+                                   controls=text, start=START, end=END)
+    api = pipeline.edit(clip, tmp_path / "api.mp4", options)
+    outputs["api"] = api.output
+
+    cli_out = tmp_path / "cli.mp4"
+    base = ["--emotion", label, "--intensity", str(intensity)] if label else []
+    subprocess.run([sys.executable, "-m", "sserd_core.cli", "edit", str(clip), "-o", str(cli_out), *base,
+                    "--control", ", ".join(f"{k}={v}" for k, v in values.items()), "--start", str(START), "--end",
+                    str(END), "-q"], check=True, timeout=300, cwd=str(H.REPO))
+    outputs["cli"] = cli_out
+
+    prompt = edit_prompt("sample.mp4", label or "happy", intensity or 1.0,
+                         prefix="agree/controls_" + case.replace(" + ", "_").replace(" ", "_"))
+    prompt["1"]["inputs"].update(start_time=START, end_time=END)
+    prompt["9"] = {"class_type": "SSERD_ExpressionControls",
+                   "inputs": {**{n: float(values.get(n, 0.0)) for n in CONTROL_NAMES}, "keyframes": "",
+                              "preview_time": -1.0, **({"emotion": ["3", 0]} if label else {})}}
+    if not label:
+        del prompt["3"]
+    prompt["4"]["inputs"]["emotion"] = ["9", 0]
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", H.status_messages(entry)
+    outputs["comfyui"] = saved(server, entry)[0]
+
+    result = Client(space.url, verbose=False).submit(
+        handle_file(str(clip)), 0, START, END, "landmark", "", label or app.NO_BASE,
+        intensity if label else pipeline.EditOptions.intensity, *[float(values.get(n, 0.0)) for n in CONTROL_NAMES],
+        api_name="/render_controls").result(timeout=300)
+    outputs["space"] = Path(result[0])
+    assert f"**Target:** {api.emotion.describe()}" in result[3], result[3]  # the same target, said the same way
+    _same_frames(server, clip, outputs)
 
 
 def test_a_target_per_face_gives_the_same_frames_everywhere(server, tmp_path):  # noqa: F811
@@ -106,8 +168,9 @@ def test_a_target_per_face_gives_the_same_frames_everywhere(server, tmp_path):  
     space = start_space(tmp_path / "space")
     try:
         result = Client(space.url, verbose=False).submit(
-            handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, None, None, "landmark", "", None, "1=sad",
-            api_name="/edit").result(timeout=300)
+            handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, None, None, "landmark", "", None,
+            "auto", None, pipeline.EditOptions.noise_mode, None,  # the neural options, as the form shows them
+            "1=sad", api_name="/edit").result(timeout=300)
         outputs["space"] = Path(result[0])
     finally:
         stop_space(space)

@@ -156,8 +156,12 @@ def test_reference_mode_end_to_end(space, client):
     assert abs(float(s_) - float(t)) - abs(float(e) - float(t)) > 0.1, summary
 
 
+#: /edit's inputs 13-16, the neural backend's settings as the form shows them at first (before 'Other faces')
+NEURAL_DEFAULTS = ("auto", None, "zero", None)
+
+
 def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
-    """'Other faces' (the 13th API input): on the generated two-face clip, ② happy for face 0 and "1=sad" for face
+    """'Other faces' (the 17th API input): on the generated two-face clip, ② happy for face 0 and "1=sad" for face
     1 give the API's frames for EditOptions(emotion="happy", faces=("1=sad",)); a line it cannot read, or a file
     path, is one message."""
     from generation_helpers import decode_rgb
@@ -167,7 +171,7 @@ def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
 
     clip = two_face_clip(tmp_path / "two_faces.mp4", end=0.6, audio=SAMPLE)
     result = client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
-                           "1=sad", api_name="/edit").result(timeout=300)
+                           *NEURAL_DEFAULTS, "1=sad", api_name="/edit").result(timeout=300)
     _, summary = _check_result(result, space, frames_in_range(clip, 0, 0.4), source=clip)
     out = _video_path(result[0])
     assert "face 0: happy 1.00; face 1: sad 1.00" in summary, summary
@@ -178,7 +182,7 @@ def test_other_faces_each_get_their_own_emotion(space, client, tmp_path):
                           ("1=reference:/etc/passwd", r"Other faces: face 1 names a file")):
         with pytest.raises(AppError, match=pattern):
             client.submit(handle_file(str(clip)), "label", "happy", 1.0, None, "", 0, 0, 0.4, "landmark", "", None,
-                          text, api_name="/edit").result(timeout=120)
+                          *NEURAL_DEFAULTS, text, api_name="/edit").result(timeout=120)
     assert space.alive()
 
 
@@ -524,3 +528,90 @@ def test_cancel_stops_the_work_and_the_limit_holds_under_load(tmp_path):
         assert "Traceback" not in space.log(), space.log()[-3000:]
     finally:
         stop_space(space)
+
+
+# ----------------------------------------------------------------------------- the expression controls section
+
+def _controls(**values) -> list:
+    """The 13 sliders' values in the form's order (CONTROLS), the named ones set."""
+    from sserd_core.controls import CONTROLS
+
+    return [float(values.get(c.name, 0.0)) for c in CONTROLS]
+
+
+def preview(client, video, at=0.2, base=None, intensity=1.0, start=0, end=CLIP_END, **values):
+    import app
+
+    return client.predict(handle_file(str(video)), 0, start, end, base or app.NO_BASE, intensity, at,
+                          *_controls(**values), api_name="/preview_controls")
+
+
+def _png(path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_controls_preview_changes_the_face_only_and_tracks_a_clip_once(space, client):
+    """The preview (source | edited) of smile -0.8, brow_inner +0.5: the edited half differs from the source where
+    the face is and equals it, pixel for pixel, far from it. The second preview of the same clip (other values,
+    another frame) tracks nothing: the app's log says 'tracking' once."""
+    from sserd_core import media, pipeline
+
+    tracking = "for the controls preview"
+    before = space.log().count(tracking)
+    t0 = time.monotonic()
+    image, note, _ = preview(client, SAMPLE, at=0.2, smile=-0.8, brow_inner=0.5)
+    first = time.monotonic() - t0
+    img = _png(image)
+    src = video_facts(SAMPLE)
+    w = src.width
+    assert img.shape == (src.height, 2 * w, 3), img.shape
+    left, right = img[:, :w].astype(int), img[:, w:].astype(int)
+    frames = [f.rgb for f in media.iter_frames(pipeline.load_video(SAMPLE, end=CLIP_END))]
+    assert np.abs(left - frames[5]).max() == 0, "the left half is the source's frame at 0.2 s (frame 5)"
+    assert "**Frame 5** (0.20 s)" in note and "brow_inner +0.50, smile -0.80" in note, note
+    assert "**Shown**" in note and "smile" in note, note
+    track = pipeline.disentangle_content(pipeline.load_video(SAMPLE, end=CLIP_END))
+    x0, y0 = track.landmarks[5].min(0).astype(int)
+    x1, y1 = track.landmarks[5].max(0).astype(int)
+    diff = np.abs(right - left).max(-1)
+    assert diff[y0:y1, x0:x1].mean() > 1.0 and diff[y0:y1, x0:x1].max() > 20, "the face did not change"
+    margin = (x1 - x0) // 2
+    far = np.ones_like(diff, bool)
+    far[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin] = False
+    assert far.any() and diff[far].max() == 0, "pixels far from the face changed"
+    assert space.log().count(tracking) == before + 1
+
+    # another preview of the same clip: other values, another frame, a base label; no second tracking
+    t0 = time.monotonic()
+    image2, note2, _ = preview(client, SAMPLE, at=0.3, base="happy", intensity=0.5, brow_lower=-0.3)
+    second = time.monotonic() - t0
+    assert "**Frame 8**" in note2 and "happy 0.50; controls: brow_lower -0.30" in note2, note2
+    assert not np.array_equal(_png(image2), img)
+    assert space.log().count(tracking) == before + 1, "the second preview tracked the clip again"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "space_controls_preview.json").write_text(json.dumps(
+        {"first_s": round(first, 3), "second_s": round(second, 3), "clip_s": CLIP_END, "cpus": os.cpu_count()}))
+
+
+def test_controls_render_keeps_every_frame_and_the_audio(space, client):
+    """The section's Render clip: the whole range with the same options as the preview, every frame and the audio
+    kept, the face changed."""
+    import app
+
+    n = frames_in_range(SAMPLE, 0, CLIP_END)
+    result = client.submit(handle_file(str(SAMPLE)), 0, 0, CLIP_END, "landmark", "", app.NO_BASE, 1.0,
+                           *_controls(smile=-0.8, brow_inner=0.5), api_name="/render_controls").result(timeout=300)
+    out, summary = _check_result(result, space, n)
+    assert "**Target:** the source's own expression; controls: brow_inner +0.50, smile -0.80" in summary, summary
+    src = video_facts(SAMPLE)
+    assert np.abs(out.first_rgb.astype(int) - src.first_rgb.astype(int)).mean() > 0.1, "the render changed nothing"
+
+
+def test_controls_preview_says_what_is_wrong(space, client):
+    with pytest.raises(AppError, match="Upload a talking-face video first"):
+        client.predict(None, 0, 0, CLIP_END, "happy", 1.0, 0.0, *_controls(), api_name="/preview_controls")
+    with pytest.raises(AppError, match="1.5 is greater than maximum value 1"):
+        preview(client, SAMPLE, smile=1.5)
+    assert space.alive()

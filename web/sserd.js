@@ -6,6 +6,8 @@
 // - Disentangle Content: bars of the emotion the source clip shows.
 // - Extract Emotion shows the target that wins: with a reference image/video connected, or a
 //   curve typed in, the picker shows that (the curve as intensity over time), not the label.
+// - Expression Controls: its note (the target, each control's share shown on the preview frame, a control
+//   that saturates) above the source | edited frame ComfyUI shows from the node's images.
 // - Render Face: an in-node preview of edited frames (source | edited); move the pointer
 //   across it (or drag) to scrub through the previewed frames; bars of the emotion asked for vs
 //   the landmark reading of the source and the edited frames (a geometric reading, not a rating). The live preview ComfyUI shows while the node
@@ -328,6 +330,59 @@ function addPreview(node) {
   return widget;
 }
 
+// ------------------------------------------------------------------ Expression Controls note
+// The node's note (the target, the share of each control's motion the preview frame shows, a control that
+// saturates), word-wrapped above the preview image ComfyUI shows from the node's ui images.
+function wrapLines(ctx, text, width) {
+  const lines = [];
+  for (const para of String(text || "").split("\n")) {
+    let line = "";
+    for (const word of para.split(" ")) {
+      const next = line ? `${line} ${word}` : word;
+      if (line && ctx.measureText(next).width > width) {
+        lines.push(line);
+        line = word;
+      } else line = next;
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+function addNote(node) {
+  const LINE_H = 14;
+  const widget = {
+    name: "sserd_controls_note", type: "sserd_controls_note", value: null, serialize: false,
+    options: { serialize: false },
+    text: "", lines: 0,
+    computeSize(width) {
+      width = width ?? node.size[0];
+      return [width, this.text ? this.lines * LINE_H + 10 : 0];
+    },
+    draw(ctx, node, width, y) {
+      if (!this.text) return;
+      ctx.save();
+      ctx.font = "11px sans-serif";
+      ctx.textBaseline = "middle";
+      const lines = wrapLines(ctx, this.text, width - 2 * PAD);
+      this.lines = lines.length;
+      lines.forEach((line, i) => {
+        ctx.fillStyle = line.startsWith("Saturated") ? "#f0883e" : "#ccc";
+        ctx.fillText(line, PAD, y + 6 + (i + 0.5) * LINE_H);
+      });
+      ctx.restore();
+    },
+    show(text) {
+      this.text = text || "";
+      const ctx = document.createElement("canvas").getContext("2d");
+      ctx.font = "11px sans-serif";
+      this.lines = wrapLines(ctx, this.text, node.size[0] - 2 * PAD).length;
+    },
+  };
+  node.addCustomWidget(widget);
+  return widget;
+}
+
 // ComfyUI shows the live preview frames Render Face sends while it renders (512 px JPEGs) under
 // the node and keeps the last one after the run. Once the node has run, its own source | edited
 // preview says more, so the live one is removed: the frontend's preview entry for the node, the
@@ -400,6 +455,17 @@ app.registerExtension({
           series: [{ values: m.values, color: "emotion", label: "source" }],
         };
         grow(this);
+      });
+    } else if (nodeData.name === "SSERD_ExpressionControls") {
+      chain(nodeType.prototype, "onNodeCreated", function () {
+        this.sserdNote = addNote(this);
+      });
+      chain(nodeType.prototype, "onExecuted", function (message) {
+        const m = message?.sserd_controls?.[0];
+        if (m && this.sserdNote) {
+          this.sserdNote.show(m.text);
+          grow(this);
+        }
       });
     } else if (nodeData.name === "SSERD_RenderFace") {
       chain(nodeType.prototype, "onNodeCreated", function () {
