@@ -1170,6 +1170,45 @@ def test_space_answers_never_show_a_server_path(monkeypatch, tmp_path):
     assert not app.ALLOW_MODEL_CHOICE or os.environ.get("SSERD_ALLOW_MODEL_CHOICE")  # off unless asked for
 
 
+def test_space_jobs_read_their_own_copy_of_an_upload_gradio_puts_again(tmp_path, monkeypatch):
+    """Gradio keeps one cached file per content: the same clip uploaded again (three users, three tabs) is
+    written to a temporary file renamed over the cached one (``gradio.route_utils.upload_fn``), and an image it
+    converts for ``type="filepath"`` is written again in place (``processing_utils.save_pil_to_cache``). A job
+    that read the cached files failed with "sample.mp4 changed while the job was reading it" when such an
+    upload landed while it ran; each job reads its own link or copy."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setenv("SSERD_WORK_DIR", str(tmp_path / "work"))
+    import app
+
+    monkeypatch.setattr(app, "_work_root", None)
+    up = tmp_path / "uploads" / "0123abcd"
+    up.mkdir(parents=True)
+    clip, face = up / "sample.mp4", up / "face.png"
+    shutil.copy(SAMPLE, clip)
+    shutil.copy(ASTRONAUT_FACE, face)
+    real = app._pipeline_progress
+
+    def progress(gr_progress, alive=lambda: True):
+        report = real(gr_progress, alive)
+
+        def upload_again(stage, done, total):
+            if stage == "rendering" and done == 1:
+                again = tmp_path / "uploads" / "tmp0123"  # as Gradio does: the same bytes, renamed over the cache
+                shutil.copy(SAMPLE, again)
+                os.rename(again, clip)
+                face.write_bytes(face.read_bytes())  # a converted image written again in place
+            report(stage, done, total)
+        return upload_again
+
+    monkeypatch.setattr(app, "_pipeline_progress", progress)
+    answers = app.edit(str(clip), "reference", "happy", 1.0, str(face), "", 0, 0, 0.4, "landmark", "", progress=None)
+    edited, comparison, plot, summary = next(answers)
+    assert Path(edited).is_file() and Path(comparison).is_file() and "**Edited** 10 frames" in summary, summary
+    answers.close()
+    assert [p.name for p in up.iterdir()] and md5(clip) == md5(SAMPLE)  # the uploads are as Gradio left them
+    assert not list((tmp_path / "work").glob("sserd-space-*/job-*")), "a job's folder was left"
+
+
 def test_space_reads_only_uploaded_or_bundled_files(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("SSERD_WORK_DIR", str(tmp_path / "work"))
