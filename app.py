@@ -344,9 +344,9 @@ def _own_copy(path: Optional[str], folder: Path, link: bool = True) -> Optional[
 
     Gradio keeps one cached file per content: the same bytes uploaded again, by this user or another, are
     written to a new file that is renamed over the cached one (a new inode and time), and an image it
-    converts for ``type="filepath"`` is written again in place. A job checks that the files it reads do not
-    change while it reads them, so three requests with the same clip made each other fail with "changed
-    while the job was reading it": each job reads its own.
+    converts for ``type="filepath"`` is written again in place. A job fails when a file it reads changes
+    meanwhile ("changed while the job was reading it"), so each job reads its own: otherwise requests with
+    the same clip would fail each other.
     """
     if not path or not os.path.isfile(path):
         return path  # nothing to read: the job says so

@@ -205,9 +205,22 @@ _preload_threads: list = []
 
 def wait_preload(timeout: float = 30.0) -> None:
     """Wait for :func:`preload`'s threads to finish (before the process exits early, e.g. on a signal: a
-    thread still inside dlib while the interpreter shuts down can crash it)."""
+    thread still inside dlib while the interpreter shuts down can crash it). A signal can cut :func:`preload`
+    short between making a thread and its start: such a thread is waited for once it has started (its start
+    was under way), or left alone after a second (it never will: ``join`` would raise "cannot join thread
+    before it is started", and the other thread would be left unjoined)."""
+    import time
+
     for t in _preload_threads:
-        t.join(timeout)
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                t.join(timeout)
+                break
+            except RuntimeError:  # not started (yet)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
 
 
 def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:

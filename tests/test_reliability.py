@@ -795,6 +795,35 @@ def test_a_stop_that_cuts_the_dlib_import_short_is_the_stop_not_a_missing_packag
         sys.unraisablehook = hook
 
 
+_PRELOAD_CUT_SHORT = textwrap.dedent("""
+    import os, signal, sys, threading
+    from sserd_core import cli
+    real_start, cut = threading.Thread.start, []
+    def start(self):
+        if self.name == "sserd-preload" and not cut:
+            cut.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)  # raised in the main thread before this thread starts
+        real_start(self)
+    threading.Thread.start = start
+    sys.exit(cli.main())
+""")
+
+
+def test_a_signal_between_making_a_preload_thread_and_starting_it_is_a_clean_stop(tmp_path, short_clip):
+    """What the early burst found: a signal inside ``face.preload`` left a thread that never started, and the
+    stop's wait for the preload threads raised "cannot join thread before it is started" (a traceback), left the
+    other thread inside dlib, and the process aborted (exit -6). Now: exit 143, one line."""
+    hook = tmp_path / "hook.py"
+    hook.write_text(_PRELOAD_CUT_SHORT)
+    r = subprocess.run([sys.executable, str(hook), "edit", str(short_clip), "-o", str(tmp_path / "out" / "o.mp4"),
+                        "--emotion", "sad", "-q"], capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 128 + signal.SIGTERM, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "terminate" not in r.stderr, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "no output was written" in lines[0], r.stderr
+    assert listing(tmp_path) == {"hook.py"}
+
+
 def test_a_signal_while_opening_a_fifo_is_a_stop_not_an_error(tmp_path):
     """Opening a FIFO blocks until a writer comes; SIGTERM then interrupts the system call: exit 143, not 1."""
     fifo = tmp_path / "in.mp4"
