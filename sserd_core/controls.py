@@ -224,18 +224,30 @@ def controls_given(spec: ControlsLike) -> bool:
 SATURATED = 0.85
 
 
-def saturation_note(values: np.ndarray, shown: np.ndarray) -> str:
-    """One sentence naming the controls that saturate (``shown`` ``[N_CONTROLS]`` below :data:`SATURATED`),
-    with the largest value asked for (``values`` ``[N, N_CONTROLS]`` or ``[N_CONTROLS]``); ``""`` when none does."""
+#: below this share of its own displacement reaching the face (and not saturated), a control is said to be held
+HELD = 0.5
+
+
+def saturation_note(values: np.ndarray, shown: np.ndarray, reached=None) -> str:
+    """Sentences naming the controls that saturate (``shown`` ``[N_CONTROLS]`` below :data:`SATURATED`) and those
+    that barely reach the face at all (``reached`` below :data:`HELD`: a glasses frame, the open mouth of speech),
+    with the largest value asked for (``values`` ``[N, N_CONTROLS]`` or ``[N_CONTROLS]``); ``""`` when none."""
     values = np.atleast_2d(np.asarray(values, np.float32))
-    parts = []
+    saturated, held = [], []
     for c, name in enumerate(CONTROL_NAMES):
         s = float(shown[c]) if np.isfinite(shown[c]) else 1.0
+        r = float(reached[c]) if reached is not None and np.isfinite(reached[c]) else 1.0
+        peak = float(values[np.argmax(np.abs(values[:, c])), c])
         if s < SATURATED:
-            peak = float(values[np.argmax(np.abs(values[:, c])), c])
-            parts.append(f"{name} {peak:+.2f} shows {100 * s:.0f}%")
-    if not parts:
-        return ""
-    return ("Saturated: " + ", ".join(parts) + " of its motion; the rest is held back by the believability bounds "
-            "(how far a face part may move on top of the rest of the edit, the lips' height, the lid folds), so a "
-            "larger value changes nothing more.")
+            saturated.append(f"{name} {peak:+.2f} shows {100 * s:.0f}%")
+        elif r < HELD:
+            held.append(f"{name} {peak:+.2f} moves this face {100 * r:.0f}%")
+    out = []
+    if saturated:
+        out.append("Saturated: " + ", ".join(saturated) + " of its motion; the rest is held back by the believability "
+                   "bounds (how far a face part may move on top of the rest of the edit, the lips' height, the lid "
+                   "folds, the room beside a glasses frame), so a larger value changes nothing more.")
+    if held:
+        out.append("Held: " + ", ".join(held) + " as far as on a bare face at rest: a glasses frame keeps the brows "
+                   "and lids beside it still, and lips apart for speech keep most of their shape.")
+    return " ".join(out)

@@ -79,9 +79,16 @@ class FaceEditor(ABC):
     def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
         """The share (0…1) of each expression control's displacement that reaches this frame's face, ``[N_CONTROLS]``
         (NaN where not measured). Default: not measured (a backend that takes controls says how much it shows)."""
+        return self.control_shares(frame, face, target)[0]
+
+    def control_shares(self, frame: np.ndarray, face: Optional[FaceFrame],
+                       target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(shown, reached)`` ``[N_CONTROLS]`` each: the share of each control's motion the bounds let through
+        (below 1: it saturates) and the share that moves this face at all (see the landmark editor). Default: not
+        measured (NaN)."""
         from .controls import N_CONTROLS
 
-        return np.full(N_CONTROLS, np.nan, np.float32)
+        return np.full(N_CONTROLS, np.nan, np.float32), np.full(N_CONTROLS, np.nan, np.float32)
 
     def prepare(self, emotion: EmotionSpec) -> None:
         """Called once per job before the first :meth:`edit` (e.g. encode the reference image)."""

@@ -260,3 +260,17 @@ def test_glasses_stay_rigid_under_the_eye_and_brow_controls(tmp_path):
         _render(track, out, controls=controls)
         got = rim.measure_clip(SAMPLE_HOPPER, out)
         assert got["p95_iod"] <= 0.01, f"{controls}: the glasses frame moved {got['p95_iod']:.4f} IOD"
+
+
+def test_the_preview_says_what_holds_a_control_back():
+    """One frame each: lips apart for speech (the laugh) hold a lip control back ("Held"), a glasses frame leaves
+    a lowered brow little room (it saturates), and a bare face at rest shows a moderate control in full."""
+    laugh = pipeline.disentangle_content(pipeline.load_video(REAL_CLIPS[SMILING].path, end=1.0))
+    p = pipeline.preview_frame(laugh, pipeline.extract_emotion(controls="lip_press=1"))
+    assert "Held: lip_press +1.00" in p.note, p.note
+    hopper = pipeline.disentangle_content(pipeline.load_video(SAMPLE_HOPPER, end=2.0))
+    p = pipeline.preview_frame(hopper, pipeline.extract_emotion(controls="brow_lower=1"), 24)
+    assert "Saturated: brow_lower +1.00" in p.note and "glasses" in p.note, p.note
+    rest = pipeline.disentangle_content(pipeline.load_video(SPEAKER, end=REST_END))
+    p = pipeline.preview_frame(rest, pipeline.extract_emotion(controls="brow_inner=0.5, smile=0.5"))
+    assert p.note == "" and p.shown_text() == "brow_inner 100%, smile 100%", (p.note, p.shown_text())

@@ -279,38 +279,66 @@ class LandmarkEditor(FaceEditor):
 
     def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
         """``float32 [N_CONTROLS]``: the share (0…1) of each expression control's motion that the believability
-        bounds let through on this frame's face (NaN for a control at 0, or where no face is tracked).
+        bounds let through on this frame's face (NaN for a control at 0, or where no face is tracked); the first
+        of :meth:`control_shares`."""
+        return self.control_shares(frame, face, target)[0]
 
-        The share is how far the edited points move when the control is added to everything else the target
-        asks for, against how far the control would move them if nothing held it (the rate of a small step of
-        the control alone, times its value; both in frame px). What scales a control evenly at every value (an
-        open mouth keeps part of a lip motion, a glasses frame fades the brows beside it) is in that rate; what
-        holds it at a limit is not (the reach of a face part, the lips' height, the lid folds). Below 1 the
-        control saturates: pushed further, it shows no more."""
+    def control_shares(self, frame: np.ndarray, face: Optional[FaceFrame],
+                       target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(shown, reached)``, each ``float32 [N_CONTROLS]`` (NaN for a control at 0, or where no face is tracked).
+
+        ``shown``: how far the edited points move when the control is added to everything else the target asks
+        for, against how far the control would move them if no limit held it (the rate of a small step of the
+        control alone, times its value; both in frame px). What scales a control evenly at every value (an open
+        mouth keeps part of a lip motion, a glasses frame fades the brows and lids beside it) is in that rate;
+        what holds it at a limit is not (the reach of a face part, the lips' height, the lid folds). Below 1 the
+        control saturates: pushed further, it shows no more.
+
+        ``reached``: the same motion against the control's own displacement with nothing scaling it either: how
+        much of a control moves this face at all (a brow behind a thick glasses frame, lips apart for speech)."""
         emotion, controls = split_target(target)
-        out = np.full(N_CONTROLS, np.nan, np.float32)
+        shown = np.full(N_CONTROLS, np.nan, np.float32)
+        reached = np.full(N_CONTROLS, np.nan, np.float32)
         if face is None or controls is None or not np.any(controls):
-            return out
+            return shown, reached
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = _pinned(glasses, np.zeros((0, 2)))
         src = expression.control_points(face.landmarks).astype(np.float64)
+        room = None
+        if glasses is not None and glasses.mask is not None:
+            # the warp's flow is held shorter than 7/10 of the distance to the frame (see flow()): at each point
+            ring = face_ring(face.landmarks)
+            x0, y0 = np.floor(np.maximum(ring.min(0), 0)).astype(int)
+            x1, y1 = np.ceil(np.minimum(ring.max(0), [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int) + 1
+            rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
+            dist = cv2.distanceTransform((rigid < 0.02).astype(np.uint8), cv2.DIST_L2, 3)
+            ix = np.clip(np.round(src[:, 0] - x0).astype(int), 0, x1 - x0 - 1)
+            iy = np.clip(np.round(src[:, 1] - y0).astype(int), 0, y1 - y0 - 1)
+            room = 0.7 * dist[iy, ix].astype(np.float64)
 
-        def shown(t):
+        def moved(t):
             delta = geometry.displacement_to_frame(face.to_canonical, _emotion_delta(face, t))
-            return _fade_near_pins(src, src + delta, pinned, face) - src
+            d = _fade_near_pins(src, src + delta, pinned, face) - src
+            if room is not None:
+                d *= np.minimum(1.0, room / np.maximum(np.linalg.norm(d, axis=1), 1e-9))[:, None]
+            return d
 
-        full = shown(target)
+        full = moved(target)
         step = 0.02
         for c in np.flatnonzero(controls):
             without = np.array(target, np.float32)
             without[7 + c] = 0.0
             alone = np.concatenate([np.asarray(face.source_emotion, np.float32), np.zeros(N_CONTROLS, np.float32)])
             alone[7 + c] = step * np.sign(controls[c])
-            free = shown(alone) * (abs(float(controls[c])) / step)  # the control unheld (linear scalings kept)
-            need = float((free * free).sum())
-            if need > 1e-12:
-                out[c] = np.clip(float(((full - shown(without)) * free).sum()) / need, 0.0, 1.0)
-        return out
+            free = moved(alone) * (abs(float(controls[c])) / step)  # the control unheld (linear scalings kept)
+            own = geometry.displacement_to_frame(face.to_canonical,
+                                                 controls[c] * expression.CONTROLS_BASIS[c]).astype(np.float64)
+            gained = full - moved(without)
+            for out, ref in ((shown, free), (reached, own)):
+                need = float((ref * ref).sum())
+                if need > 1e-12:
+                    out[c] = np.clip(float((gained * ref).sum()) / need, 0.0, 1.0)
+        return shown, reached
 
     def edit_one(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
         """One edited frame (``frame`` itself where nothing changes)."""

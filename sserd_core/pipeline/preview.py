@@ -76,6 +76,6 @@ def preview_frame(content: ContentTrack, emotion, index: Optional[int] = None, *
     edited = editor.edit([rgb], [face], [edit_targets[0]])[0]
     shown, note = None, ""
     if controls is not None:
-        shown = editor.control_saturation(rgb, face, edit_targets[0])
-        note = saturation_note(controls, shown)
+        shown, reached = editor.control_shares(rgb, face, edit_targets[0])
+        note = saturation_note(controls, shown, reached)
     return FramePreview(index, float(content.times[index]), rgb, edited, shown, note, time.perf_counter() - t0)

@@ -73,6 +73,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     targets, controls, edit_targets = plans[0]
     more = [(f.content, plan[2]) for f, plan in zip(other_faces, plans[1:])]  # the other faces, with their targets
     shown = np.full((len(faces), n, N_CONTROLS), np.nan, np.float32)
+    reached = np.full((len(faces), n, N_CONTROLS), np.nan, np.float32)
     sample_at = set(preview_indices(n, CONTROL_SAMPLES)) if any(p[1] is not None and p[1].any() for p in plans) \
         else set()
     driving = None
@@ -141,7 +142,8 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
                     if b.index in sample_at:
                         for k, (face, plan) in enumerate(zip(found, plans)):
                             if plan[1] is not None:
-                                shown[k, b.index] = editor.control_saturation(b.rgb, face, plan[2][b.index])
+                                shown[k, b.index], reached[k, b.index] = editor.control_shares(
+                                    b.rgb, face, plan[2][b.index])
                 return [(b, f, writer.prepare(p, b), p.apply() if whole or b.index in preview_at else None)
                         for b, f, p in zip(batch, face_frames, patches)]
 
@@ -161,7 +163,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
             continue
         share = _median_share(shown[k, sampled_at])
         control_shown = share if k == 0 else control_shown
-        note = saturation_note(plan[1][:done], share)
+        note = saturation_note(plan[1][:done], share, _median_share(reached[k, sampled_at]))
         if note:
             notes.append(note if len(faces) == 1 else f"Face {f.face_index}: {note}")
             warnings.warn(notes[-1])
