@@ -60,3 +60,14 @@ OCCLUDED = "occluded"
 
 def real_clip_paths() -> dict[str, Path]:
     return {name: c.path for name, c in REAL_CLIPS.items()}
+
+
+def decode(file, frames=None, step=None) -> list:
+    """The RGB frames of ``file`` (a path relative to the repository, or absolute) decoded with PyAV alone (no
+    project code): all, or those whose index is in ``frames`` and/or a multiple of ``step``."""
+    import av
+
+    want = set(frames) if frames is not None else None
+    with av.open(str(REAL_DIR.parents[1] / file)) as c:
+        return [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0))
+                if (want is None or i in want) and (step is None or i % step == 0)]

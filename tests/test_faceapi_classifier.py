@@ -16,23 +16,16 @@ import hashlib
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 
 import faceapi_classifier as fc
+from real_media import decode
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 BIN_SHA256 = "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"  # model/face_expression_model.bin
-
-
-def decode(file, frames=None, step=None):
-    want = set(frames) if frames is not None else None
-    with av.open(str(ROOT / file)) as c:
-        return [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0))
-                if (want is None or i in want) and (step is None or i % step == 0)]
 
 
 @pytest.fixture(scope="module")

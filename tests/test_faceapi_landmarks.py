@@ -17,22 +17,15 @@ import hashlib
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 import faceapi_landmarks as fl
+from real_media import decode
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 BIN_SHA256 = "4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b"  # model/face_landmark_68_model.bin
-
-
-def decode(file, frames=None, step=None):
-    want = set(frames) if frames is not None else None
-    with av.open(str(ROOT / file)) as c:
-        return [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0))
-                if (want is None or i in want) and (step is None or i % step == 0)]
 
 
 @pytest.fixture(scope="module")
