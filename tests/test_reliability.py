@@ -824,6 +824,29 @@ def test_a_signal_between_making_a_preload_thread_and_starting_it_is_a_clean_sto
     assert listing(tmp_path) == {"hook.py"}
 
 
+@pytest.mark.parametrize("how", ["abandon", "close"])
+def test_the_encoder_thread_ends_even_when_its_wake_up_is_lost(tmp_path, how):
+    """A burst once hung a job: the encoder thread slept in the queue's get beside the queued end marker while the
+    job joined it (the wake-up went to a waiter nobody slept on, as a signal raised inside the queue's put can
+    leave). The state is made here: the writer's stop must still end the thread, on a failed job and on a
+    normal close."""
+    from fractions import Fraction
+
+    w = media.VideoWriter(str(tmp_path / "o.mp4"), 64, 64, Fraction(25), threaded=True)
+    w.write(np.zeros((64, 64, 3), np.uint8), 0.0)
+    time.sleep(0.5)  # the thread has taken the frame and waits for the next
+    stale = threading.Lock()
+    stale.acquire()
+    w._queue.not_empty._waiters.appendleft(stale)  # takes the next wake-up
+    stopper = threading.Thread(target=(lambda: w.__exit__(KeyboardInterrupt, None, None)) if how == "abandon"
+                               else w.close, daemon=True)
+    stopper.start()
+    stopper.join(20)
+    assert not stopper.is_alive(), "the writer's stop waits for ever on its encoder thread"
+    if how == "close":
+        assert media.probe_video(tmp_path / "o.mp4").n_frames == 1
+
+
 def test_a_signal_while_opening_a_fifo_is_a_stop_not_an_error(tmp_path):
     """Opening a FIFO blocks until a writer comes; SIGTERM then interrupts the system call: exit 143, not 1."""
     fifo = tmp_path / "in.mp4"

@@ -99,6 +99,7 @@ class VideoWriter:
         self._queue: Optional[queue.Queue] = None
         self._error: Optional[BaseException] = None
         self._abandon = False  # set when the job failed: queued frames are dropped, not encoded
+        self._closing = False  # set once every frame is queued: the thread ends when the queue is empty
         if threaded:  # encode in a background thread (FFmpeg releases the GIL), 8 frames of slack
             self._queue = queue.Queue(maxsize=8)
             self._thread = threading.Thread(target=self._run, name="sserd-encode", daemon=True)
@@ -107,7 +108,15 @@ class VideoWriter:
     def _run(self):
         worker_thread_signals()
         while True:
-            item = self._queue.get()
+            # never a wait without end: a stop signal raised in the main thread inside the queue's put (e.g.
+            # between the lock's release and the try/finally of Condition.wait) can lose a wake-up, and the
+            # thread would sleep beside a queued end while the job joins it; a poll finds it at the next tick
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._closing:
+                    return
+                continue
             if item is None:
                 return
             if self._error is None and not self._abandon:
@@ -161,7 +170,13 @@ class VideoWriter:
 
     def _stop_thread(self):
         if self._queue is not None:
-            self._queue.put(None)
+            self._closing = True
+            while self._thread.is_alive():  # the end marker, without waiting for ever on a full queue
+                try:
+                    self._queue.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
             self._thread.join()
             self._queue = None
 
