@@ -107,7 +107,7 @@ def control_vector(values: Mapping[str, float], where: str = "") -> np.ndarray:
 
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_ITEM = re.compile(rf"^\s*([A-Za-z][\w\-]*)\s*=\s*(\S+)\s*$")
+_ITEM = re.compile(r"^\s*([A-Za-z][\w\-]*)\s*=\s*(\S+)\s*$")
 _KEY = re.compile(rf"^\s*({_NUM})\s*(?:s\s*)?:(.*)$", re.S)
 
 

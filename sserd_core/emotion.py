@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .controls import N_CONTROLS, controls_at, describe_controls, format_controls, parse_controls
+from .controls import controls_at, describe_controls, format_controls, parse_controls
 from .errors import SSERDError
 
 EMOTIONS = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
