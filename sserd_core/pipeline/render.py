@@ -70,7 +70,7 @@ def render_face(content: ContentTrack, emotion: EmotionSpec, out: Union[Outputs,
     times = content.times
     # each face's targets (and expression controls, handed to the editor after the emotion), over the whole clip
     plans = [frame_targets(f.content, f.emotion, editor, np.arange(n)) for f in faces]
-    targets, controls, edit_targets = plans[0]
+    _, controls, edit_targets = plans[0]  # (the first face's emotion targets are in `measured`)
     more = [(f.content, plan[2]) for f, plan in zip(other_faces, plans[1:])]  # the other faces, with their targets
     shown = np.full((len(faces), n, N_CONTROLS), np.nan, np.float32)
     reached = np.full((len(faces), n, N_CONTROLS), np.nan, np.float32)
