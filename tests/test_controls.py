@@ -18,6 +18,7 @@ from sserd_core import pipeline
 from sserd_core.controls import CONTROL_NAMES, N_CONTROLS, controls_at, format_controls, parse_controls
 from sserd_core.errors import SSERDError
 from sserd_core.expression import CONTROLS_BASIS, JAW
+from sserd_core.expression.layout import _CONTROL_INDEX
 from sserd_core.face import detect_landmarks, face_embedding
 from sserd_core.geometry import to_canonical
 
@@ -164,22 +165,48 @@ def test_each_control_moves_its_part_both_ways_on_a_real_face(speaker_rest, spea
     assert -sign * moved[-1.0] > 0.5 * margin, f"{control} -1: {name} changed by {moved[-1.0]:+.3f} IOD"
 
 
-@pytest.mark.parametrize("control", CONTROL_NAMES)
-def test_the_speech_is_kept_with_every_control_at_its_extremes(speaker, tmp_path, control):
-    """The speaking clip: the mouth opens and closes on its own schedule with the control at −1 and at +1
+_NEAR_MOUTH = [_CONTROL_INDEX[k] for k in ("nasolabial_r", "nasolabial_l", "modiolus_r", "modiolus_l",
+                                           "lower_cheek_r", "lower_cheek_l", "chin")]
+#: the controls whose fields move a lip point or the skin around the mouth, each rendered on its own; the others
+#: (brows, lids) move neither the nose nor the mouth nor the skin around it (checked here) and are rendered together, all at −1, then all
+#: at +1 (the speech test renders the whole talking clip twice per case)
+MOUTH_CONTROLS = [n for n, f in zip(CONTROL_NAMES, CONTROLS_BASIS)
+                  if np.abs(f[48:68]).max() > 0 or np.abs(f[_NEAR_MOUTH]).max() > 0]
+UPPER_FACE = [n for n in CONTROL_NAMES if n not in MOUTH_CONTROLS]
+
+
+def test_the_upper_face_controls_move_nothing_near_the_mouth():
+    assert UPPER_FACE == ["brow_inner", "brow_outer", "brow_lower", "lid_raise", "lid_tighten", "squint"]
+    for n in UPPER_FACE:
+        f = CONTROLS_BASIS[CONTROL_NAMES.index(n)]
+        assert np.abs(f[27:36]).max() == 0 and np.abs(f[48:68]).max() == 0 and np.abs(f[_NEAR_MOUTH]).max() == 0, n
+
+
+@pytest.fixture(scope="module")
+def speaker_mouth():
+    """The source's mouth openings (dlib, face-api on every other frame), face-api's boxes, every 24th frame."""
+    import faceapi_landmarks as fl
+
+    every_other = frames(SPEAKER, step=2)
+    boxes = fl.face_boxes(every_other)
+    return (mouth_openings(redetect(SPEAKER, step=2)), fl.mouth_opening(fl.landmarks(every_other, boxes)), boxes,
+            frames(SPEAKER, step=24))
+
+
+@pytest.mark.parametrize("controls", [[n] for n in MOUTH_CONTROLS] + [UPPER_FACE],
+                         ids=MOUTH_CONTROLS + ["brows_and_lids"])
+def test_the_speech_is_kept_with_every_control_at_its_extremes(speaker, speaker_mouth, tmp_path, controls):
+    """The speaking clip: the mouth opens and closes on its own schedule with the control(s) at −1 and at +1
     (inner-lip opening on every other frame, read by two landmark models on source and output: dlib fitted afresh,
     and face-api.js's 68-point net, another model trained on other data), and the person stays the same person
     (dlib's face-recognition distance under its 0.6 same-person threshold)."""
     import faceapi_landmarks as fl
 
-    src = mouth_openings(redetect(SPEAKER, step=2))
-    every_other = frames(SPEAKER, step=2)
-    boxes = fl.face_boxes(every_other)
-    src_fa = fl.mouth_opening(fl.landmarks(every_other, boxes))
-    src_frames = frames(SPEAKER, step=24)
+    control = "+".join(controls)
+    src, src_fa, boxes, src_frames = speaker_mouth
     for v in (-1.0, 1.0):
         out = tmp_path / f"{control}_{v:+.0f}.mp4"
-        _render(speaker, out, controls={control: v})
+        _render(speaker, out, controls={c: v for c in controls})
         got = mouth_openings(redetect(out, step=2))
         ok = np.isfinite(src) & np.isfinite(got)
         r = np.corrcoef(src[ok], got[ok])[0, 1]
