@@ -13,7 +13,8 @@ On every ``--step``-th frame:
   mean probability on the edit minus on the source; for ``neutral`` the drop of the source's
   dominant non-neutral class;
 - **mouth corr**: the benchmark's own dlib fit of the inner-lip gap (source detection box
-  reused), edit against source;
+  reused), edit against source; beside it the source's opening's standard deviation and the mean
+  absolute change of the opening (IOD): on a mouth that hardly opens, the correlation reads noise;
 - **same person**: dlib's 128-d distance < 0.6, % of frames.
 
 It skips the encode, the background and the flicker, so its figures are close to, not the same
@@ -86,10 +87,14 @@ def main() -> None:
                 if lm is not None and es is not None:
                     same.append(float(np.linalg.norm(dl.embedding(rgb, shape) - es)) < 0.6)
             c, _ = corr(np.array(m_src)[:, 0], np.array(m_out)[:, 0])
+            a, b = np.array(m_src)[:, 0], np.array(m_out)[:, 0]
+            both = np.isfinite(a) & np.isfinite(b)
+            spread, moved = float(np.std(a[both])), float(np.mean(np.abs(b[both] - a[both])))
             cc, _ = corr(np.array(m_src)[:, 1], np.array(m_out)[:, 1])
             rows.append((clip, emo, fer.PROJECT_LABELS[k], p_src[k], p_out[k], dp, c, 100.0 * np.mean(same)))
             print(f"{clip:>9} {emo:>9} [{fer.PROJECT_LABELS[k]:>9}] p {p_src[k]:.2f} -> {p_out[k]:.2f}  "
-                  f"Δ {dp:+.2f}  mouth corr {c:.2f} (centre gap {cc:.2f})  same {rows[-1][-1]:.0f} %", flush=True)
+                  f"Δ {dp:+.2f}  mouth corr {c:.2f} (centre gap {cc:.2f}; opening sd {spread:.3f}, mean |change| {moved:.3f} IOD)  "
+                  f"same {rows[-1][-1]:.0f} %", flush=True)
         print(f"  ({clip}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     gains = [r[5] for r in rows if r[1] != "neutral"]
     if gains:
