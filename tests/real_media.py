@@ -38,7 +38,9 @@ def _clip(name, frames, fps, size, audio_rate, speech, shows):
 
 
 #: name -> clip. ``smile``: a broad toothy laugh; ``sad``: crying; ``occluded``: sad, fingers over
-#: half the mouth; ``speaker``: a man, neutral then smiling, with speech audio (espeak-ng, added).
+#: half the mouth; ``speaker``: a man, neutral then smiling, with speech audio (espeak-ng, added);
+#: ``glasses_metal``: a woman in thin metal-frame glasses speaking, silent (rims traced in
+#: ``assets/real/annotations/real_glasses_metal.json``).
 REAL_CLIPS: dict[str, RealClip] = {
     c.name: c for c in (
         _clip("smile", 108, "24000/1001", (640, 360), 48000, False,
@@ -49,6 +51,8 @@ REAL_CLIPS: dict[str, RealClip] = {
               "the same woman, sad, fingers covering the image-left half of her mouth"),
         _clip("speaker", 72, "30", (960, 540), 22050, True,
               "a man, neutral then starting to smile; synthetic speech audio"),
+        _clip("glasses_metal", 120, "30", (528, 528), 48000, False,
+              "a woman in thin round metal-frame glasses speaking (no sound); a drawn hand moves below her eyes"),
     )
 }
 
