@@ -59,6 +59,10 @@ def _amounts(path, step):
 def test_glasses_are_found_only_on_a_face_that_wears_them():
     worn = _amounts(SAMPLE_HOPPER, step=10)
     assert len(worn) >= 15 and (worn >= 0.5).mean() >= 0.9, f"glasses found on {np.mean(worn >= 0.5):.0%} of Hopper's frames"
+    # a thin metal frame on a real face (its rims give weaker edges; its bridge is distinct)
+    metal = _amounts(real_clip_paths()["glasses_metal"], step=6)
+    assert len(metal) >= 15 and (metal >= 0.5).mean() >= 0.9, \
+        f"the thin metal frame found on {np.mean(metal >= 0.5):.0%} of the frames"
     # the real clips less those of people in glasses (real_glasses_*: see assets/README.md)
     bare = {"astronaut": SAMPLE, **{n: p for n, p in real_clip_paths().items() if not n.startswith("glasses")}}
     for name, path in bare.items():

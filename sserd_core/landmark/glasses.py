@@ -19,8 +19,8 @@ distance):
   the nose strip between the eyes, well above that strip's own vertical shading.
 
 A face counts as wearing glasses when both cues are strong (the rims' edges around most of the
-loop, the bridge several times the strip's background); the mask fades in between the thresholds
-and its amount is returned with it. Known limits: rimless glasses (no frame edge below the lenses)
+loop, the bridge several times the strip's background; a very distinct bridge lets a thin wire's
+weaker rims count); the mask fades in between the thresholds and its amount is returned with it. Known limits: rimless glasses (no frame edge below the lenses)
 give only the upper part of the rim if any; heavy reflections can break the loop.
 """
 
@@ -45,6 +45,18 @@ _RIM_MIN = 0.035
 #: detection: (coverage of the rim loop by strong edges, bridge contrast), each (from, full)
 _COVERAGE = (0.5, 0.62)
 _BRIDGE = (1.5, 2.2)
+#: a bridge this distinct (from, full) lowers the rims' coverage range by :data:`_THIN_COVERAGE`: a thin, light
+#: metal wire on light skin gives radial edges around only 40-58 % of the loop (the woman of
+#: ``assets/real/real_glasses_metal.mp4``, whose bridge reads 4.0-5.6), while no bare face's nose strip reads
+#: above 1.8 (the real clips and the samples)
+_STRONG_BRIDGE = (2.5, 3.5)
+_THIN_COVERAGE = 0.2
+
+
+def _coverage_range(bridge: float) -> tuple[float, float]:
+    """The range of the rims' coverage over which a face with this bridge contrast counts as wearing glasses."""
+    lower = _THIN_COVERAGE * _ramp(bridge, *_STRONG_BRIDGE)
+    return _COVERAGE[0] - lower, _COVERAGE[1] - lower
 
 EYE_R, EYE_L = list(range(36, 42)), list(range(42, 48))
 
@@ -160,7 +172,7 @@ def find_glasses(frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndar
         strong = P[np.arange(_N_ANGLES), np.minimum(outer, R - 1)] > 2.0 * np.median(P)
         outer = np.where(strong, outer, inner + int(_RIM_MIN * _PPU))
         loops.append((c, inner, outer))
-    amount = _ramp(min(coverage), *_COVERAGE) * _ramp(bridge, *_BRIDGE)
+    amount = _ramp(min(coverage), *_coverage_range(bridge)) * _ramp(bridge, *_BRIDGE)
     if amount <= 0.0:
         return none
 
