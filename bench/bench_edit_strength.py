@@ -103,7 +103,7 @@ def decode(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         for f in c.decode(s):
-            out.append(f.to_ndarray(format="rgb24"))
+            out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))  # a padded row stride gives a view dlib refuses
             if max_frames and len(out) >= max_frames:
                 break
     return out

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgusted")
 CLIPS = {"speaker": (ROOT / "assets/real/real_speaker.mp4", 10), "smile": (ROOT / "assets/real/real_smile.mp4", 30),
          "sad": (ROOT / "assets/real/real_sad.mp4", 20), "occluded": (ROOT / "assets/real/real_occluded.mp4", 36),
-         "hopper": (ROOT / "assets/sample_hopper.mp4", 30)}
+         "hopper": (ROOT / "assets/sample_hopper.mp4", 30),
+         "glasses_metal": (ROOT / "assets/real/real_glasses_metal.mp4", 96)}
 
 
 def frame(path: Path, index: int) -> np.ndarray:
@@ -32,7 +33,7 @@ def frame(path: Path, index: int) -> np.ndarray:
     with av.open(str(path)) as c:
         for i, f in enumerate(c.decode(video=0)):
             if i == index:
-                return f.to_ndarray(format="rgb24")
+                return np.ascontiguousarray(f.to_ndarray(format="rgb24"))
     raise SystemExit(f"{path} has no frame {index}")
 
 

@@ -207,6 +207,45 @@ def _fade_near_pins(src_lm: np.ndarray, dst_lm: np.ndarray, pinned: np.ndarray, 
     return src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
 
 
+def _frame_room(frame: np.ndarray, face: FaceFrame, glasses, pts: np.ndarray) -> Optional[np.ndarray]:
+    """``[K]`` how far (frame px) each of ``pts`` may move before the warp would sample a glasses frame: 7/10 of its
+    distance to the frame (see :meth:`LandmarkEditor.flow`), or None without a frame."""
+    if glasses is None or glasses.mask is None:
+        return None
+    ring = face_ring(face.landmarks)
+    x0, y0 = np.floor(np.maximum(ring.min(0), 0)).astype(int)
+    x1, y1 = np.ceil(np.minimum(ring.max(0), [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int) + 1
+    rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
+    dist = cv2.distanceTransform((rigid < 0.02).astype(np.uint8), cv2.DIST_L2, 3)
+    ix = np.clip(np.round(pts[:, 0] - x0).astype(int), 0, x1 - x0 - 1)
+    iy = np.clip(np.round(pts[:, 1] - y0).astype(int), 0, y1 - y0 - 1)
+    return 0.7 * dist[iy, ix].astype(np.float64)
+
+
+#: each brow with the skin it carries (forehead, lid fold): moved as one piece beside a glasses frame
+_BROW_GROUPS = tuple([*brow, *(68 + expression.SKIN_NAMES.index(k + side) for k in ("forehead_inner", "forehead_mid",
+                                                                                   "lid_crease"))]
+                     for brow, side in ((expression.BROW_R, "_r"), (expression.BROW_L, "_l")))
+
+
+def _brows_held_to_room(d: np.ndarray, room: Optional[np.ndarray]) -> np.ndarray:
+    """``d`` ``[K, 2]`` (frame px, control points' moves) with each brow and the skin it carries scaled as one piece
+    so that none of its points moves farther than its ``room`` beside a glasses frame (modified and returned).
+
+    The warp's flow is held short of the frame pixel by pixel; a brow that the frame crosses or touches (round
+    frames reach the brows) then moved in full where it was clear of the frame and not at all beside it: raised for
+    surprise or fear, its lower edge was stretched into a dark block between the frame and the raised part. A brow
+    that cannot move clear of the frame moves less, all of it alike (a smaller edit, not a smeared one)."""
+    if room is None:
+        return d
+    for group in _BROW_GROUPS:
+        need = np.linalg.norm(d[group], axis=1)
+        moving = need > 0.25  # px
+        if moving.any():
+            d[group] *= float(np.clip((room[group][moving] / need[moving]).min(), 0.0, 1.0))
+    return d
+
+
 @dataclass
 class Flow:
     """One frame's warp: for each output pixel of the box ``E``, where the source is sampled.
@@ -304,21 +343,11 @@ class LandmarkEditor(FaceEditor):
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = _pinned(glasses, np.zeros((0, 2)))
         src = expression.control_points(face.landmarks).astype(np.float64)
-        room = None
-        if glasses is not None and glasses.mask is not None:
-            # the warp's flow is held shorter than 7/10 of the distance to the frame (see flow()): at each point
-            ring = face_ring(face.landmarks)
-            x0, y0 = np.floor(np.maximum(ring.min(0), 0)).astype(int)
-            x1, y1 = np.ceil(np.minimum(ring.max(0), [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int) + 1
-            rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
-            dist = cv2.distanceTransform((rigid < 0.02).astype(np.uint8), cv2.DIST_L2, 3)
-            ix = np.clip(np.round(src[:, 0] - x0).astype(int), 0, x1 - x0 - 1)
-            iy = np.clip(np.round(src[:, 1] - y0).astype(int), 0, y1 - y0 - 1)
-            room = 0.7 * dist[iy, ix].astype(np.float64)
+        room = _frame_room(frame, face, glasses, src)  # the flow is held short of a frame (see flow())
 
         def moved(t):
             delta = geometry.displacement_to_frame(face.to_canonical, _emotion_delta(face, t))
-            d = _fade_near_pins(src, src + delta, pinned, face) - src
+            d = _brows_held_to_room(_fade_near_pins(src, src + delta, pinned, face) - src, room)
             if room is not None:
                 d *= np.minimum(1.0, room / np.maximum(np.linalg.norm(d, axis=1), 1e-9))[:, None]
             return d
@@ -374,6 +403,7 @@ class LandmarkEditor(FaceEditor):
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = _pinned(glasses, ring[:0])
         dst_lm = _fade_near_pins(src_lm, dst_lm, pinned, face)
+        dst_lm = src_lm + _brows_held_to_room(dst_lm - src_lm, _frame_room(frame, face, glasses, src_lm))
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring, pinned])
         ctrl_src = np.vstack([src_lm, ring, pinned])
