@@ -21,9 +21,12 @@ with the lips' full removal displacement (the corners in by ``kx`` × AU12's sid
 measured smile, and down towards the middle of the opening by ``kc`` × the distance, the lips closed
 over the teeth by ``kg`` of the opening), while the mouth's interior (teeth, tongue) keeps the
 shipped, damped warp and is shown only inside the new inner-lip outline — lips drawn over rigid
-teeth, as a face does. It is here to show why the product does not do it: the classifiers' readings
-pass the 0.35 goal only where the crops show a caricature (teeth cut off by the lips' corners with a
-hard white edge, the mouth's dark corner smeared onto the cheek).
+teeth, as a face does; *squeezed*, the interior also follows the new corners sideways (the teeth narrow
+with the mouth, their dark sides come along) and the lips' layer takes its inner corners from where the
+lips meet. It is here to show why the product does not do it: with the teeth cut off by the lips'
+corners (a hard white edge) the classifiers pass the 0.35 goal on a caricature; squeezed, the crops
+read as a narrower open mouth, but dlib's opening loses its hold on the source's (r 0.67 where the
+clip's plain re-encode keeps 0.86), i.e. the mouth no longer moves as it did.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -56,9 +60,11 @@ def _layered_lips_canonical(face, target, base_lm, kg, kx, kc):
     removed = max(0.0, float(face.source_emotion[HAPPY]) - float(emotion[HAPPY]))
     src = geometry.apply(face.to_canonical, face.landmarks).astype(np.float64)
     gap = float(src[66, 1] - src[62, 1])
-    if removed <= 0.05 or gap < 0.03:
+    slow = face.mouth_open if face.mouth_open is not None and np.isfinite(face.mouth_open) else gap
+    apart = float(np.clip((slow - 0.03) / 0.07, 0.0, 1.0))  # as the renderer's lip_factors: 0 closed, 1 apart
+    if removed <= 0.05 or apart <= 0.0:
         return None
-    f = min(1.0, removed / 0.6)
+    f = min(1.0, removed / 0.6) * apart
     d = geometry.apply(face.to_canonical, base_lm).astype(np.float64) - src
     out = d.copy()
     middle = (src[62, 1] + src[66, 1]) / 2
@@ -77,8 +83,13 @@ def _layered_lips_canonical(face, target, base_lm, kg, kx, kc):
 
 
 @contextlib.contextmanager
-def layered_lips(kg: float, kx: float, kc: float):
-    """Patch the landmark editor's warp with the experiment (restored on exit)."""
+def layered_lips(kg: float, kx: float, kc: float, squeeze: bool = False, commissure: bool = False):
+    """Patch the landmark editor's warp with the experiment (restored on exit). ``squeeze``: the interior follows the
+    new corners sideways (the teeth narrow with the mouth instead of being cut off by the lips' corners); ``commissure``:
+    the lips' layer takes the inner corners (dlib 60, 64) from where the lips meet (48, 54), so no part of the
+    opening's dark corner is drawn outside the new lips."""
+    import dataclasses
+
     import cv2
 
     from sserd_core import geometry
@@ -95,9 +106,20 @@ def layered_lips(kg: float, kx: float, kc: float):
             return interior
         to_frame = np.linalg.inv(np.vstack([face.to_canonical, [0, 0, 1]]))[:2]
         lips = geometry.apply(to_frame, canon)
+        if squeeze:
+            inner = interior.dst_lm[:68].copy()
+            inner[48:68, 0] = lips[48:68, 0]
+            narrow = copy.copy(self)
+            narrow.target_landmarks = lambda _face, _target: inner
+            interior = shipped(narrow, frame, face, target)
         editor = copy.copy(self)  # the frame workers share self
         editor.target_landmarks = lambda _face, _target: lips
-        outer = shipped(editor, frame, face, target)
+        face_a = face
+        if commissure:
+            lm = face.landmarks.copy()
+            lm[60], lm[64] = lm[48], lm[54]
+            face_a = dataclasses.replace(face, landmarks=lm)
+        outer = shipped(editor, frame, face_a, target)
         (x0, y0), (ex0, ey0, _, _) = outer.roi, outer.box
         inside = np.zeros(outer.map_x.shape, np.float32)
         cv2.fillPoly(inside, [np.round((outer.dst_lm[60:68] - [x0 + ex0, y0 + ey0]) * 4).astype(np.int32)], 1.0,
@@ -114,13 +136,18 @@ def layered_lips(kg: float, kx: float, kc: float):
         LandmarkEditor.flow = shipped
 
 
-VARIANTS = [  # (column title, extract_emotion arguments, layered-lips parameters (kg, kx, kc) or None)
+VARIANTS = [  # (column title, extract_emotion arguments, layered-lips parameters (kg, kx, kc[, squeeze, commissure]))
     ("neutral (shipped)", dict(label="neutral"), None),
     ("neutral + smile=-1, cheek_raise=-1", dict(label="neutral", controls="smile=-1, cheek_raise=-1"), None),
     ("layered lips: corners in", dict(label="neutral"), (0.0, 1.0, 1.0)),
     ("layered lips: + lips over teeth", dict(label="neutral"), (0.2, 1.2, 1.5)),
-    ("layered lips: strongest", dict(label="neutral"), (0.3, 1.5, 1.5)),
+    ("squeezed: corners in", dict(label="neutral"), (0.0, 1.0, 0.0, True, True)),
+    ("squeezed: corners in and down", dict(label="neutral"), (0.0, 1.2, 1.5, True, True)),
 ]
+if os.environ.get("SMILE_VARIANTS"):  # trying parameters: "kg,kx,kc,squeeze,commissure;..."
+    VARIANTS = VARIANTS[:1] + [(f"layered {v}", dict(label="neutral"),
+                                tuple(float(x) for x in v.split(",")[:3]) + tuple(bool(int(x)) for x in v.split(",")[3:]))
+                               for v in os.environ["SMILE_VARIANTS"].split(";")]
 
 
 def main() -> None:
