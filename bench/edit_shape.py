@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgusted")
 CLIPS = {"speaker": ROOT / "assets/real/real_speaker.mp4", "smile": ROOT / "assets/real/real_smile.mp4",
          "sad": ROOT / "assets/real/real_sad.mp4", "occluded": ROOT / "assets/real/real_occluded.mp4",
-         "hopper": ROOT / "assets/sample_hopper.mp4"}
+         "hopper": ROOT / "assets/sample_hopper.mp4", "glasses_metal": ROOT / "assets/real/real_glasses_metal.mp4"}
 MODEL_CLIPS = ("smile", "sad", "occluded")
 
 
