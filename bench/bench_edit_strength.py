@@ -103,7 +103,7 @@ def decode(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         for f in c.decode(s):
-            out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))  # a padded row stride gives a view dlib refuses
+            out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))  # dlib's detector finds no face in a view with a padded row stride
             if max_frames and len(out) >= max_frames:
                 break
     return out

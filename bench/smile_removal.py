@@ -54,14 +54,15 @@ FOLLOW = ((49, 48, .5), (59, 48, .5), (53, 54, .5), (55, 54, .5), (61, 60, .4), 
 def _layered_lips_canonical(face, target, base_lm, kg, kx, kc):
     """The experiment's edited 68 points (canonical) for the lips-and-skin layer, or None where it does not apply."""
     from sserd_core import geometry
-    from sserd_core.landmark.render import split_target
+    from sserd_core.landmark.render import OPEN_LIPS, split_target
 
     emotion, _ = split_target(target)
     removed = max(0.0, float(face.source_emotion[HAPPY]) - float(emotion[HAPPY]))
     src = geometry.apply(face.to_canonical, face.landmarks).astype(np.float64)
     gap = float(src[66, 1] - src[62, 1])
     slow = face.mouth_open if face.mouth_open is not None and np.isfinite(face.mouth_open) else gap
-    apart = float(np.clip((slow - 0.03) / 0.07, 0.0, 1.0))  # as the renderer's lip_factors: 0 closed, 1 apart
+    start, span = OPEN_LIPS[:2]
+    apart = float(np.clip((slow - start) / span, 0.0, 1.0))  # as the renderer's lip_factors: 0 closed, 1 apart
     if removed <= 0.05 or apart <= 0.0:
         return None
     f = min(1.0, removed / 0.6) * apart

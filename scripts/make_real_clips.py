@@ -123,7 +123,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     names = list(CLIPS)
     if args.only:
-        names = [n if n.startswith("real_") else f"real_{n}" for n in args.only.split(",") if n.strip()]
+        names = [n if n.startswith("real_") else f"real_{n}" for n in (m.strip() for m in args.only.split(",")) if n]
         unknown = set(names) - set(CLIPS)
         if unknown:
             ap.error(f"unknown clips: {', '.join(sorted(unknown))} (known: {', '.join(CLIPS)})")

@@ -72,16 +72,29 @@ def test_glasses_are_found_only_on_a_face_that_wears_them():
 
 
 def test_a_brow_beside_a_frame_moves_as_one_piece():
-    from sserd_core.landmark.render import _BROW_GROUPS, _brows_held_to_room
+    from sserd_core.landmark.render import _BETWEEN_BROWS, _BROW_GROUPS, FrameRoom, _brows_held_to_room
 
-    d = np.zeros((80, 2))
+    n = 87  # 68 landmarks + the skin points
+    src = np.full((n, 2), 50.0)
+    d = np.zeros((n, 2))
     d[:, 1] = -10.0  # every point 10 px up
-    room = np.full(80, 100.0)
-    room[_BROW_GROUPS[0][2]] = 4.0  # one point of the right brow 4 px from the frame
-    out = _brows_held_to_room(d.copy(), room)
-    assert np.allclose(out[_BROW_GROUPS[0], 1], -4.0)  # the whole right brow and its skin: as far as that point may
-    assert np.allclose(np.delete(out, _BROW_GROUPS[0], 0)[:, 1], -10.0)  # the left brow and the rest: in full
-    assert _brows_held_to_room(d.copy(), None) is not None and np.allclose(_brows_held_to_room(d.copy(), None), d)
+    rigid = np.zeros((100, 100), np.float32)
+    room = FrameRoom.of(rigid, (0, 0), 1.0)
+    room.room[:, :30] = 100.0  # left of x = 30 the frame is far ...
+    room.room[:, 30:] = 4.0  # ... right of it, 4 px of room everywhere
+    src[_BROW_GROUPS[1]] = (20.0, 50.0)  # the left brow has room ...
+    out = _brows_held_to_room(src, d.copy(), room)
+    # ... the right brow only moves as far as its room: 4 px, every point of it alike
+    assert np.allclose(out[_BROW_GROUPS[0], 1], -4.0, atol=0.3)
+    assert np.allclose(out[_BROW_GROUPS[1], 1], -10.0)
+    # the skin between the brows as the more held brow; the rest of the face in full
+    assert np.allclose(out[_BETWEEN_BROWS, 1], out[_BROW_GROUPS[0][0], 1])
+    rest = np.setdiff1d(np.arange(n), np.r_[_BROW_GROUPS[0], _BROW_GROUPS[1], _BETWEEN_BROWS])
+    assert np.allclose(out[rest, 1], -10.0)
+    # a frame found half surely holds half as much; none holds nothing
+    half = FrameRoom(room.room, (0, 0), 0.5)
+    assert np.allclose(_brows_held_to_room(src, d.copy(), half)[_BROW_GROUPS[0], 1], -7.0, atol=0.3)
+    assert np.allclose(_brows_held_to_room(src, d.copy(), None), d)
 
 
 def test_a_thin_metal_frame_across_the_brows_stays_put_under_surprise(tmp_path):

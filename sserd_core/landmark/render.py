@@ -207,30 +207,62 @@ def _fade_near_pins(src_lm: np.ndarray, dst_lm: np.ndarray, pinned: np.ndarray, 
     return src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
 
 
-def _frame_room(frame: np.ndarray, face: FaceFrame, glasses, pts: np.ndarray) -> Optional[np.ndarray]:
-    """``[K]`` how far (frame px) each of ``pts`` may move before the warp would sample a glasses frame: 7/10 of its
-    distance to the frame (see :meth:`LandmarkEditor.flow`), or None without a frame."""
-    if glasses is None or glasses.mask is None:
-        return None
+def _ring_box(frame: np.ndarray, face: FaceFrame) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the face ROI (the fixed ring around the face, clipped to the frame), frame px."""
     ring = face_ring(face.landmarks)
     x0, y0 = np.floor(np.maximum(ring.min(0), 0)).astype(int)
     x1, y1 = np.ceil(np.minimum(ring.max(0), [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int) + 1
-    rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
-    dist = cv2.distanceTransform((rigid < 0.02).astype(np.uint8), cv2.DIST_L2, 3)
-    ix = np.clip(np.round(pts[:, 0] - x0).astype(int), 0, x1 - x0 - 1)
-    iy = np.clip(np.round(pts[:, 1] - y0).astype(int), 0, y1 - y0 - 1)
-    return 0.7 * dist[iy, ix].astype(np.float64)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+@dataclass
+class FrameRoom:
+    """How far the warp's flow may reach beside a glasses frame: ``room`` ``float32 [h, w]`` over the face ROI whose
+    corner is ``origin`` (frame px): 7/10 of each pixel's distance to the frame (0 on it); ``amount``: how surely
+    the face wears glasses (:class:`~sserd_core.landmark.glasses.Glasses`)."""
+
+    room: np.ndarray
+    origin: tuple[int, int]
+    amount: float
+
+    @classmethod
+    def of(cls, rigid: np.ndarray, origin: tuple[int, int], amount: float) -> "FrameRoom":
+        """From the frame's mask over the ROI (its feathered edge counts as frame)."""
+        return cls(0.7 * cv2.distanceTransform((rigid < 0.02).astype(np.uint8), cv2.DIST_L2, 3), origin, amount)
+
+    def at(self, pts: np.ndarray) -> np.ndarray:
+        """``[K]`` the room at ``pts`` ``[K, 2]`` (frame px)."""
+        h, w = self.room.shape
+        ix = np.clip(np.round(pts[:, 0] - self.origin[0]).astype(int), 0, w - 1)
+        iy = np.clip(np.round(pts[:, 1] - self.origin[1]).astype(int), 0, h - 1)
+        return self.room[iy, ix].astype(np.float64)
+
+
+def _frame_room(frame: np.ndarray, face: FaceFrame, glasses) -> Optional[FrameRoom]:
+    """The :class:`FrameRoom` beside the glasses frame of this face, or None without one."""
+    if glasses is None or glasses.mask is None:
+        return None
+    x0, y0, x1, y1 = _ring_box(frame, face)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return FrameRoom.of(glasses_mask(glasses, (x0, y0, x1, y1))[0], (x0, y0), float(glasses.amount))
 
 
 #: each brow with the skin it carries (forehead, lid fold): moved as one piece beside a glasses frame
 _BROW_GROUPS = tuple([*brow, *(68 + expression.SKIN_NAMES.index(k + side) for k in ("forehead_inner", "forehead_mid",
                                                                                    "lid_crease"))]
                      for brow, side in ((expression.BROW_R, "_r"), (expression.BROW_L, "_l")))
+#: the skin between the brows, which both carry: held as the more held of the two
+_BETWEEN_BROWS = [68 + expression.SKIN_NAMES.index(k) for k in ("forehead_centre", "glabella")]
+#: a move this short (frame px) fits anywhere (landmark jitter beside a frame does not hold a brow)
+_ROOM_FLOOR = 0.25
 
 
-def _brows_held_to_room(d: np.ndarray, room: Optional[np.ndarray]) -> np.ndarray:
-    """``d`` ``[K, 2]`` (frame px, control points' moves) with each brow and the skin it carries scaled as one piece
-    so that none of its points moves farther than its ``room`` beside a glasses frame (modified and returned).
+def _brows_held_to_room(src: np.ndarray, d: np.ndarray, room: Optional[FrameRoom]) -> np.ndarray:
+    """``d`` ``[K, 2]`` (frame px: the moves of the control points at ``src``) with each brow and the skin it carries
+    scaled as one piece, so that no point of it moves farther than the room beside a glasses frame where it lands
+    (the warp samples the source from there); the skin between the brows as the more held brow. The scale is faded
+    in with the frame's ``amount``. Modified and returned.
 
     The warp's flow is held short of the frame pixel by pixel; a brow that the frame crosses or touches (round
     frames reach the brows) then moved in full where it was clear of the frame and not at all beside it: raised for
@@ -238,11 +270,17 @@ def _brows_held_to_room(d: np.ndarray, room: Optional[np.ndarray]) -> np.ndarray
     that cannot move clear of the frame moves less, all of it alike (a smaller edit, not a smeared one)."""
     if room is None:
         return d
+    held = []
     for group in _BROW_GROUPS:
         need = np.linalg.norm(d[group], axis=1)
-        moving = need > 0.25  # px
-        if moving.any():
-            d[group] *= float(np.clip((room[group][moving] / need[moving]).min(), 0.0, 1.0))
+        s = 0.0
+        for s in np.linspace(1.0, 0.0, 21):  # the largest scale at which every point lands where it has room
+            if np.all(s * need <= np.maximum(room.at(src[group] + s * d[group]), _ROOM_FLOOR)):
+                break
+        s = 1.0 - room.amount * (1.0 - float(s))
+        d[group] *= s
+        held.append(s)
+    d[_BETWEEN_BROWS] *= min(held)
     return d
 
 
@@ -343,11 +381,12 @@ class LandmarkEditor(FaceEditor):
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = _pinned(glasses, np.zeros((0, 2)))
         src = expression.control_points(face.landmarks).astype(np.float64)
-        room = _frame_room(frame, face, glasses, src)  # the flow is held short of a frame (see flow())
+        frame_room = _frame_room(frame, face, glasses)  # the flow is held short of a frame (see flow())
+        room = None if frame_room is None else frame_room.at(src)
 
         def moved(t):
             delta = geometry.displacement_to_frame(face.to_canonical, _emotion_delta(face, t))
-            d = _brows_held_to_room(_fade_near_pins(src, src + delta, pinned, face) - src, room)
+            d = _brows_held_to_room(src, _fade_near_pins(src, src + delta, pinned, face) - src, frame_room)
             if room is not None:
                 d *= np.minimum(1.0, room / np.maximum(np.linalg.norm(d, axis=1), 1e-9))[:, None]
             return d
@@ -402,8 +441,11 @@ class LandmarkEditor(FaceEditor):
         # smoothly into the lenses, where the eyes still move)
         glasses = find_glasses(frame, face.landmarks, face.to_canonical) if self.glasses else None
         pinned = _pinned(glasses, ring[:0])
+        rigid = glasses_mask(glasses, (x0, y0, x1, y1))[0] if glasses is not None and glasses.mask is not None else None
         dst_lm = _fade_near_pins(src_lm, dst_lm, pinned, face)
-        dst_lm = src_lm + _brows_held_to_room(dst_lm - src_lm, _frame_room(frame, face, glasses, src_lm))
+        if rigid is not None:
+            dst_lm = src_lm + _brows_held_to_room(src_lm, dst_lm - src_lm,
+                                                  FrameRoom.of(rigid, (x0, y0), float(glasses.amount)))
         # backward map: for each output (edited) position, where to sample in the source
         ctrl_dst = np.vstack([dst_lm, ring, pinned])
         ctrl_src = np.vstack([src_lm, ring, pinned])
@@ -456,14 +498,13 @@ class LandmarkEditor(FaceEditor):
                 keep[lips > 0] = 1.0
                 map_x[...] = gx + (map_x - gx) * keep
                 map_y[...] = gy + (map_y - gy) * keep
-        if glasses is not None and glasses.mask is not None:
+        if rigid is not None:
             # a glasses frame is rigid and in front of the face: the pinned points bring the flow smoothly
             # towards zero on it, the blend keeps its pixels, and no pixel samples it: the flow is held
             # shorter than the distance to the frame (7/10 of it; 0 on it), so the warp neither draws a
             # second copy of the frame (a raised brow drew one of a top bar) nor folds over (fading the flow
             # as a fraction of itself, as for an occluder, folded the skin above the bar: a 0.19 IOD brow
             # raise against a fade over 0.05 IOD)
-            rigid, _ = glasses_mask(glasses, (x0, y0, x1, y1))
             fx, fy = map_x - gx, map_y - gy
             free = (rigid[ey0:ey1, ex0:ex1] < 0.02).astype(np.uint8)  # its feathered edge counts as frame
             room = 0.7 * cv2.distanceTransform(free, cv2.DIST_L2, 3)
