@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 HAPPY = 4  # index of happy in sserd_core.emotion.EMOTIONS and in the classifiers' PROJECT_LABELS
 UPPER = {61: .9, 62: 1.0, 63: .9, 49: .5, 50: .85, 51: 1.0, 52: .85, 53: .5}  # share of the cover per lip point
 LOWER = {65: .9, 66: 1.0, 67: .9, 55: .5, 56: .85, 57: 1.0, 58: .85, 59: .5}
-FOLLOW = ((49, 48, .5), (59, 48, .5), (53, 54, .5), (55, 54, .5), (61, 60, .4), (67, 60, .4), (63, 64, .4), (65, 64, .4))
+FOLLOW = ((49, 48, .5), (59, 48, .5), (53, 54, .5), (55, 54, .5),  # (point, the corner it follows, how much)
+          (61, 60, .4), (67, 60, .4), (63, 64, .4), (65, 64, .4))
 
 
 def _layered_lips_canonical(face, target, base_lm, kg, kx, kc):
@@ -86,7 +87,8 @@ def _layered_lips_canonical(face, target, base_lm, kg, kx, kc):
 @contextlib.contextmanager
 def layered_lips(kg: float, kx: float, kc: float, squeeze: bool = False, commissure: bool = False):
     """Patch the landmark editor's warp with the experiment (restored on exit). ``squeeze``: the interior follows the
-    new corners sideways (the teeth narrow with the mouth instead of being cut off by the lips' corners); ``commissure``:
+    new corners sideways (the teeth narrow with the mouth instead of being cut off by the lips' corners);
+    ``commissure``:
     the lips' layer takes the inner corners (dlib 60, 64) from where the lips meet (48, 54), so no part of the
     opening's dark corner is drawn outside the new lips."""
     import dataclasses
@@ -147,7 +149,8 @@ VARIANTS = [  # (column title, extract_emotion arguments, layered-lips parameter
 ]
 if os.environ.get("SMILE_VARIANTS"):  # trying parameters: "kg,kx,kc,squeeze,commissure;..."
     VARIANTS = VARIANTS[:1] + [(f"layered {v}", dict(label="neutral"),
-                                tuple(float(x) for x in v.split(",")[:3]) + tuple(bool(int(x)) for x in v.split(",")[3:]))
+                                tuple(float(x) for x in v.split(",")[:3])
+                                + tuple(bool(int(x)) for x in v.split(",")[3:]))
                                for v in os.environ["SMILE_VARIANTS"].split(";")]
 
 
@@ -218,7 +221,8 @@ def main() -> None:
              f"`python bench/smile_removal.py` on `{clip.relative_to(ROOT)}`, every {args.step}nd frame; source "
              f"p(happy) fer {p_fer:.2f}, face-api {p_fa:.2f}. Goal (issue 23): a drop of ≥ 0.35 on both, mouth r "
              "within 0.03 of a plain re-encode. Layered lips (kg, kx, kc) is an experiment, not the product.", "",
-             "| variant | layered lips (kg, kx, kc) | drop fer | drop face-api | mouth r (dlib) |", "|---|---|---|---|---|"]
+             "| variant | layered lips (kg, kx, kc) | drop fer | drop face-api | mouth r (dlib) |",
+             "|---|---|---|---|---|"]
     lines += [f"| {t} | {lay if lay else '–'} | {a:+.2f} | {b:+.2f} | {r:.3f} |" for t, lay, a, b, r in rows]
     lines += ["", f"Figure: `{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`: 1:1 mouth "
               "crops of three frames; columns: source, then the variants in the table's order."]

@@ -168,8 +168,8 @@ def test_each_control_moves_its_part_both_ways_on_a_real_face(speaker_rest, spea
 _NEAR_MOUTH = [_CONTROL_INDEX[k] for k in ("nasolabial_r", "nasolabial_l", "modiolus_r", "modiolus_l",
                                            "lower_cheek_r", "lower_cheek_l", "chin")]
 #: the controls whose fields move a lip point or the skin around the mouth, each rendered on its own; the others
-#: (brows, lids) move neither the nose nor the mouth nor the skin around it (checked here) and are rendered together, all at −1, then all
-#: at +1 (the speech test renders the whole talking clip twice per case)
+#: (brows, lids) move neither the nose nor the mouth nor the skin around it (checked here) and are rendered
+#: together (the speech test renders the whole talking clip twice per case)
 MOUTH_CONTROLS = [n for n, f in zip(CONTROL_NAMES, CONTROLS_BASIS)
                   if np.abs(f[48:68]).max() > 0 or np.abs(f[_NEAR_MOUTH]).max() > 0]
 UPPER_FACE = [n for n in CONTROL_NAMES if n not in MOUTH_CONTROLS]

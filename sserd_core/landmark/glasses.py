@@ -20,8 +20,9 @@ distance):
 
 A face counts as wearing glasses when both cues are strong (the rims' edges around most of the
 loop, the bridge several times the strip's background; a very distinct bridge lets a thin wire's
-weaker rims count); the mask fades in between the thresholds and its amount is returned with it. Known limits: rimless glasses (no frame edge below the lenses)
-give only the upper part of the rim if any; heavy reflections can break the loop.
+weaker rims count); the mask fades in between the thresholds and its amount is returned with it.
+Known limits: rimless glasses (no frame edge below the lenses) give only the upper part of the rim
+if any; heavy reflections can break the loop; a thin wire on light skin is outlined only roughly.
 """
 
 from __future__ import annotations
