@@ -77,8 +77,8 @@ class FaceEditor(ABC):
         Default: nothing to do (a backend whose :meth:`load_driving_clip` returns None)."""
 
     def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
-        """The share (0…1) of each expression control's displacement that reaches this frame's face, ``[N_CONTROLS]``
-        (NaN where not measured). Default: not measured (a backend that takes controls says how much it shows)."""
+        """The share (0…1) of each expression control's displacement that the bounds let through on this frame's face,
+        ``[N_CONTROLS]`` (NaN where not measured): the first of :meth:`control_shares`."""
         return self.control_shares(frame, face, target)[0]
 
     def control_shares(self, frame: np.ndarray, face: Optional[FaceFrame],

@@ -207,12 +207,12 @@ def _fade_near_pins(src_lm: np.ndarray, dst_lm: np.ndarray, pinned: np.ndarray, 
     return src_lm + (dst_lm - src_lm) * (t * t * (3.0 - 2.0 * t))
 
 
-def _ring_box(frame: np.ndarray, face: FaceFrame) -> tuple[int, int, int, int]:
-    """``(x0, y0, x1, y1)``: the face ROI (the fixed ring around the face, clipped to the frame), frame px."""
-    ring = face_ring(face.landmarks)
+def _ring_box(frame: np.ndarray, ring: np.ndarray) -> tuple:
+    """``(x0, y0, x1, y1)``: the face ROI, the box of the fixed ring around the face (:func:`face_ring`) clipped to
+    the frame, frame px."""
     x0, y0 = np.floor(np.maximum(ring.min(0), 0)).astype(int)
     x1, y1 = np.ceil(np.minimum(ring.max(0), [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int) + 1
-    return int(x0), int(y0), int(x1), int(y1)
+    return x0, y0, x1, y1  # NumPy ints: the flow's float32 grids take their promotion rules from them
 
 
 @dataclass
@@ -242,7 +242,7 @@ def _frame_room(frame: np.ndarray, face: FaceFrame, glasses) -> Optional[FrameRo
     """The :class:`FrameRoom` beside the glasses frame of this face, or None without one."""
     if glasses is None or glasses.mask is None:
         return None
-    x0, y0, x1, y1 = _ring_box(frame, face)
+    x0, y0, x1, y1 = _ring_box(frame, face_ring(face.landmarks))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return FrameRoom.of(glasses_mask(glasses, (x0, y0, x1, y1))[0], (x0, y0), float(glasses.amount))
@@ -354,12 +354,6 @@ class LandmarkEditor(FaceEditor):
         (the evaluation's naive baseline moves the mouth too)."""
         return target_landmarks(face, target)
 
-    def control_saturation(self, frame: np.ndarray, face: Optional[FaceFrame], target: np.ndarray) -> np.ndarray:
-        """``float32 [N_CONTROLS]``: the share (0…1) of each expression control's motion that the believability
-        bounds let through on this frame's face (NaN for a control at 0, or where no face is tracked); the first
-        of :meth:`control_shares`."""
-        return self.control_shares(frame, face, target)[0]
-
     def control_shares(self, frame: np.ndarray, face: Optional[FaceFrame],
                        target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(shown, reached)``, each ``float32 [N_CONTROLS]`` (NaN for a control at 0, or where no face is tracked).
@@ -421,11 +415,8 @@ class LandmarkEditor(FaceEditor):
         dst_lm = np.vstack([self.target_landmarks(face, target), dst_skin]).astype(np.float64)
         if np.abs(dst_lm - src_lm).max() < 0.05:
             return None  # nothing to change (e.g. neutral → neutral)
-        H, W = frame.shape[:2]
         ring = face_ring(face.landmarks).astype(np.float64)
-        lo = np.floor(np.maximum(ring.min(0), 0)).astype(int)
-        hi = np.ceil(np.minimum(ring.max(0), [W - 1, H - 1])).astype(int) + 1
-        (x0, y0), (x1, y1) = lo, hi
+        x0, y0, x1, y1 = _ring_box(frame, ring)
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
         h, w = y1 - y0, x1 - x0
@@ -506,8 +497,7 @@ class LandmarkEditor(FaceEditor):
             # as a fraction of itself, as for an occluder, folded the skin above the bar: a 0.19 IOD brow
             # raise against a fade over 0.05 IOD)
             fx, fy = map_x - gx, map_y - gy
-            free = (rigid[ey0:ey1, ex0:ex1] < 0.02).astype(np.uint8)  # its feathered edge counts as frame
-            room = 0.7 * cv2.distanceTransform(free, cv2.DIST_L2, 3)
+            room = FrameRoom.of(rigid[ey0:ey1, ex0:ex1], (x0 + ex0, y0 + ey0), float(glasses.amount)).room
             reach = np.sqrt(fx * fx + fy * fy)
             scale = np.minimum(1.0, room / np.maximum(reach, 1e-6))
             map_x[...] = gx + fx * scale
