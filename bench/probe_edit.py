@@ -86,8 +86,8 @@ def main() -> None:
                 m_out.append((mouth_opening(lm), centre_gap(lm)) if lm is not None else (np.nan, np.nan))
                 if lm is not None and es is not None:
                     same.append(float(np.linalg.norm(dl.embedding(rgb, shape) - es)) < 0.6)
-            c, _ = corr(np.array(m_src)[:, 0], np.array(m_out)[:, 0])
             a, b = np.array(m_src)[:, 0], np.array(m_out)[:, 0]
+            c, _ = corr(a, b)
             both = np.isfinite(a) & np.isfinite(b)
             spread, moved = float(np.std(a[both])), float(np.mean(np.abs(b[both] - a[both])))
             cc, _ = corr(np.array(m_src)[:, 1], np.array(m_out)[:, 1])

@@ -72,9 +72,10 @@ def test_glasses_are_found_only_on_a_face_that_wears_them():
 
 
 def test_a_brow_beside_a_frame_moves_as_one_piece():
+    from sserd_core.expression import N_CONTROL
     from sserd_core.landmark.render import _BETWEEN_BROWS, _BROW_GROUPS, FrameRoom, _brows_held_to_room
 
-    n = 87  # 68 landmarks + the skin points
+    n = N_CONTROL  # 68 landmarks + the skin points
     src = np.full((n, 2), 50.0)
     d = np.zeros((n, 2))
     d[:, 1] = -10.0  # every point 10 px up
@@ -100,7 +101,7 @@ def test_a_brow_beside_a_frame_moves_as_one_piece():
 def test_a_thin_metal_frame_across_the_brows_stays_put_under_surprise(tmp_path):
     """Real footage: round wire-rimmed glasses whose rims cross the brows. Surprise raises the brows; before the
     frame was found (and the brows held as one piece) the rims moved 0.149 IOD (p95), then 0.051 with the brows'
-    lower edge stretched into a dark block; now 0.021 (a re-encode: 0.0014)."""
+    lower edge stretched into a dark block; now 0.020 (a re-encode: 0.0014)."""
     clip = real_clip_paths()["glasses_metal"]
     out = tmp_path / "surprised.mp4"
     pipeline.render_face(pipeline.disentangle_content(pipeline.load_video(clip)), pipeline.extract_emotion("surprised"),
